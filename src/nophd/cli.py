@@ -7,6 +7,7 @@ place (main); nothing below prints a traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -16,6 +17,10 @@ from nophd import quiet
 from nophd.errors import NophdError
 
 DATASETS = ("mnist",)
+
+# Subcommands that live beside the code they drive: each module has
+# add_command(subparsers), which adds its parser and a handler(args) -> int.
+COMMAND_MODULES = ("nophd.serve.command", "nophd.export.command")
 
 
 def cmd_data_tfrecords(args: argparse.Namespace) -> int:
@@ -235,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--top", type=_positive_int, default=3)
     predict.set_defaults(handler=cmd_predict)
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        module.add_command(commands)
     return parser
 
 

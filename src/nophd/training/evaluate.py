@@ -129,26 +129,26 @@ class FilePrediction:
 def predict_files(run: str | os.PathLike, paths: list[str | os.PathLike], top: int = 3) -> list[FilePrediction]:
     """Predicts each image file with a run's model; unreadable files get an error entry.
 
-    Any image works: PNG or JPEG, any size, colour or grey, dark-on-light or
-    light-on-dark; it is turned into an MNIST-style digit first
-    (nophd.data.images.to_mnist).
+    Any PNG or JPEG works, any size, colour or grey. A digit run turns it into
+    an MNIST-style digit first (dark-on-light or light-on-dark); a photo run
+    resizes it as its training did (see nophd.training.predictor).
     """
     from nophd.data import images as images_module
+    from nophd.training.predictor import Predictor
 
-    model = load_run_model(run)
+    predictor = Predictor(run)
     results: list[FilePrediction | None] = []
-    digits, positions = [], []
+    inputs, positions = [], []
     for path in paths:
         try:
-            digits.append(images_module.to_mnist(images_module.load_image(path)))
+            inputs.append(predictor.prepare(images_module.load_image(path)))
             positions.append(len(results))
             results.append(None)
         except NophdError as error:
-            results.append(FilePrediction(Path(path), [], str(error)))
-    if digits:
-        probabilities = np.asarray(model.predict(as_model_input(np.stack(digits)), verbose=0))
-        class_names = [str(index) for index in range(probabilities.shape[1])]
+            reason = str(error)
+            results.append(FilePrediction(Path(path), [], reason if reason.startswith(str(path)) else f"{path}: {reason}"))
+    if inputs:
+        probabilities = predictor.predict_inputs(np.stack(inputs))
         for position, row in zip(positions, probabilities):
-            order = np.argsort(row)[::-1][:top]
-            results[position] = FilePrediction(Path(paths[position]), [(class_names[i], float(row[i])) for i in order])
+            results[position] = FilePrediction(Path(paths[position]), predictor.top(row, top))
     return results
