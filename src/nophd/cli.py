@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name != module_name:
+            if error.name not in (module_name, module_name.rpartition(".")[0]):
                 raise
             continue
         module.add_command(commands)
