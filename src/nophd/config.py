@@ -16,6 +16,7 @@ import typing
 from nophd.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
+AnyConfig = typing.Union["TrainConfig", "PhotoConfig"]
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 
 
@@ -84,6 +85,95 @@ class TrainConfig(Recipe):
         return {"model": self.model, **dataclasses.asdict(self)}
 
 
+BASES = ("mobilenet_v2", "mobilenet_v1_025")
+HEADS = ("flatten", "gap")
+CLASS_WEIGHTS = ("none", "balanced")
+PHOTOS = "photos"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhotoConfig:
+    """Everything that decides what a transfer-learning run on photos does.
+
+    Two phases: `epochs` with the backbone frozen (only the head trains; on
+    cached backbone features when `augment` is off), then `fine_tune_epochs`
+    with the top `fine_tune_layers` backbone layers unfrozen (batch
+    normalization stays frozen) at `fine_tune_learning_rate`.
+
+    Args:
+        dataset: "flowers" (tf_flowers), an image folder ROOT/<class>/*.jpg,
+            or a folder of TFRecord shards written by `nophd data tfrecords`.
+        base: backbone, one of BASES.
+        head: "flatten" (the lab's) or "gap" (global average pooling).
+        dropout: dropout rate before the last Dense (0: none).
+        image_size: side of the square input, 32 to 512 (the lab: 192).
+        weights: "auto" ($NOPHD_DATA/weights, the Keras cache, then Keras'
+            download), "imagenet", "none" (random, for tests) or a file path.
+        validation_split: share of each class held out for validation.
+        augment: random flips, small rotations, zooms and contrast changes
+            (Keras preprocessing layers) on the training images.
+        class_weight: "balanced" weighs each class by total / (classes * count).
+        class_names: filled in from the data when the run starts.
+
+    Example:
+        config = photo_config("flowers", fine_tune_epochs=6)
+    """
+
+    task: str = PHOTOS
+    model: str = ""
+    dataset: str = "flowers"
+    base: str = "mobilenet_v2"
+    head: str = "flatten"
+    dropout: float = 0.0
+    image_size: int = 192
+    weights: str = "auto"
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    batch_size: int = 32
+    epochs: int = 6
+    fine_tune_epochs: int = 0
+    fine_tune_layers: int = 30
+    fine_tune_learning_rate: float = 1e-5
+    validation_split: float = 0.2
+    augment: bool = False
+    class_weight: str = "none"
+    seed: int = 0
+    shuffle_buffer: int = 5000
+    class_names: tuple[str, ...] = ()
+    # Fields the shared training code reads on every config.
+    loss: str = "sparse_categorical_crossentropy"
+    lr_decay: float | None = None
+    clipnorm: float | None = None
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.fine_tune_epochs
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of 0-based `epoch` over both phases."""
+        return self.learning_rate if epoch < self.epochs else self.fine_tune_learning_rate
+
+    def schedule(self) -> list[float]:
+        return [self.learning_rate_at(epoch) for epoch in range(self.total_epochs)]
+
+    def to_dict(self) -> dict[str, typing.Any]:
+        values = dataclasses.asdict(self)
+        values["class_names"] = list(self.class_names)
+        return {"model": self.model, **values}
+
+
+def photo_config(dataset: str = "flowers", **changes: typing.Any) -> PhotoConfig:
+    """A PhotoConfig for `dataset` with `changes` applied (None values ignored).
+
+    The model name is "<base>-<head>", e.g. "mobilenet_v2-flatten".
+
+    Raises:
+        ConfigError: an unknown field, or a value of the wrong type or range.
+    """
+    config = override(PhotoConfig(dataset=str(dataset)), **changes)
+    return dataclasses.replace(config, model=f"{config.base}-{config.head}")
+
+
 def preset(model_name: str) -> TrainConfig:
     """The codelab's recipe for ladder rung `model_name` as a TrainConfig."""
     from nophd.models import registry  # Imported here: it loads Keras.
@@ -92,14 +182,14 @@ def preset(model_name: str) -> TrainConfig:
     return TrainConfig(model=model_name, **dataclasses.asdict(recipe))
 
 
-def override(config: TrainConfig, **changes: typing.Any) -> TrainConfig:
+def override(config: AnyConfig, **changes: typing.Any) -> AnyConfig:
     """Returns `config` with `changes` applied; None values are ignored.
 
     Raises:
         ConfigError: an unknown field, or a value of the wrong type or range.
     """
     changes = {key: value for key, value in changes.items() if value is not None}
-    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    fields = {field.name: field for field in dataclasses.fields(type(config))}
     for key, value in changes.items():
         if key not in fields:
             raise ConfigError(f"unknown config field {key!r}; valid fields: {', '.join(fields)}")
@@ -109,9 +199,13 @@ def override(config: TrainConfig, **changes: typing.Any) -> TrainConfig:
     return result
 
 
-def from_dict(values: dict[str, typing.Any]) -> TrainConfig:
-    """Reads a config saved as config.json (unknown keys are an error)."""
-    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+def from_dict(values: dict[str, typing.Any]) -> AnyConfig:
+    """Reads a config saved as config.json (unknown keys are an error).
+
+    A "task": "photos" entry makes it a PhotoConfig, otherwise a TrainConfig.
+    """
+    kind = PhotoConfig if values.get("task") == PHOTOS else TrainConfig
+    fields = {field.name: field for field in dataclasses.fields(kind)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"config.json: unknown fields {', '.join(unknown)}")
@@ -119,13 +213,16 @@ def from_dict(values: dict[str, typing.Any]) -> TrainConfig:
     if missing:
         raise ConfigError(f"config.json: missing fields {', '.join(missing)}")
     coerced = {key: None if value is None else _coerce(key, fields[key].type, value) for key, value in values.items()}
-    config = TrainConfig(**coerced)
+    config = kind(**coerced)
     validate(config)
     return config
 
 
-def validate(config: TrainConfig) -> None:
+def validate(config: AnyConfig) -> None:
     """Raises ConfigError naming the first field that is out of range."""
+    if isinstance(config, PhotoConfig):
+        _validate_photos(config)
+        return
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
     if config.loss not in LOSSES:
@@ -150,6 +247,31 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"seed: expected a whole number >= 0, got {config.seed}")
 
 
+def _validate_photos(config: PhotoConfig) -> None:
+    choices = {"base": BASES, "head": HEADS, "class_weight": CLASS_WEIGHTS, "optimizer": OPTIMIZERS}
+    for name, valid in choices.items():
+        if getattr(config, name) not in valid:
+            raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(config, name)!r}")
+    for name in ("epochs", "batch_size", "shuffle_buffer"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name}: expected a whole number >= 1, got {getattr(config, name)}")
+    for name in ("fine_tune_epochs", "fine_tune_layers", "seed"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name}: expected a whole number >= 0, got {getattr(config, name)}")
+    for name in ("learning_rate", "fine_tune_learning_rate"):
+        value = getattr(config, name)
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"{name}: expected a positive number, got {value}")
+    if not 32 <= config.image_size <= 512:
+        raise ConfigError(f"image_size: expected a whole number of pixels from 32 to 512, got {config.image_size}")
+    if not 0 <= config.dropout < 1:
+        raise ConfigError(f"dropout: expected a fraction in [0, 1), got {config.dropout}")
+    if not 0 < config.validation_split < 1:
+        raise ConfigError(f"validation_split: expected a fraction in (0, 1), got {config.validation_split}")
+    if not config.dataset:
+        raise ConfigError("dataset: expected \"flowers\" or the path of an image folder or TFRecord shards")
+
+
 def _coerce(name: str, annotation: str, value: typing.Any) -> typing.Any:
     # Annotations are strings (postponed evaluation); the base type is enough.
     base = annotation.split("|")[0].strip()
@@ -162,6 +284,14 @@ def _coerce(name: str, annotation: str, value: typing.Any) -> typing.Any:
             if isinstance(value, bool):
                 raise ValueError
             return float(value)
+        if base == "bool":
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if base.startswith("tuple"):
+            if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+                raise ValueError
+            return tuple(value)
         if base == "str":
             if not isinstance(value, str):
                 raise ValueError

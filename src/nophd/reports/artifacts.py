@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nophd import runs
-from nophd.config import TrainConfig
+from nophd.config import AnyConfig as TrainConfig
 from nophd.reports import plots, report
 
 # The prediction grid: the first test digits in file order (an honest
@@ -92,6 +92,30 @@ def write_final(run_directory: Path, config: TrainConfig, history_rows, model, e
     # Usually the last epoch's pictures already show this; drawn again because
     # a run killed between its final checkpoint and the background drawing
     # resumes straight to here, with curves one epoch behind.
+    if history_rows:
+        plots.save_figure(plots.curves_figure(runs.history_columns(history_rows)), run_directory / "curves.png")
+    write_schedule(run_directory, config, len(history_rows))
+    report.write_run_report(run_directory)
+
+
+def write_final_photos(run_directory: Path, config, history_rows, evaluation, images, labels) -> None:
+    """The end-of-run pictures of a photo run: validation grid with class names, confusion, report."""
+    class_names = list(config.class_names)
+    chosen = grid_indices(evaluation.predictions, evaluation.labels)
+    wrong = evaluation.predictions != evaluation.labels
+    sample = min(GRID_SAMPLE, len(labels))
+    more = len(chosen) - sample
+    title = (
+        f"the first {sample} validation images ({int(wrong[:sample].sum())} wrong)"
+        + (f", then {more} of the other {int(wrong[sample:].sum())} mistakes" if more else "")
+        + f" — {int(wrong.sum())} wrong of {len(labels):,} in all, in red"
+    )
+    figure = plots.predictions_figure(
+        None, None, None, images[chosen], labels[chosen], evaluation.predictions[chosen],
+        class_names=class_names, columns=8, validation_title=title,
+    )
+    plots.save_figure(figure, run_directory / "predictions.png")
+    plots.save_figure(plots.confusion_figure(evaluation.confusion, class_names), run_directory / "confusion.png")
     if history_rows:
         plots.save_figure(plots.curves_figure(runs.history_columns(history_rows)), run_directory / "curves.png")
     write_schedule(run_directory, config, len(history_rows))

@@ -37,8 +37,11 @@ class Progress(keras.callbacks.Callback):
     stay short. Every finished epoch gets a line of its own.
     """
 
-    def __init__(self, epochs: int, steps_per_epoch: int, stream: TextIO | None = None, interval: float = 0.5):
+    def __init__(
+        self, epochs: int, steps_per_epoch: int, stream: TextIO | None = None, interval: float = 0.5, prefix: str = ""
+    ):
         super().__init__()
+        self.prefix = f"{prefix}: " if prefix else ""
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.stream = stream or sys.stderr
@@ -48,9 +51,9 @@ class Progress(keras.callbacks.Callback):
 
     def _write(self, text: str, final: bool) -> None:
         if self.interactive:
-            self.stream.write("\r\x1b[2K" + text + ("\n" if final else ""))
+            self.stream.write("\r\x1b[2K" + self.prefix + text + ("\n" if final else ""))
         else:
-            self.stream.write(text + "\n")
+            self.stream.write(self.prefix + text + "\n")
         self.stream.flush()
 
     def _seconds_per_epoch(self, step_rate: float | None) -> float:
@@ -98,6 +101,35 @@ class Progress(keras.callbacks.Callback):
         )
 
 
+class PredictProgress(keras.callbacks.Callback):
+    """Progress lines with ETA for a long `model.predict` (e.g. backbone features).
+
+    Example:
+        model.predict(images, callbacks=[PredictProgress(steps, "features")])
+    """
+
+    def __init__(self, steps: int, what: str, stream: TextIO | None = None, interval: float = 2.0):
+        super().__init__()
+        self.steps = steps
+        self.what = what
+        self.stream = stream or sys.stderr
+        self.interval = interval
+
+    def on_predict_begin(self, logs=None):
+        self.start = self.last = time.monotonic()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        current = time.monotonic()
+        step = batch + 1
+        if step != self.steps and current - self.last < self.interval:
+            return
+        self.last = current
+        left = (current - self.start) / step * (self.steps - step)
+        self.stream.write(f"nophd: {self.what}: step {step}/{self.steps}  {current - self.start:.0f} s"
+                          + (f"  ETA {format_duration(left)}" if step < self.steps else "") + "\n")
+        self.stream.flush()
+
+
 def random_states(model: keras.Model) -> dict[str, list[int]]:
     """The states of the model's random-seed generators (one per Dropout layer).
 
@@ -135,8 +167,10 @@ class RunRecorder(keras.callbacks.Callback):
         history_rows: list[dict],
         wall_seconds_before: float,
         on_epoch_written: Callable[[list[dict]], None] | None = None,
+        checkpoint: str = runs.CHECKPOINT,
     ):
         super().__init__()
+        self.checkpoint = checkpoint
         self.run_directory = Path(run_directory)
         self.history_rows = history_rows
         self.wall_seconds_before = wall_seconds_before
@@ -168,7 +202,7 @@ class RunRecorder(keras.callbacks.Callback):
         saved_states = runs.read_json(self.run_directory / runs.RANDOM_STATES) or {}
         saved_states[str(epoch + 1)] = random_states(self.model)
         atomic.write_json(self.run_directory / runs.RANDOM_STATES, saved_states)
-        with atomic.atomic_path(self.run_directory / runs.CHECKPOINT) as temporary:
+        with atomic.atomic_path(self.run_directory / self.checkpoint) as temporary:
             self.model.save(temporary)
         runs.write_state(self.run_directory, epochs_done=epoch + 1, wall_seconds=round(self.wall_seconds(), 3))
         if self.on_epoch_written is not None:

@@ -52,8 +52,19 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
 
 
 def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> Evaluation:
-    """Runs `model` over `images` once and scores it against `labels`."""
+    """Runs a digit model over MNIST-style `images` once and scores it against `labels`."""
     probabilities = np.asarray(model.predict(as_model_input(images), batch_size=batch_size, verbose=0))
+    return score(probabilities, labels)
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """Accuracy, loss, confusion matrix and per-class accuracy of softmax outputs.
+
+    Args:
+        probabilities: float (N, K), one row per example.
+        labels: int (N,) true classes.
+    """
+    probabilities = np.asarray(probabilities)
     labels = np.asarray(labels).astype(np.int64)
     classes = probabilities.shape[1]
     predictions = probabilities.argmax(axis=1)

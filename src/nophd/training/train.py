@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nophd import __version__, atomic, config as config_module, runs
-from nophd.config import TrainConfig
+from nophd.config import AnyConfig, PhotoConfig, TrainConfig
 from nophd.data import mnist
 from nophd.errors import ConfigError, RunError
 
@@ -128,8 +128,8 @@ def model_summary(model) -> str:
 
 
 def _prepare_run_directory(
-    config: TrainConfig, run_directory: Path | None, resume: bool, runs_root: Path, explicit: dict[str, Any]
-) -> tuple[Path, TrainConfig, bool]:
+    config: AnyConfig, run_directory: Path | None, resume: bool, runs_root: Path, explicit: dict[str, Any]
+) -> tuple[Path, AnyConfig, bool]:
     """Picks the run folder; on resume, reads back the interrupted run's config.
 
     Returns:
@@ -148,8 +148,11 @@ def _prepare_run_directory(
             if saved is None:
                 raise RunError(f"{candidate / runs.CONFIG}: missing or unreadable; cannot resume this run")
             saved_config = config_module.from_dict(saved)
-            if saved_config.model != config.model:
+            if saved_config.model != config.model or type(saved_config) is not type(config):
                 raise RunError(f"{candidate}: holds a {saved_config.model} run, not {config.model}")
+            if isinstance(config, PhotoConfig) and saved_config.dataset != config.dataset:
+                raise RunError(f"dataset {config.dataset} differs from the interrupted run's {saved_config.dataset} "
+                               f"({candidate}); resume with the same dataset, or start a new run")
             for key, value in explicit.items():
                 if value is not None and getattr(saved_config, key) != value:
                     raise RunError(
@@ -178,7 +181,7 @@ def _prepare_run_directory(
 
 
 def train_and_evaluate(
-    config: TrainConfig,
+    config: AnyConfig,
     run_directory: str | os.PathLike | None = None,
     *,
     resume: bool = False,
@@ -187,14 +190,18 @@ def train_and_evaluate(
     progress: bool = True,
     explicit: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Trains `config` on MNIST, evaluates on the test set, writes the run folder.
+    """Trains `config`, evaluates it, and writes the run folder.
+
+    A TrainConfig trains a ladder model on MNIST and evaluates on the test
+    set; a PhotoConfig trains a transfer model on photos (see
+    nophd.training.photos) and evaluates on its held-out validation split.
 
     Args:
-        config: the resolved configuration (see nophd.config.preset).
+        config: the resolved configuration (nophd.config.preset or photo_config).
         run_directory: where to write; default runs_root/<time>-<model>.
         resume: continue the interrupted run in run_directory (or the newest
             interrupted run of this model under runs_root).
-        data_dir: where the MNIST files are (see nophd.data.mnist.locate).
+        data_dir: where the MNIST files (or the flower photos) are.
         progress: print epochs and steps with ETA to stderr.
         explicit: the fields the user set by hand; on resume they must agree
             with the interrupted run's config.
@@ -202,72 +209,76 @@ def train_and_evaluate(
     Returns:
         The run folder and its metrics.
     """
-    from nophd.models import registry
-
-    spec = registry.get(config.model)
     run_directory, config, resumed = _prepare_run_directory(
         config, Path(run_directory) if run_directory else None, resume, Path(runs_root), explicit or {}
     )
-    splits = load_mnist_splits(config, data_dir)
-    if not splits.official and progress:
-        print(f"nophd: note: the MNIST files in {splits.directory} are not the official ones", file=sys.stderr)
+    if isinstance(config, PhotoConfig):
+        from nophd.training import photos
 
-    import keras
+        return photos.train_photos(config, run_directory, resumed, data_dir, progress)
+    return _train_mnist(config, run_directory, resumed, data_dir, progress)
 
-    from nophd.data import pipeline
-    from nophd.training import callbacks as callbacks_module
 
-    seed_everything(config.seed)
-    steps_per_epoch = splits.train_count // config.batch_size
-    one_hot = config.loss == "categorical_crossentropy"
-    run_directory.mkdir(parents=True, exist_ok=True)
-
-    if resumed:
-        model = keras.models.load_model(run_directory / runs.CHECKPOINT)
-        # The checkpoint's optimizer step count, not run.json, says how many
-        # epochs are done: it is written after history.csv and before run.json.
-        initial_epoch = int(keras.ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
-        history_rows = runs.read_history(run_directory)[:initial_epoch]
-        saved_states = (runs.read_json(run_directory / runs.RANDOM_STATES) or {}).get(str(initial_epoch))
-        if saved_states:
-            callbacks_module.restore_random_states(model, saved_states)
-        wall_before = float((runs.read_state(run_directory) or {}).get("wall_seconds", 0.0))
-        if progress:
-            print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
-    else:
-        atomic.write_json(run_directory / runs.CONFIG, config.to_dict())
-        model = registry.build(config.model)
-        compile_model(model, config)
-        initial_epoch, history_rows, wall_before = 0, [], 0.0
-        atomic.write_text(run_directory / runs.SUMMARY, model_summary(model))
+def start_run(run_directory: Path, config: AnyConfig, initial_epoch: int, wall_before: float, epochs_total: int) -> None:
+    """Marks the run as running in run.json and draws the planned schedule."""
+    from nophd.reports import artifacts
 
     runs.write_state(
         run_directory, status="running", model=config.model, dataset=config.dataset, pid=os.getpid(),
-        epochs_total=config.epochs, epochs_done=initial_epoch, wall_seconds=wall_before,
+        epochs_total=epochs_total, epochs_done=initial_epoch, wall_seconds=wall_before,
         started_at=(runs.read_state(run_directory) or {}).get("started_at", runs.now()),
     )
-    from nophd.reports import artifacts
-
     artifacts.write_schedule(run_directory, config, initial_epoch)
+
+
+def fit_epochs(
+    model,
+    run_directory: Path,
+    config: AnyConfig,
+    train_dataset,
+    validation_dataset,
+    *,
+    steps_per_epoch: int,
+    validation_steps: int | None,
+    initial_epoch: int,
+    final_epoch: int,
+    history_rows: list[dict],
+    wall_before: float,
+    progress: bool,
+    checkpoint: str = runs.CHECKPOINT,
+    class_weight: dict[int, float] | None = None,
+    phase: str = "",
+) -> float:
+    """Fits epochs [initial_epoch, final_epoch) and records each into the run folder.
+
+    After every epoch: history.csv, random states, the checkpoint (named
+    `checkpoint`, with the optimizer), run.json, then the pictures and
+    report in the background. On Ctrl-C the run is marked interrupted, on
+    any other error failed, and the error goes on up.
+
+    Returns:
+        The run's wall seconds so far, earlier sessions and phases included.
+    """
+    import keras
+
+    from nophd.reports import artifacts
+    from nophd.training import callbacks as callbacks_module
+
     pictures = artifacts.EpochPictures(run_directory, config)
-    recorder = callbacks_module.RunRecorder(run_directory, history_rows, wall_before, on_epoch_written=pictures.submit)
+    recorder = callbacks_module.RunRecorder(
+        run_directory, history_rows, wall_before, on_epoch_written=pictures.submit, checkpoint=checkpoint
+    )
     callback_list = [recorder]
     if config.lr_decay is not None:
         callback_list.insert(0, keras.callbacks.LearningRateScheduler(config.learning_rate_at))
     if progress:
-        callback_list.append(callbacks_module.Progress(config.epochs, steps_per_epoch))
-
-    train_dataset = pipeline.training_dataset(
-        splits.train_records, config.batch_size, one_hot, config.seed, config.shuffle_buffer,
-        skip_batches=initial_epoch * steps_per_epoch, shift_pixels=config.shift_pixels,
-    )
-    validation_dataset = pipeline.evaluation_dataset(splits.validation_records, VALIDATION_BATCH, one_hot)
+        callback_list.append(callbacks_module.Progress(final_epoch, steps_per_epoch, prefix=phase))
     try:
-        if initial_epoch < config.epochs:
+        if initial_epoch < final_epoch:
             model.fit(
-                train_dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                validation_data=validation_dataset, validation_steps=-(-splits.validation_count // VALIDATION_BATCH),
-                callbacks=callback_list, verbose=0, shuffle=False,
+                train_dataset, epochs=final_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                validation_data=validation_dataset, validation_steps=validation_steps,
+                callbacks=callback_list, verbose=0, shuffle=False, class_weight=class_weight,
             )
     except KeyboardInterrupt:
         runs.write_state(run_directory, status="interrupted", wall_seconds=round(recorder.wall_seconds(), 3))
@@ -277,14 +288,85 @@ def train_and_evaluate(
         raise
     finally:
         pictures.close()
+    return recorder.wall_seconds() if initial_epoch < final_epoch else wall_before
 
-    wall_seconds = recorder.wall_seconds() if initial_epoch < config.epochs else wall_before
+
+def save_final_model(run_directory: Path, model) -> None:
     with atomic.atomic_path(run_directory / runs.MODEL) as temporary:
         model.save(temporary)
+
+
+def end_run(run_directory: Path, epochs_done: int, wall_seconds: float, checkpoints: tuple[str, ...] = (runs.CHECKPOINT,)) -> None:
+    """Removes what only a resume needs and marks the run finished."""
+    for name in (*checkpoints, runs.RANDOM_STATES):
+        (run_directory / name).unlink(missing_ok=True)
+    runs.write_state(run_directory, status="finished", epochs_done=epochs_done, wall_seconds=round(wall_seconds, 3))
+
+
+def resume_point(model, steps_per_epoch: int, run_directory: Path, history_offset: int = 0):
+    """How far a checkpointed model got: (epochs done, history rows kept, wall seconds before).
+
+    The checkpoint's optimizer step count, not run.json, says how many epochs
+    are done: it is written after history.csv and before run.json. Restores
+    the dropout generators' states saved for that epoch.
+    """
+    import keras
+
+    from nophd.training import callbacks as callbacks_module
+
+    done = history_offset + int(keras.ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
+    history_rows = runs.read_history(run_directory)[:done]
+    saved_states = (runs.read_json(run_directory / runs.RANDOM_STATES) or {}).get(str(done))
+    if saved_states:
+        callbacks_module.restore_random_states(model, saved_states)
+    wall_before = float((runs.read_state(run_directory) or {}).get("wall_seconds", 0.0))
+    return done, history_rows, wall_before
+
+
+def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_dir, progress: bool) -> RunResult:
+    from nophd.models import registry
+
+    spec = registry.get(config.model)
+    splits = load_mnist_splits(config, data_dir)
+    if not splits.official and progress:
+        print(f"nophd: note: the MNIST files in {splits.directory} are not the official ones", file=sys.stderr)
+
+    import keras
+
+    from nophd.data import pipeline
+
+    seed_everything(config.seed)
+    steps_per_epoch = splits.train_count // config.batch_size
+    one_hot = config.loss == "categorical_crossentropy"
+    run_directory.mkdir(parents=True, exist_ok=True)
+
+    if resumed:
+        model = keras.models.load_model(run_directory / runs.CHECKPOINT)
+        initial_epoch, history_rows, wall_before = resume_point(model, steps_per_epoch, run_directory)
+        if progress:
+            print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
+    else:
+        atomic.write_json(run_directory / runs.CONFIG, config.to_dict())
+        model = registry.build(config.model)
+        compile_model(model, config)
+        initial_epoch, history_rows, wall_before = 0, [], 0.0
+        atomic.write_text(run_directory / runs.SUMMARY, model_summary(model))
+
+    start_run(run_directory, config, initial_epoch, wall_before, config.epochs)
+    train_dataset = pipeline.training_dataset(
+        splits.train_records, config.batch_size, one_hot, config.seed, config.shuffle_buffer,
+        skip_batches=initial_epoch * steps_per_epoch, shift_pixels=config.shift_pixels,
+    )
+    validation_dataset = pipeline.evaluation_dataset(splits.validation_records, VALIDATION_BATCH, one_hot)
+    wall_seconds = fit_epochs(
+        model, run_directory, config, train_dataset, validation_dataset,
+        steps_per_epoch=steps_per_epoch, validation_steps=-(-splits.validation_count // VALIDATION_BATCH),
+        initial_epoch=initial_epoch, final_epoch=config.epochs, history_rows=history_rows,
+        wall_before=wall_before, progress=progress,
+    )
+    save_final_model(run_directory, model)
     metrics = _finish(run_directory, config, spec, model, splits, history_rows, wall_seconds)
-    (run_directory / runs.CHECKPOINT).unlink(missing_ok=True)
-    (run_directory / runs.RANDOM_STATES).unlink(missing_ok=True)
-    runs.write_state(run_directory, status="finished", epochs_done=config.epochs, wall_seconds=round(wall_seconds, 3))
+    end_run(run_directory, config.epochs, wall_seconds)
     return RunResult(run_directory, metrics)
 
 

@@ -1,0 +1,317 @@
+"""train_photos: one transfer-learning run on photos, both phases, into a run folder.
+
+Phase 1 ("frozen", `epochs`): the backbone is frozen and only the head
+trains. Without augmentation every image looks the same in every epoch, so
+the backbone's features are computed once (`transfer.head_features_model`)
+and the head trains on them: an epoch then costs milliseconds instead of a
+pass through MobileNet. With augmentation the whole model runs on freshly
+augmented images each epoch.
+
+Phase 2 ("fine-tune", `fine_tune_epochs`): the top `fine_tune_layers`
+backbone layers are unfrozen (batch normalization stays frozen, so it keeps
+running on its ImageNet statistics) and the whole model trains on images at
+`fine_tune_learning_rate`.
+
+Resuming: phase 1 saves checkpoint.keras (the head on cached features, or
+the whole model), phase 2 checkpoint-fine-tune.keras; each holds its
+optimizer's state and step count, which says how many epochs are done. The
+frozen backbone is rebuilt from the same weights file on resume, and the
+training stream skips the batches already seen, so a resumed run without
+augmentation ends where an uninterrupted one would. (Keras' random
+augmentation layers keep their generator state in memory only, so an
+augmented run resumes with fresh random draws.)
+
+The run is evaluated on its held-out validation split: nothing is selected
+on it (no early stopping, no best-epoch pick), so it serves as the test set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nophd import atomic, runs
+from nophd.config import PhotoConfig
+from nophd.errors import ConfigError, RunError
+from nophd.training import train as train_module
+
+FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune.keras"
+PREDICT_BATCH = 64
+# Augmentation strengths: small, as the Keras transfer-learning guide uses.
+ROTATION = 0.05  # of a full turn: +-18 degrees
+ZOOM = 0.1
+CONTRAST = 0.1
+
+
+def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]:
+    """total / (classes * count of class) for each class, as scikit-learn's "balanced".
+
+    Example:
+        balanced_class_weights(np.array([0, 0, 0, 1]), 2)  # {0: 0.667, 1: 2.0}
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=classes)
+    return {index: float(len(labels) / (classes * count)) if count else 0.0 for index, count in enumerate(counts)}
+
+
+def collect(dataset, count: int, what: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Reads a (uint8 image, label) dataset into memory: (N, S, S, 3) uint8 and (N,) int32."""
+    images, labels = [], []
+    start = time.monotonic()
+    done, last = 0, start
+    for image_batch, label_batch in dataset.batch(PREDICT_BATCH).prefetch(2).as_numpy_iterator():
+        images.append(image_batch)
+        labels.append(label_batch)
+        done += len(label_batch)
+        if progress and (time.monotonic() - last > 2 or done == count):
+            last = time.monotonic()
+            print(f"nophd: reading {what}: {done:,}/{count:,} images  {last - start:.0f} s", file=sys.stderr)
+    if not images:
+        raise ConfigError(f"no {what} images to read")
+    return np.concatenate(images), np.concatenate(labels).astype(np.int32)
+
+
+def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_dir, progress: bool):
+    """Trains and evaluates a photo classifier; see the module docstring.
+
+    Returns:
+        train.RunResult for the run folder.
+    """
+    import keras
+
+    from nophd.data import photos
+    from nophd.models import transfer
+
+    data = photos.open_photos(
+        config.dataset, image_size=config.image_size, validation_split=config.validation_split, seed=config.seed,
+        data_dir=data_dir,
+    )
+    if config.class_names and list(config.class_names) != data.class_names:
+        raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
+                       f"({', '.join(config.class_names)}); the dataset changed since the run started")
+    config = dataclasses.replace(config, class_names=tuple(data.class_names))
+    train_count = len(data.training)
+    if train_count < config.batch_size:
+        raise ConfigError(f"batch_size: {config.batch_size} is larger than the {train_count} training images")
+    steps_per_epoch = train_count // config.batch_size
+    classes = len(data.class_names)
+    if progress:
+        print(f"nophd: {data.source}: {classes} classes ({', '.join(data.class_names)}), "
+              f"{train_count:,} training and {len(data.validation):,} validation images"
+              + (f", {len(data.skipped)} file(s) skipped" if data.skipped else ""), file=sys.stderr)
+
+    train_module.seed_everything(config.seed)
+    run_directory.mkdir(parents=True, exist_ok=True)
+    weights = transfer.resolve_weights(config.base, config.weights)
+
+    def fresh_model():
+        return transfer.build_transfer_model(
+            config.base, classes, config.image_size, config.head, config.dropout, weights=weights or "none"
+        )
+
+    fine_checkpoint = run_directory / FINE_TUNE_CHECKPOINT
+    frozen_checkpoint = run_directory / runs.CHECKPOINT
+    cached = not config.augment
+    if not resumed:
+        for leftover in (fine_checkpoint, frozen_checkpoint):
+            leftover.unlink(missing_ok=True)  # From a run restarted before its first epoch ended.
+        atomic.write_json(run_directory / runs.CONFIG, config.to_dict())
+
+    # Where the run stands: which phase, how many epochs done, the model(s).
+    head = None
+    in_fine_tuning = resumed and fine_checkpoint.exists()
+    if in_fine_tuning:
+        model = keras.models.load_model(fine_checkpoint)
+        initial_epoch, history_rows, wall_before = train_module.resume_point(
+            model, steps_per_epoch, run_directory, history_offset=config.epochs)
+    elif resumed and frozen_checkpoint.exists():
+        loaded = keras.models.load_model(frozen_checkpoint)
+        if cached:
+            model, head = fresh_model(), loaded
+        else:
+            model = loaded
+        initial_epoch, history_rows, wall_before = train_module.resume_point(loaded, steps_per_epoch, run_directory)
+    else:
+        model = fresh_model()
+        initial_epoch, history_rows, wall_before = 0, [], 0.0
+    if not resumed:
+        atomic.write_text(run_directory / runs.SUMMARY, train_module.model_summary(model))
+    if resumed and progress:
+        print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.total_epochs}", file=sys.stderr)
+
+    train_module.start_run(run_directory, config, initial_epoch, wall_before, config.total_epochs)
+    started = time.monotonic()
+    train_images, train_labels = collect(data.training_dataset(), train_count, "training", progress)
+    validation_images, validation_labels = collect(data.validation_dataset(), len(data.validation), "validation", progress)
+    class_weight = balanced_class_weights(train_labels, classes) if config.class_weight == "balanced" else None
+    seconds = {"reading": round(time.monotonic() - started, 3)}
+    wall_before += time.monotonic() - started
+
+    # Phase 1: frozen backbone.
+    if initial_epoch < config.epochs:
+        phase_start = time.monotonic()
+        if cached:
+            feature_extractor, shared_head = transfer.head_features_model(model)
+            if head is None:
+                head = shared_head
+                _compile(head, config.learning_rate)
+            train_inputs = _features(feature_extractor, train_images, "training", progress)
+            validation_inputs = _features(feature_extractor, validation_images, "validation", progress)
+            seconds["features"] = round(time.monotonic() - phase_start, 3)
+            wall_before += time.monotonic() - phase_start
+            fitted = head
+        else:
+            if not resumed:
+                _compile(model, config.learning_rate)
+            train_inputs, validation_inputs, fitted = train_images, validation_images, model
+        wall_before = train_module.fit_epochs(
+            fitted, run_directory, config,
+            _training_stream(train_inputs, train_labels, config, initial_epoch * steps_per_epoch, augment=config.augment),
+            _batches(validation_inputs, validation_labels),
+            steps_per_epoch=steps_per_epoch, validation_steps=None, initial_epoch=initial_epoch,
+            final_epoch=config.epochs, history_rows=history_rows, wall_before=wall_before, progress=progress,
+            class_weight=class_weight, phase="frozen",
+        )
+        seconds["frozen"] = round(time.monotonic() - phase_start, 3)
+        if head is not None:
+            _copy_head(head, model)
+        initial_epoch = config.epochs
+    elif head is not None:
+        _copy_head(head, model)  # Phase 1 finished; the fine-tuning checkpoint was not written yet.
+
+    # Phase 2: fine-tuning.
+    unfrozen: list[str] = []
+    if config.fine_tune_epochs:
+        phase_start = time.monotonic()
+        if not in_fine_tuning:
+            unfrozen = transfer.set_fine_tuning(model, config.fine_tune_layers)
+            _compile(model, config.fine_tune_learning_rate)
+        else:
+            unfrozen = [layer.name for layer in transfer.backbone_of(model).layers if layer.trainable and layer.weights]
+        wall_before = train_module.fit_epochs(
+            model, run_directory, config,
+            _training_stream(train_images, train_labels, config, (initial_epoch - config.epochs) * steps_per_epoch,
+                             augment=config.augment),
+            _batches(validation_images, validation_labels),
+            steps_per_epoch=steps_per_epoch, validation_steps=None, initial_epoch=initial_epoch,
+            final_epoch=config.total_epochs, history_rows=history_rows, wall_before=wall_before, progress=progress,
+            checkpoint=FINE_TUNE_CHECKPOINT, class_weight=class_weight, phase="fine-tune",
+        )
+        seconds["fine_tune"] = round(time.monotonic() - phase_start, 3)
+
+    train_module.save_final_model(run_directory, model)
+    metrics = _finish(run_directory, config, data, model, validation_images, validation_labels, history_rows,
+                      wall_before, unfrozen, weights, seconds)
+    train_module.end_run(run_directory, config.total_epochs, wall_before, (runs.CHECKPOINT, FINE_TUNE_CHECKPOINT))
+    return train_module.RunResult(run_directory, metrics)
+
+
+def _compile(model, learning_rate: float) -> None:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def _features(feature_extractor, images: np.ndarray, what: str, progress: bool) -> np.ndarray:
+    """The frozen backbone's outputs for `images`, with progress lines."""
+    from nophd.training import callbacks
+
+    steps = -(-len(images) // PREDICT_BATCH)
+    watcher = [callbacks.PredictProgress(steps, f"backbone features of the {what} images")] if progress else []
+    return np.asarray(feature_extractor.predict(images, batch_size=PREDICT_BATCH, verbose=0, callbacks=watcher))
+
+
+def _copy_head(head, model) -> None:
+    """The head's trained weights into the full model (a no-op when they share layers)."""
+    for layer in head.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+def _training_stream(inputs: np.ndarray, labels: np.ndarray, config: PhotoConfig, skip_batches: int, augment: bool):
+    """Endless shuffled batches; with augment, random flips/rotations/zooms/contrast."""
+    import keras
+    import tensorflow as tf
+
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((inputs, labels))
+        .shuffle(min(config.shuffle_buffer, len(labels)), seed=config.seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(config.batch_size, drop_remainder=True)
+    )
+    if skip_batches:
+        dataset = dataset.skip(skip_batches)
+    dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        augmenter = keras.Sequential([
+            keras.layers.RandomFlip("horizontal", seed=config.seed),
+            keras.layers.RandomRotation(ROTATION, fill_mode="reflect", seed=config.seed + 1),
+            keras.layers.RandomZoom(ZOOM, fill_mode="reflect", seed=config.seed + 2),
+            keras.layers.RandomContrast(CONTRAST, seed=config.seed + 3),
+        ], name="augmentation")
+        # RandomContrast works on [0, 255] pixel values and clips to them.
+        dataset = dataset.map(lambda x, y: (augmenter(x, training=True), y))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _batches(inputs: np.ndarray, labels: np.ndarray):
+    import tensorflow as tf
+
+    return (tf.data.Dataset.from_tensor_slices((inputs, labels))
+            .batch(PREDICT_BATCH)
+            .map(lambda x, y: (tf.cast(x, tf.float32), y))
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def _finish(run_directory: Path, config: PhotoConfig, data, model, images, labels, history_rows, wall_seconds,
+            unfrozen, weights, seconds) -> dict:
+    """Evaluates the final model on the validation split; writes metrics, pictures, report."""
+    from nophd.reports import artifacts
+    from nophd.training import evaluate
+
+    probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
+    evaluation = evaluate.score(probabilities, labels)
+    frozen_row = history_rows[config.epochs - 1] if len(history_rows) >= config.epochs else None
+    trainable = int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
+    metrics = {
+        "model": config.model,
+        "task": config.task,
+        "dataset": config.dataset,
+        "data": str(data.source),
+        "data_format": data.kind,
+        "status": "finished",
+        "test_accuracy": evaluation.accuracy,
+        "test_loss": evaluation.loss,
+        "evaluated_on": f"the held-out validation split ({config.validation_split:g} of each class, seed {config.seed})",
+        "test_examples": int(len(labels)),
+        "train_examples": len(data.training),
+        "skipped_files": [list(entry) for entry in data.skipped],
+        "frozen_accuracy": frozen_row.get("val_accuracy") if frozen_row else None,
+        "epochs": config.epochs,
+        "fine_tune_epochs": config.fine_tune_epochs,
+        "fine_tuned_layers": unfrozen,
+        "base": config.base,
+        "head": config.head,
+        "image_size": config.image_size,
+        "weights": weights or "random",
+        "augment": config.augment,
+        "wall_seconds": round(wall_seconds, 3),
+        "phase_seconds": seconds,
+        "seconds_per_epoch": round(float(np.mean([row["seconds"] for row in history_rows])), 3) if history_rows else None,
+        "parameters": int(model.count_params()),
+        "trainable_parameters": trainable,
+        "seed": config.seed,
+        "codelab_accuracy": None,
+        "codelab_text": None,
+        "per_class_accuracy": evaluation.per_class_accuracy,
+        "class_names": list(config.class_names),
+        "versions": train_module.versions(),
+        "finished_at": runs.now(),
+    }
+    atomic.write_json(run_directory / runs.METRICS, metrics)
+    artifacts.write_final_photos(run_directory, config, history_rows, evaluation, images, labels)
+    return metrics
