@@ -1,0 +1,30 @@
+"""Exporting a finished run's model for serving, phones and microcontrollers.
+
+`nophd export RUN --format savedmodel|tflite|tflite-int8 [--out DIR]` writes
+one export folder (default RUN/export/<format>/) holding the artifact and an
+export.json that compares it with the run's Keras model on the test set
+(accuracy, file size, single-image latency).
+
+Every format takes raw images, as they are stored, and returns probabilities:
+
+- digits (the MNIST ladder): uint8 (N, 28, 28), 0..255, white digit on black
+  as in the MNIST files (no channel axis: the model adds it).
+- photos: uint8 (N, S, S, 3), 0..255 RGB, S the run's image size.
+
+Modules:
+    formats      the serving model (raw uint8 in, probabilities out) and the
+                 SavedModel / TFLite writers
+    artifacts    loading an export folder, a SavedModel or a .tflite file to
+                 predict with (used by nophd.training.predictor)
+    measure      accuracy on labelled images and single-image latency
+    export       export_run: the library function the command calls
+    command      the `nophd export` subcommand
+"""
+
+from nophd.errors import NophdError
+
+FORMATS = ("savedmodel", "tflite", "tflite-int8")
+
+
+class ExportError(NophdError):
+    """An export could not be written or read back (a one-line reason)."""

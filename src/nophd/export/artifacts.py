@@ -1,0 +1,241 @@
+"""Reading exports back: a SavedModel folder, a .tflite file, or an export folder.
+
+Each loaded artifact takes raw uint8 images (digits (N, 28, 28), photos
+(N, S, S, 3)) and returns float32 probabilities (N, classes), whatever its
+format: an int8 TFLite model's input is quantized and its output
+dequantized here, with the tensors' own quantization parameters.
+
+What the artifact is (kind, class names, image size) comes from the
+export.json that `nophd export` writes beside it; without one it is read
+from the input's shape ((N, 28, 28): digits; (N, S, S, 3): photos) and the
+classes are numbered.
+
+Example:
+    artifact = load("runs/x/export/tflite-int8")
+    artifact.predict(test_images)          # (N, 10) float32
+    artifact.single(test_images[:1])()     # one image, for timing
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from nophd.export import ExportError, formats
+
+EXPORT_JSON = "export.json"
+TFLITE_NAME = "model.tflite"
+SAVED_MODEL_FILE = "saved_model.pb"
+BATCH = 256
+
+
+def is_export(path: str | os.PathLike) -> bool:
+    """True for a .tflite file, a SavedModel folder, or a folder with an export.json.
+
+    Cheap (no TensorFlow): the predictor uses it to choose how to load `path`.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path.suffix == ".tflite"
+    return path.is_dir() and ((path / SAVED_MODEL_FILE).exists() or (path / EXPORT_JSON).exists())
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The export.json for an artifact path (inside its folder, or beside a .tflite), or {}."""
+    path = Path(path)
+    candidate = path / EXPORT_JSON if path.is_dir() else path.parent / EXPORT_JSON
+    try:
+        value = json.loads(candidate.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def load(path: str | os.PathLike) -> "SavedModelArtifact | TFLiteArtifact":
+    """Opens an export for prediction.
+
+    Args:
+        path: a .tflite file, a SavedModel folder, or an export folder
+            holding model.tflite and export.json.
+
+    Raises:
+        ExportError: nothing exported there, or it will not load, or it does
+            not take uint8 images.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"{path}: no such file or folder")
+    metadata = read_metadata(path)
+    if path.is_dir() and (path / SAVED_MODEL_FILE).exists():
+        return SavedModelArtifact(path, metadata)
+    if path.is_dir():
+        tflite = path / metadata.get("artifact", TFLITE_NAME)
+        if not tflite.is_file() or tflite.suffix != ".tflite":
+            raise ExportError(f"{path}: neither a SavedModel (saved_model.pb) nor an export folder with a .tflite file")
+        return TFLiteArtifact(tflite, metadata)
+    if path.suffix != ".tflite":
+        raise ExportError(f"{path}: not a .tflite file or an export folder")
+    return TFLiteArtifact(path, metadata)
+
+
+class _Artifact:
+    """What both formats share: metadata, and checking the images fed in."""
+
+    format = ""
+
+    def __init__(self, path: Path, metadata: dict, shape: tuple, dtype, classes: int):
+        self.path = path
+        self.metadata = metadata
+        if np.dtype(dtype) != np.uint8:
+            raise ExportError(f"{path}: the model takes {np.dtype(dtype).name} input; nophd exports take uint8 images")
+        shape = tuple(shape)
+        if len(shape) == 3 and shape[1] == shape[2]:
+            inferred_kind, inferred_size = formats.DIGITS, int(shape[1])
+        elif len(shape) == 4 and shape[1] == shape[2] and shape[3] == 3:
+            inferred_kind, inferred_size = formats.PHOTOS, int(shape[1])
+        else:
+            raise ExportError(f"{path}: input shape {shape} is neither (N, S, S) digits nor (N, S, S, 3) photos")
+        self.kind = metadata.get("kind", inferred_kind)
+        self.image_size = int(metadata.get("image_size", inferred_size))
+        names = metadata.get("class_names") or [str(index) for index in range(classes)]
+        if len(names) != classes:
+            raise ExportError(f"{path}: export.json names {len(names)} classes, the model has {classes} outputs")
+        self.class_names = [str(name) for name in names]
+        self.input_shape = formats.input_shape(self.kind, self.image_size)
+
+    def _check(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        if images.shape[1:] != self.input_shape or images.dtype != np.uint8:
+            raise ExportError(f"{self.path}: expected uint8 images of shape (N, {', '.join(map(str, self.input_shape))}), "
+                              f"got {images.dtype} {images.shape}")
+        return images
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """float32 probabilities (N, classes) for uint8 images (N, *input_shape)."""
+        images = self._check(images)
+        if not len(images):
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        return np.concatenate([self._predict_batch(images[start:start + BATCH])
+                               for start in range(0, len(images), BATCH)])
+
+    def _predict_batch(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def single(self, image: np.ndarray) -> Callable[[], np.ndarray]:
+        """A function predicting `image` (1, *input_shape) uint8, prepared once, for timing."""
+        raise NotImplementedError
+
+
+class SavedModelArtifact(_Artifact):
+    """A SavedModel's serving_default signature (raw uint8 images -> probabilities)."""
+
+    format = "savedmodel"
+
+    def __init__(self, folder: Path, metadata: dict):
+        from nophd import quiet
+
+        tf = quiet.import_tensorflow()
+        try:
+            with formats.quiet_stderr():
+                self._loaded = tf.saved_model.load(str(folder))
+        except Exception as error:  # A damaged SavedModel raises many types.
+            raise ExportError(f"{folder}: cannot load the SavedModel ({formats.first_line(error)})") from None
+        signature = self._loaded.signatures.get("serving_default")
+        if signature is None:
+            raise ExportError(f"{folder}: the SavedModel has no serving_default signature")
+        (self._input_name, spec), = signature.structured_input_signature[1].items()
+        (self._output_name, output_spec), = signature.structured_outputs.items()
+        self._signature = signature
+        self._tf = tf
+        super().__init__(folder, metadata, tuple(spec.shape), spec.dtype.as_numpy_dtype, int(output_spec.shape[-1]))
+
+    def _predict_batch(self, images: np.ndarray) -> np.ndarray:
+        outputs = self._signature(**{self._input_name: self._tf.constant(images)})
+        return outputs[self._output_name].numpy()
+
+    def single(self, image: np.ndarray) -> Callable[[], np.ndarray]:
+        tensor = self._tf.constant(self._check(image))
+        signature, name, output = self._signature, self._input_name, self._output_name
+        return lambda: signature(**{name: tensor})[output].numpy()
+
+
+class TFLiteArtifact(_Artifact):
+    """A .tflite model in the LiteRT interpreter; quantized inputs and outputs are converted."""
+
+    def __init__(self, file: Path, metadata: dict):
+        self._file = file
+        self._interpreter = self._new_interpreter()
+        detail = self._interpreter.get_input_details()[0]
+        output = self._interpreter.get_output_details()[0]
+        self._input_quantization = detail["quantization"]
+        self._output_quantization = output["quantization"]
+        self._output_dtype = output["dtype"]
+        self.format = "tflite-int8" if self._output_quantization[0] else "tflite"
+        shape = tuple(None if size < 0 else int(size) for size in detail["shape_signature"])
+        self._batch = 1
+        super().__init__(file, metadata, shape, detail["dtype"], int(output["shape"][-1]))
+
+    def _new_interpreter(self):
+        # LiteRT's interpreter: TensorFlow 2.21 warns that tf.lite.Interpreter
+        # is deprecated and points to this package.
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            with formats.quiet_stderr():
+                interpreter = Interpreter(model_path=str(self._file), num_threads=threads())
+                interpreter.allocate_tensors()
+        except Exception as error:  # A damaged flatbuffer raises ValueError or RuntimeError.
+            raise ExportError(f"{self._file}: cannot load the TFLite model ({formats.first_line(error)})") from None
+        return interpreter
+
+    def _quantize(self, images: np.ndarray) -> np.ndarray:
+        scale, zero_point = self._input_quantization
+        if not scale or (scale == 1.0 and zero_point == 0):
+            return images
+        return np.clip(np.round(images / scale + zero_point), 0, 255).astype(np.uint8)
+
+    def _dequantize(self, outputs: np.ndarray) -> np.ndarray:
+        scale, zero_point = self._output_quantization
+        if not scale:
+            return outputs.astype(np.float32, copy=False)
+        return ((outputs.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+    def _predict_batch(self, images: np.ndarray) -> np.ndarray:
+        interpreter = self._interpreter
+        index = interpreter.get_input_details()[0]["index"]
+        if len(images) != self._batch:
+            with formats.quiet_stderr():
+                interpreter.resize_tensor_input(index, [len(images), *self.input_shape])
+                interpreter.allocate_tensors()
+            self._batch = len(images)
+        interpreter.set_tensor(index, self._quantize(images))
+        interpreter.invoke()
+        return self._dequantize(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+
+    def single(self, image: np.ndarray) -> Callable[[], np.ndarray]:
+        # An interpreter of its own, allocated for one image, so timing
+        # measures invoke and the copies, not re-allocation.
+        interpreter = self._new_interpreter()
+        input_index = interpreter.get_input_details()[0]["index"]
+        output_index = interpreter.get_output_details()[0]["index"]
+        quantized = self._quantize(self._check(image))
+
+        def run() -> np.ndarray:
+            interpreter.set_tensor(input_index, quantized)
+            interpreter.invoke()
+            return self._dequantize(interpreter.get_tensor(output_index))
+
+        return run
+
+
+def threads() -> int:
+    """Threads the TFLite interpreter uses: the CPUs this process may run on."""
+    # As many threads as TensorFlow's own kernels use, so latencies compare.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

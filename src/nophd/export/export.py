@@ -1,0 +1,392 @@
+"""export_run: a finished run's model as a SavedModel or TFLite file, measured against the original.
+
+What `export_run` does, in order:
+
+1. Checks the run (a finished run folder with model.keras), the format and
+   the output folder, before any slow work.
+2. Writes the artifact into a temporary folder beside the output folder.
+3. Loads it back and runs it over the run's evaluation images (the MNIST
+   test set for digits, the held-out validation split for photos), next to
+   the Keras model; times one-image predictions of both in this process.
+4. Writes export.json (format, shapes, accuracy, file size and latency of
+   the export and of the original, their ratios) into the temporary folder,
+   then renames it onto the output folder. A failed or interrupted export
+   leaves no half-written artifact; an earlier export in the same folder is
+   replaced only by a complete new one.
+
+The output folder holds:
+
+    savedmodel:   the SavedModel (saved_model.pb, variables/, ...) + export.json
+    tflite:       model.tflite + export.json
+    tflite-int8:  model.tflite + export.json
+
+Example:
+    result = export_run("runs/ladder/conv-bn", "tflite-int8")
+    result["exported"]["accuracy"], result["original"]["accuracy"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from nophd import atomic, runs
+from nophd.errors import ConfigError, RunError
+from nophd.export import FORMATS, ExportError, artifacts, formats, measure
+
+EXPORT_FOLDER = "export"
+# "A few hundred" training images, as the TFLite guide suggests, to
+# calibrate every activation range.
+REPRESENTATIVE_COUNT = 500
+REPRESENTATIVE_SEED = 0
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportData:
+    """The images an export is calibrated and evaluated on, all raw uint8.
+
+    Attributes:
+        representative: training images for int8 calibration (R, *input_shape).
+        images: evaluation images (N, *input_shape).
+        labels: their classes, int (N,).
+        description: where the evaluation images come from, in words.
+    """
+
+    representative: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+    description: str
+
+
+def export_data(run_config: dict, data_dir: str | os.PathLike | None = None,
+                representative_count: int = REPRESENTATIVE_COUNT) -> ExportData:
+    """Calibration and evaluation images for a run, by kind of run.
+
+    Args:
+        run_config: the run's config.json contents.
+        data_dir: where the data is (as for `nophd train --data-dir`).
+        representative_count: how many training images to calibrate on,
+            drawn at random (seed 0) from the run's training data.
+    """
+    from nophd.training.predictor import PHOTOS, run_kind
+
+    if run_kind(run_config) == PHOTOS:
+        return _photo_data(run_config, data_dir, representative_count)
+    return _digit_data(data_dir, representative_count)
+
+
+def _digit_data(data_dir, representative_count: int) -> ExportData:
+    from nophd.data import mnist
+
+    data = mnist.load(data_dir)
+    return ExportData(
+        representative=_sample(data.train_images, representative_count),
+        images=np.asarray(data.test_images, dtype=np.uint8),
+        labels=np.asarray(data.test_labels).astype(np.int64),
+        description=f"MNIST test set ({len(data.test_labels):,} images) in {data.directory}",
+    )
+
+
+def _photo_data(run_config: dict, data_dir, representative_count: int) -> ExportData:
+    """A photo run's data reopened as training made it: same source, split, seed and image size."""
+    try:
+        from nophd.data import photos
+    except ModuleNotFoundError as error:
+        if error.name != "nophd.data.photos":
+            raise
+        raise ExportError("exporting photo runs: not yet supported (this nophd has no nophd.data.photos)") from None
+    try:
+        source, image_size = run_config["dataset"], int(run_config["image_size"])
+        validation_split, seed = float(run_config["validation_split"]), int(run_config["seed"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(f"the run's {runs.CONFIG} lacks a usable photo field ({error})") from None
+    data = photos.open_photos(source, image_size=image_size, validation_split=validation_split, seed=seed,
+                              data_dir=data_dir)
+    if run_config.get("class_names") and list(run_config["class_names"]) != list(data.class_names):
+        raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
+                       f"({', '.join(run_config['class_names'])})")
+    rng = np.random.default_rng(REPRESENTATIVE_SEED)
+    count = min(representative_count, len(data.training))
+    chosen = np.sort(rng.choice(len(data.training), size=count, replace=False))
+    representative, _ = _read_photos(data.dataset([data.training[index] for index in chosen]))
+    images, labels = _read_photos(data.validation_dataset())
+    return ExportData(
+        representative=representative,
+        images=images,
+        labels=labels.astype(np.int64),
+        description=f"held-out validation split ({len(labels):,} images) of {data.source}",
+    )
+
+
+def _read_photos(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """A (uint8 (S, S, 3), label) tf.data dataset in memory as uint8 images and labels."""
+    images, labels = [], []
+    for image_batch, label_batch in dataset.batch(64).as_numpy_iterator():
+        # Resized shard images may arrive as float 0..255; exports take uint8.
+        images.append(np.clip(np.round(image_batch), 0, 255).astype(np.uint8)
+                      if image_batch.dtype != np.uint8 else image_batch)
+        labels.append(label_batch)
+    if not images:
+        raise ExportError("no photos to calibrate or evaluate the export on")
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _sample(images: np.ndarray, count: int) -> np.ndarray:
+    rng = np.random.default_rng(REPRESENTATIVE_SEED)
+    chosen = np.sort(rng.choice(len(images), size=min(count, len(images)), replace=False))
+    return np.asarray(images[chosen], dtype=np.uint8)
+
+
+def default_out(run: str | os.PathLike, format: str) -> Path:
+    """RUN/export/<format>."""
+    return Path(run) / EXPORT_FOLDER / format
+
+
+def check_format(format: str) -> str:
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; valid formats: {', '.join(FORMATS)}")
+    return format
+
+
+def check_run(run: str | os.PathLike) -> Path:
+    """The run folder, if it is a finished run with a model; else a one-line RunError."""
+    path = Path(run)
+    if not path.exists():
+        raise RunError(f"{path}: no such run folder")
+    if not path.is_dir():
+        raise RunError(f"{path}: not a run folder (export takes the folder a training run wrote)")
+    status = runs.status(path)
+    if status == "unknown":
+        raise RunError(f"{path}: not a run folder (no readable {runs.STATE})")
+    if status != "finished":
+        hint = "; resume it with `nophd train ... --resume` first" if status in ("interrupted", "failed") else ""
+        raise RunError(f"{path}: the run is {status}, not finished{hint}")
+    if not (path / runs.MODEL).is_file():
+        raise RunError(f"{path}: no {runs.MODEL} in this run folder")
+    return path
+
+
+def check_out(out: str | os.PathLike) -> Path:
+    """The output folder, if an export may be written there; else a one-line ConfigError.
+
+    It may not exist yet, be an empty folder, or hold an earlier export
+    (which is replaced); a file, a folder of other things, or a path
+    through a file is refused.
+    """
+    path = Path(out)
+    if path.suffix in (".tflite", ".pb", ".json"):
+        raise ConfigError(f"--out {path}: give a folder for the export (it will hold the model and export.json), "
+                          "not a file name")
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            where = "is a file" if parent == path else f"is inside {parent}, which is a file"
+            raise ConfigError(f"--out {path}: {where}; give a folder for the export")
+    if path.is_dir() and any(path.iterdir()) and not (path / artifacts.EXPORT_JSON).exists():
+        raise ConfigError(f"--out {path}: the folder holds other files; give a new or empty folder, "
+                          "or an earlier export's folder to replace it")
+    return path
+
+
+def export_run(
+    run: str | os.PathLike,
+    format: str,
+    out: str | os.PathLike | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    representative_count: int = REPRESENTATIVE_COUNT,
+    latency_runs: int = 200,
+) -> dict:
+    """Exports a finished run's model, evaluates the export next to the original, writes export.json.
+
+    Args:
+        run: a finished run folder.
+        format: "savedmodel", "tflite" or "tflite-int8".
+        out: the export folder (default RUN/export/<format>).
+        data_dir: where the run's data is (MNIST: as `--data-dir`).
+        representative_count: training images to calibrate int8 on.
+        latency_runs: timed single-image predictions per model.
+
+    Returns:
+        The export.json contents, plus "path" (the export folder) and
+        "artifact_path" (what `nophd predict` takes: the folder or the .tflite).
+
+    Raises:
+        ConfigError: unknown format or unusable --out.
+        RunError: missing, unfinished or broken run.
+        ExportError: conversion failed.
+        DataError: the evaluation data is missing or corrupt.
+    """
+    from nophd.training.evaluate import load_run_model
+    from nophd.training.predictor import DIGITS, DIGIT_SIZE, run_kind
+
+    check_format(format)
+    run_path = check_run(run)
+    out_path = check_out(out if out is not None else default_out(run_path, format))
+    run_config = runs.read_json(run_path / runs.CONFIG) or {}
+    kind = run_kind(run_config)
+    model = load_run_model(run_path)
+    image_size = DIGIT_SIZE if kind == DIGITS else int(model.input_shape[1])
+    classes = int(model.output_shape[-1])
+    names = run_config.get("class_names") or (runs.read_json(run_path / runs.METRICS) or {}).get("class_names")
+    class_names = [str(name) for name in names] if names and len(names) == classes else [str(i) for i in range(classes)]
+    data = export_data(run_config, data_dir, representative_count)
+
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--out {out_path}: cannot create its folder ({error.strerror})") from None
+    temporary = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.tmp-"))
+    # mkdtemp makes the folder private (0700); give it a plain mkdir's
+    # permissions, so an export can be shared or served.
+    os.chmod(temporary, 0o777 & ~_UMASK)
+    try:
+        artifact_name = _write_artifact(model, format, kind, image_size, data.representative, temporary)
+        metadata = {
+            "format": format,
+            "artifact": artifact_name,
+            "run": str(run_path),
+            "model": run_config.get("model", model.name),
+            "kind": kind,
+            "class_names": class_names,
+            "image_size": image_size,
+            "input": _input_description(kind, image_size, format),
+            "output": {"dtype": "uint8" if format == "tflite-int8" else "float32", "shape": [None, classes],
+                       "what": "probabilities" + (" x 256 (quantization scale 1/256, zero point 0)"
+                                                  if format == "tflite-int8" else "")},
+        }
+        atomic.write_json(temporary / artifacts.EXPORT_JSON, metadata)
+        artifact = artifacts.load(temporary)
+        result = {**metadata, **_compare(model, artifact, kind, data, run_path, temporary, latency_runs)}
+        if format == "tflite-int8":
+            result["calibration"] = {"representative_images": int(len(data.representative)),
+                                     "drawn_from": "the run's training images, at random (seed 0)"}
+        result["versions"] = _versions()
+        result["exported_at"] = runs.now()
+        atomic.write_json(temporary / artifacts.EXPORT_JSON, result)
+        _replace(temporary, out_path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
+    artifact_path = out_path if artifact_name == "." else out_path / artifact_name
+    return {**result, "path": str(out_path), "artifact_path": str(artifact_path)}
+
+
+def _write_artifact(model, format: str, kind: str, image_size: int, representative: np.ndarray,
+                    folder: Path) -> str:
+    """Writes the format's files into `folder`; returns the artifact's name in it ("." for a SavedModel)."""
+    if format == "savedmodel":
+        formats.write_savedmodel(formats.serving_model(model, kind, image_size, "uint8"), folder)
+        return "."
+    # TFLite is converted from a SavedModel, the converter's best-supported input.
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.savedmodel-") as scratch:
+        saved_model = Path(scratch) / "savedmodel"
+        if format == "tflite":
+            formats.write_savedmodel(formats.serving_model(model, kind, image_size, "uint8"), saved_model)
+            content = formats.tflite_bytes(saved_model)
+        else:
+            formats.write_savedmodel(formats.serving_model(model, kind, image_size, "float32"), saved_model)
+            content = formats.tflite_bytes(saved_model, representative)
+    atomic.write_bytes(folder / artifacts.TFLITE_NAME, content)
+    return artifacts.TFLITE_NAME
+
+
+def _input_description(kind: str, image_size: int, format: str) -> dict:
+    description = {
+        "dtype": "uint8",
+        "shape": [None, *formats.input_shape(kind, image_size)],
+        "what": ("raw pixels 0..255, a white digit on black as in the MNIST files" if kind == "digits"
+                 else "raw RGB pixels 0..255, resized to the run's image size"),
+    }
+    if format == "tflite-int8":
+        description["quantization"] = "scale 1, zero point 0: the raw pixels are the quantized input"
+    return description
+
+
+def _keras_input(images: np.ndarray, kind: str) -> np.ndarray:
+    # What the run's Keras model takes: digits float [0, 1] with a channel
+    # axis, photos float 0..255.
+    if kind == "digits":
+        return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+    return images.astype(np.float32)
+
+
+def _compare(model, artifact, kind: str, data: ExportData, run_path: Path, folder: Path, latency_runs: int) -> dict:
+    """Accuracy, size and latency of the export and of the Keras model, and their ratios."""
+    original_probabilities = np.asarray(model.predict(_keras_input(data.images, kind), batch_size=500, verbose=0))
+    exported_probabilities = artifact.predict(data.images)
+    image = data.images[:1]
+    timings = measure.latencies(
+        {"original": measure.keras_single(model, _keras_input(image, kind)), "exported": artifact.single(image)},
+        runs=latency_runs,
+    )
+    original = {
+        "format": "keras",
+        "file": str(run_path / runs.MODEL),
+        "file_bytes": (run_path / runs.MODEL).stat().st_size,
+        "accuracy": measure.accuracy(original_probabilities, data.labels),
+        "latency_ms": timings["original"]["median_ms"],
+        "latency": timings["original"],
+    }
+    exported = {
+        "format": artifact.format,
+        "file_bytes": formats.folder_bytes(folder, leave_out=(artifacts.EXPORT_JSON,)),
+        "accuracy": measure.accuracy(exported_probabilities, data.labels),
+        "latency_ms": timings["exported"]["median_ms"],
+        "latency": timings["exported"],
+    }
+    return {
+        "evaluated_on": data.description,
+        "test_examples": int(len(data.labels)),
+        "exported": exported,
+        "original": original,
+        "accuracy_change_points": 100.0 * (exported["accuracy"] - original["accuracy"]),
+        "size_ratio": exported["file_bytes"] / original["file_bytes"],
+        "latency_ratio": exported["latency_ms"] / original["latency_ms"] if original["latency_ms"] else None,
+        "agreement_with_original": measure.agreement(exported_probabilities, original_probabilities),
+        "latency_method": (f"median of {timings['exported']['runs']} single-image predictions after 20 warm-up calls, "
+                           "interleaved with the Keras model's in 5 rounds, same process; Keras: "
+                           "model(x, training=False); SavedModel: the serving_default signature; TFLite: "
+                           f"set_tensor + invoke + get_tensor, {artifacts.threads()} threads"),
+    }
+
+
+def _replace(temporary: Path, out_path: Path) -> None:
+    """Renames the finished export onto `out_path`, replacing an earlier export there."""
+    if not out_path.exists():
+        os.replace(temporary, out_path)
+        return
+    old = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.old-"))
+    os.replace(out_path, old / "export")
+    try:
+        os.replace(temporary, out_path)
+    except OSError:
+        os.replace(old / "export", out_path)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _versions() -> dict:
+    import importlib.metadata
+
+    versions = {}
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "numpy"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions

@@ -1,0 +1,157 @@
+"""The serving model and the writers of each export format.
+
+A run's Keras model takes what training fed it: float32 (N, 28, 28, 1) in
+[0, 1] for digits, float32 (N, S, S, 3) with raw values 0..255 for photos
+(their Rescaling is inside the model). An export takes raw images instead,
+so the preprocessing goes into the exported graph (house style: saved and
+exported models take raw pixels):
+
+    digits: images (N, 28, 28) -> Rescaling(1/255) -> Reshape(28, 28, 1) -> model
+    photos: images (N, S, S, 3) -> cast to float32 -> model
+
+The SavedModel and float TFLite take uint8 images. The int8 TFLite is
+converted from the same graph with float32 0..255 input; full-integer
+quantization then makes its input uint8 with scale 1 and zero point 0
+(calibrated on training images, which span 0..255), so it too takes the
+raw pixels, and its every tensor is 8-bit or 32-bit integer. Its output is
+uint8 probabilities with scale 1/256: readers dequantize with the output's
+quantization parameters (see nophd.export.artifacts).
+
+Example:
+    serving = serving_model(model, "digits", 28)
+    write_savedmodel(serving, "out/savedmodel")
+    tflite = tflite_bytes("out/savedmodel")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from nophd.export import ExportError
+
+DIGITS = "digits"
+PHOTOS = "photos"
+INPUT_NAME = "images"
+OUTPUT_NAME = "probabilities"
+
+
+def input_shape(kind: str, image_size: int) -> tuple[int, ...]:
+    """One raw image's shape: (28, 28) for digits, (S, S, 3) for photos."""
+    return (image_size, image_size) if kind == DIGITS else (image_size, image_size, 3)
+
+
+def serving_model(model, kind: str, image_size: int, input_dtype: str = "uint8"):
+    """`model` behind its preprocessing: raw images in, probabilities out.
+
+    Args:
+        model: the run's Keras model (float input, softmax output).
+        kind: "digits" or "photos".
+        image_size: 28 for digits, the run's side S for photos.
+        input_dtype: "uint8" for the SavedModel and float TFLite; "float32"
+            (values 0..255) as the starting point of int8 quantization.
+
+    Returns:
+        A Functional Keras model taking `input_dtype` (N, *input_shape) and
+        returning {"probabilities": float32 (N, classes)}.
+    """
+    import keras
+
+    inputs = keras.Input(input_shape(kind, image_size), dtype=input_dtype, name=INPUT_NAME)
+    if kind == DIGITS:
+        features = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(inputs)
+        features = keras.layers.Reshape((image_size, image_size, 1), name="add_channel")(features)
+    else:
+        # Rescaling casts to the layer's float dtype; a scale of 1 keeps the
+        # 0..255 values the photo model's own Rescaling expects.
+        features = keras.layers.Rescaling(1.0, name="to_float")(inputs)
+    outputs = model(features, training=False)
+    return keras.Model(inputs, {OUTPUT_NAME: outputs}, name=f"{model.name}_serving")
+
+
+def write_savedmodel(serving, folder: str | os.PathLike) -> None:
+    """Writes `serving` as a SavedModel whose serving_default takes raw images, any batch size."""
+    try:
+        with quiet_stderr():
+            serving.export(str(folder), format="tf_saved_model", verbose=False)
+    except Exception as error:  # TensorFlow raises many types while tracing.
+        raise ExportError(f"{folder}: cannot write the SavedModel ({first_line(error)})") from None
+
+
+def tflite_bytes(saved_model: str | os.PathLike, representative: np.ndarray | None = None) -> bytes:
+    """A .tflite flatbuffer converted from a SavedModel.
+
+    Args:
+        saved_model: a SavedModel folder written by `write_savedmodel`.
+        representative: None for a float model; for full-integer int8, raw
+            training images (N, *input_shape) 0..255 to calibrate the
+            activation ranges on (the SavedModel must take float32 then).
+
+    Raises:
+        ExportError: the converter failed (its first line).
+    """
+    from nophd import quiet
+
+    tf = quiet.import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if representative is not None:
+        images = np.asarray(representative, dtype=np.float32)
+
+        def samples() -> Iterator[list[np.ndarray]]:
+            for image in images:
+                yield [image[np.newaxis]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = samples
+        # Integer kernels only: conversion fails rather than leaving a float op.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    try:
+        with quiet_stderr():
+            return converter.convert()
+    except Exception as error:  # The converter raises ConverterError and others.
+        raise ExportError(f"{saved_model}: TFLite conversion failed ({first_line(error)})") from None
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Hides what TensorFlow's and LiteRT's C++ code prints on file descriptor 2.
+
+    The converter and the interpreter log several lines per call (MLIR
+    passes, "Created TensorFlow Lite XNNPACK delegate"); they are not
+    errors. Python exceptions still propagate; NOPHD_DEBUG=1 shows the lines.
+    """
+    if os.environ.get("NOPHD_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def first_line(error: BaseException) -> str:
+    """`Type: first line of the message` of an exception, for one-line errors."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
+
+
+def folder_bytes(path: str | os.PathLike, leave_out: tuple[str, ...] = ()) -> int:
+    """Total size of the files in a folder (or of one file), leaving out names in `leave_out`."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file() and item.name not in leave_out)
