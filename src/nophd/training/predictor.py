@@ -14,10 +14,17 @@ Two kinds of run exist:
 The command line (`nophd predict`), the Python API and the web server all
 predict through this class, so a picture gets the same answer everywhere.
 
+An export written by `nophd export` works too: a SavedModel folder, a
+.tflite file, or an export folder (model.tflite + export.json). Its
+export.json tells the kind, class names and image size; the pictures are
+prepared exactly as for the run, then given to the export as the raw uint8
+pixels it takes (digits (N, 28, 28), photos (N, S, S, 3)).
+
 Example:
     predictor = Predictor("runs/20261122-180000-conv-bn")
     probabilities = predictor.predict_images([PIL.Image.open("seven.png")])
     predictor.top(probabilities[0], 3)  # [('7', 0.98), ('1', 0.01), ...]
+    Predictor("runs/20261122-180000-conv-bn/export/tflite-int8/model.tflite")  # the same, from an export
 """
 
 from __future__ import annotations
@@ -42,27 +49,40 @@ def run_kind(run_config: dict) -> str:
 
 
 class Predictor:
-    """A run folder's final model (or a .keras file) and how to feed it.
+    """A run folder's final model (or a .keras file, or an export) and how to feed it.
 
     Args:
         run: a run folder holding model.keras, or a .keras file (treated as
-            a digit model unless a config.json sits beside it).
+            a digit model unless a config.json sits beside it), or an export
+            of `nophd export`: a SavedModel folder, a .tflite file, or an
+            export folder holding model.tflite and export.json.
 
     Attributes:
         kind: "digits" or "photos".
         class_names: the model's classes, in output order.
         image_size: the side of the model's square input.
-        model: the Keras model.
+        model: the Keras model (None for an export).
+        exported: the loaded export (nophd.export.artifacts), or None for a run.
 
     Raises:
         RunError: no such run, no model yet, or a model that will not load.
+        ExportError: an export that will not load.
     """
 
     def __init__(self, run: str | os.PathLike):
+        from nophd.export import artifacts
         from nophd.training.evaluate import load_run_model
 
         path = Path(run)
         self.path = path
+        self.exported = None
+        if artifacts.is_export(path) and not (path / runs.MODEL).exists():
+            self.model = None
+            self.exported = artifacts.load(path)
+            self.kind = self.exported.kind
+            self.class_names = list(self.exported.class_names)
+            self.image_size = self.exported.image_size
+            return
         self.model = load_run_model(path)
         folder = path if path.is_dir() else path.parent
         run_config = runs.read_json(folder / runs.CONFIG) or {}
@@ -110,7 +130,14 @@ class Predictor:
         return self.predict_inputs(digits_input(digits))
 
     def predict_inputs(self, inputs: np.ndarray) -> np.ndarray:
-        """Probabilities for inputs already shaped as the model takes them."""
+        """Probabilities for inputs already shaped as the model takes them.
+
+        Inputs are what `prepare` returns: digits float32 (N, 28, 28, 1) in
+        [0, 1], photos float32 (N, S, S, 3) 0..255. An export takes the same
+        pictures as raw uint8 pixels, so they are rounded to those here.
+        """
+        if self.exported is not None:
+            return self.exported.predict(raw_pixels(inputs, self.kind))
         return np.asarray(self.model.predict(inputs, batch_size=256, verbose=0))
 
     def top(self, probabilities: np.ndarray, count: int = 3) -> list[tuple[str, float]]:
@@ -140,3 +167,18 @@ def digits_input(digits: np.ndarray) -> np.ndarray:
     if not np.isfinite(array).all() or array.min(initial=0) < 0 or array.max(initial=0) > 1:
         raise DataError("expected float pixel values in [0, 1] (or uint8 0..255)")
     return array[..., np.newaxis]
+
+
+def raw_pixels(inputs: np.ndarray, kind: str) -> np.ndarray:
+    """Prepared model inputs as the raw uint8 pixels an export takes.
+
+    Digits: float (N, 28, 28, 1) in [0, 1] -> uint8 (N, 28, 28) 0..255.
+    Photos: float (N, S, S, 3) 0..255 -> uint8 (N, S, S, 3). uint8 passes through.
+    """
+    array = np.asarray(inputs)
+    if array.dtype != np.uint8:
+        scale = 255.0 if kind == DIGITS else 1.0
+        array = np.clip(np.round(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    if kind == DIGITS and array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    return array
