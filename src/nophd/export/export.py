@@ -40,8 +40,9 @@ from nophd.errors import ConfigError, RunError
 from nophd.export import FORMATS, ExportError, artifacts, formats, measure
 
 EXPORT_FOLDER = "export"
-# "A few hundred" training images, as the TFLite guide suggests, to
-# calibrate every activation range.
+# "A few hundred" training images to calibrate the activation ranges. On a
+# conv-bn trained on the real MNIST (float: 99.54%), 100, 200, 500 and 2,000
+# images gave int8 test accuracies of 99.53%, 99.55%, 99.55% and 99.55%.
 REPRESENTATIVE_COUNT = 500
 REPRESENTATIVE_SEED = 0
 
@@ -316,9 +317,12 @@ def _input_description(kind: str, image_size: int, format: str) -> dict:
     return description
 
 
-def _keras_input(images: np.ndarray, kind: str) -> np.ndarray:
-    # What the run's Keras model takes: digits float [0, 1] with a channel
-    # axis, photos float 0..255.
+def keras_input(images: np.ndarray, kind: str) -> np.ndarray:
+    """Raw uint8 images as the run's Keras model takes them.
+
+    Digits: (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]; photos:
+    (N, S, S, 3) -> float32 0..255 (the model rescales inside).
+    """
     if kind == "digits":
         return (images.astype(np.float32) / 255.0)[..., np.newaxis]
     return images.astype(np.float32)
@@ -326,11 +330,11 @@ def _keras_input(images: np.ndarray, kind: str) -> np.ndarray:
 
 def _compare(model, artifact, kind: str, data: ExportData, run_path: Path, folder: Path, latency_runs: int) -> dict:
     """Accuracy, size and latency of the export and of the Keras model, and their ratios."""
-    original_probabilities = np.asarray(model.predict(_keras_input(data.images, kind), batch_size=500, verbose=0))
+    original_probabilities = np.asarray(model.predict(keras_input(data.images, kind), batch_size=500, verbose=0))
     exported_probabilities = artifact.predict(data.images)
     image = data.images[:1]
     timings = measure.latencies(
-        {"original": measure.keras_single(model, _keras_input(image, kind)), "exported": artifact.single(image)},
+        {"original": measure.keras_single(model, keras_input(image, kind)), "exported": artifact.single(image)},
         runs=latency_runs,
     )
     original = {
