@@ -1,0 +1,340 @@
+"""The dashboard's web application: three pages, static assets and a REST API.
+
+Pages (plain HTML; the JavaScript in static/ fills them from the API):
+
+    /                   every run, sortable; the ladder comparison when there is one
+    /runs/{id}          one run: live curves, schedule, pictures, mistakes, "try it"
+    /compare?runs=a,b   the curves of several runs on the same axes
+
+API (JSON; every error is {"error": "<one line>"} with its status code):
+
+    GET  /api/runs                     every run's summary and every ladder
+    GET  /api/runs/{id}                one run: summary, config, metrics, model summary, files
+    GET  /api/runs/{id}/history        history.csv's rows, the status and the planned schedule
+    POST /api/runs/{id}/predict        an image (multipart field "image", or the raw body), or
+                                       JSON {"pixels": 28x28}; ?top=3, ?input=1
+    GET  /api/runs/{id}/misclassified  the test digits the model gets wrong; ?limit=40
+    GET  /api/runs/{id}/files/{name}   curves.png, lr.png, predictions.png, confusion.png, report.html, summary.txt
+    GET  /api/ladders/{name}/ladder.png
+
+Status codes: 400 bad input (not an image, a truncated image, wrong array
+shape, bad JSON), 404 unknown run or path, 405 wrong method, 409 the run has
+no model yet, 413 upload over the size limit, 500 a bug (one line, no traceback).
+
+Example:
+    app = create_app("runs")
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from nophd.errors import DataError, NophdError
+from nophd.serve import catalog, inference
+
+PACKAGE = Path(__file__).resolve().parent
+STATIC = PACKAGE / "static"
+PAGES = PACKAGE / "pages"
+# A drawing is a few kilobytes and a phone photo a few megabytes.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_TOP = 100
+DEFAULT_MISCLASSIFIED = 40
+MAX_MISCLASSIFIED = 500
+_ACTIONS = ("history", "predict", "misclassified")
+# API routes accept every method and answer a wrong one with 405 and a JSON reason.
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+# Nothing is loaded from anywhere but this server; inline scripts are refused.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+_API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+class StrictJSONResponse(JSONResponse):
+    """JSON that any parser reads: NaN and infinity become null, NumPy scalars numbers."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(catalog.plain(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def create_app(
+    runs_dir: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    allowed_hosts: list[str] | None = None,
+) -> Starlette:
+    """The dashboard and API over the runs in `runs_dir`.
+
+    Args:
+        runs_dir: the folder of run folders (it may not exist yet: the pages
+            show runs as soon as `nophd train` writes them).
+        data_dir: where the MNIST test set is, for the misclassified examples
+            (default: $NOPHD_DATA, then the cache; the server never downloads).
+        max_upload_bytes: larger predict requests get 413.
+        allowed_hosts: Host header values to accept (protection against DNS
+            rebinding when bound to localhost); None accepts any.
+    """
+    runs_dir = Path(runs_dir)
+    models = inference.ModelCache()
+    misclassified = inference.Misclassified(inference.MnistTestSet(data_dir))
+    tensorboard_installed = importlib.util.find_spec("tensorboard") is not None
+
+    def json_response(content: Any, status_code: int = 200) -> Response:
+        return StrictJSONResponse(content, status_code=status_code, headers=_API_HEADERS)
+
+    async def index_page(request: Request) -> Response:
+        return _page("index.html")
+
+    async def compare_page(request: Request) -> Response:
+        return _page("compare.html")
+
+    async def run_page(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        await run_in_threadpool(catalog.find_run, runs_dir, run_id)  # 404 page for an unknown run.
+        return _page("run.html")
+
+    async def api_runs(request: Request) -> Response:
+        _require(request.method, "GET")
+        summaries, ladders = await run_in_threadpool(catalog.scan, runs_dir)
+        return json_response({
+            "runs_dir": str(runs_dir),
+            "runs_dir_exists": runs_dir.is_dir(),
+            "runs": summaries,
+            "ladders": ladders,
+            "tensorboard_command": catalog.tensorboard_command(runs_dir),
+            "tensorboard_installed": tensorboard_installed,
+        })
+
+    async def api_run(request: Request) -> Response:
+        """/api/runs/{id}[/history|/predict|/misclassified|/files/{name}]; ids hold "/" themselves."""
+        rest: str = request.path_params["rest"].rstrip("/")
+        method = request.method
+        if await run_in_threadpool(_is_run, rest):
+            _require(method, "GET")
+            detail = await run_in_threadpool(catalog.run_detail, runs_dir, rest)
+            detail["tensorboard_installed"] = tensorboard_installed
+            return json_response(detail)
+        head, _, action = rest.rpartition("/")
+        if action in _ACTIONS and head:
+            folder = await run_in_threadpool(catalog.find_run, runs_dir, head)
+            if action == "history":
+                _require(method, "GET")
+                return json_response(await run_in_threadpool(catalog.run_history, runs_dir, head))
+            if action == "misclassified":
+                _require(method, "GET")
+                limit = _int_parameter(request, "limit", DEFAULT_MISCLASSIFIED, 0, MAX_MISCLASSIFIED)
+                result = await run_in_threadpool(lambda: misclassified.get(folder, models.get(folder), limit))
+                return json_response({"id": head, **result})
+            _require(method, "POST", hint="POST an image file or JSON pixels")
+            return json_response({"id": head, **await _predict(request, folder)})
+        run_id, _, files = head.rpartition("/")
+        if files == "files" and run_id:
+            _require(method, "GET")
+            path = await run_in_threadpool(catalog.run_file, runs_dir, run_id, action)
+            return FileResponse(path, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+        raise catalog.UnknownRun(f"no run {rest!r}")
+
+    def _is_run(run_id: str) -> bool:
+        try:
+            catalog.find_run(runs_dir, run_id)
+        except catalog.UnknownRun:
+            return False
+        return True
+
+    async def api_ladder_image(request: Request) -> Response:
+        path = await run_in_threadpool(catalog.ladder_image, runs_dir, request.path_params["group"])
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    async def api_not_found(request: Request) -> Response:
+        raise HTTPException(404, f"no API endpoint {request.url.path}")
+
+    async def _predict(request: Request, folder: Path) -> dict[str, Any]:
+        top = _int_parameter(request, "top", 3, 1, MAX_TOP)
+        with_input = request.query_params.get("input", "").lower() in ("1", "true", "yes")
+        body = await _read_body(request, max_upload_bytes)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "multipart/form-data":
+            data, name = await _form_file(request, body, max_upload_bytes)
+            pixels = None
+        elif content_type == "application/json" or content_type.endswith("+json"):
+            pixels, data, name = _json_body(body), None, None
+        else:
+            # Anything else is taken as the image file itself (curl --data-binary @seven.png).
+            data, name, pixels = body, "request body", None
+        if data is not None and not data:
+            raise inference.BadInput(f"{name}: empty, no image (send a PNG or JPEG, or JSON pixels)")
+
+        def work() -> dict[str, Any]:
+            model = models.get(folder)
+            if pixels is not None:
+                return inference.predict_pixels(model, pixels, top, with_input)
+            return inference.predict_image(model, inference.decode_image(data, name), top, with_input)
+
+        return await run_in_threadpool(work)
+
+    routes = [
+        Route("/", index_page),
+        Route("/compare", compare_page),
+        Route("/runs/{run_id:path}", run_page),
+        Route("/api/runs", api_runs, methods=_ALL_METHODS),
+        Route("/api/runs/{rest:path}", api_run, methods=_ALL_METHODS),
+        Route("/api/ladders/{group}/ladder.png", api_ladder_image),
+        Route("/api/{rest:path}", api_not_found, methods=_ALL_METHODS),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={NophdError: _nophd_error, HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.runs_dir = runs_dir
+    app.state.models = models
+    return app
+
+
+def _page(name: str) -> Response:
+    return FileResponse(PAGES / name, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
+def _require(method: str, allowed: str, hint: str = "") -> None:
+    if method != allowed and not (method == "HEAD" and allowed == "GET"):
+        raise HTTPException(405, f"method {method} not allowed here; use {allowed}" + (f" ({hint})" if hint else ""),
+                            headers={"Allow": allowed})
+
+
+def _int_parameter(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise inference.BadInput(f"{name}: expected a whole number, got {text[:40]!r}") from None
+    if not low <= value <= high:
+        raise inference.BadInput(f"{name}: expected {low}..{high}, got {value}")
+    return value
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            declared_size = int(declared)
+        except ValueError:
+            raise inference.BadInput(f"bad Content-Length header {declared[:40]!r}") from None
+        if declared_size > limit:
+            raise inference.TooLarge(f"upload of {declared_size:,} bytes is over the limit of {limit:,} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise inference.TooLarge(f"upload is over the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form_file(request: Request, body: bytes, limit: int) -> tuple[bytes, str]:
+    """The file of a multipart form: the field "image" (or "file", or the first file)."""
+
+    async def stream():
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=4, max_fields=16, max_part_size=limit)
+    try:
+        form = await parser.parse()
+    except MultiPartException as error:
+        raise inference.BadInput(f"malformed multipart form ({error.message})") from None
+    try:
+        upload = form.get("image") or form.get("file")
+        if isinstance(upload, str) or upload is None:
+            upload = next((value for _, value in form.multi_items() if not isinstance(value, str)), None)
+        if upload is None:
+            raise inference.BadInput("the form has no file: send the image in a field named image (curl -F image=@seven.png)")
+        return await upload.read(), _file_name(upload.filename)
+    finally:
+        await form.close()
+
+
+def _json_body(body: bytes) -> Any:
+    if not body:
+        raise inference.BadInput('empty JSON body: expected {"pixels": [[28 numbers], ... 28 rows]}')
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise inference.BadInput(f"not valid JSON ({_one_line(error)})") from None
+
+
+def _file_name(name: str | None) -> str:
+    """An uploaded file's base name, printable and short, for messages."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(character for character in base if character.isprintable())[:80]
+    return base or "upload"
+
+
+def _one_line(error: BaseException | str) -> str:
+    return " ".join(str(error).split()) or (type(error).__name__ if isinstance(error, BaseException) else "")
+
+
+def _error_response(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
+    message = _one_line(message)
+    if request.url.path.startswith("/api/"):
+        return StrictJSONResponse({"error": message}, status_code=status, headers={**_API_HEADERS, **(headers or {})})
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>nophd: '
+        f'{status}</title><link rel="stylesheet" href="/static/dashboard.css"></head><body><main>'
+        f'<h1>{status}</h1><p class="error">{html.escape(message)}</p><p><a href="/">All runs</a></p></main></body></html>'
+    )
+    return HTMLResponse(page, status_code=status, headers={**_PAGE_HEADERS, **(headers or {})})
+
+
+_STATUS_BY_ERROR = (
+    (catalog.UnknownRun, 404),
+    (inference.TooLarge, 413),
+    (inference.NoModel, 409),
+    (inference.BadInput, 400),
+    (DataError, 400),
+)
+
+
+async def _nophd_error(request: Request, error: Exception) -> Response:
+    status = next((code for kind, code in _STATUS_BY_ERROR if isinstance(error, kind)), 400)
+    return _error_response(request, status, str(error))
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    detail = error.detail
+    if error.status_code == 404 and detail == "Not Found":
+        detail = f"no such page {request.url.path}"
+    return _error_response(request, error.status_code, str(detail), dict(error.headers or {}))
+
+
+async def _internal_error(request: Request, error: Exception) -> Response:
+    message = f"internal error: {type(error).__name__}: {_one_line(str(error))}"
+    print(f"nophd serve: {request.method} {request.url.path}: {message}", file=sys.stderr)
+    return _error_response(request, 500, message)

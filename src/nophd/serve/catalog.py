@@ -1,0 +1,419 @@
+"""The runs under RUNS_DIR, read defensively for the dashboard and the REST API.
+
+A run folder is a folder holding any of run.json, config.json, history.csv,
+metrics.json or model.keras (see `nophd.runs`). Runs are found in RUNS_DIR
+itself and one level down, where `nophd ladder` keeps its rungs
+(RUNS_DIR/ladder/conv-bn/) beside ladder.json. A run's id is its path
+relative to RUNS_DIR with "/" between the parts ("20261122-180000-dense",
+"ladder/conv-bn").
+
+Everything here only reads. Files may be missing (a run that has just
+started), half-written by something that does not write atomically, or plain
+garbage: each reader returns what it could read and a list of one-line
+problems, and never raises for the contents of a file. Only an id that does
+not name a run raises (`UnknownRun`), and ids are checked part by part, so
+no id can reach outside RUNS_DIR.
+
+Example:
+    summaries, ladders = scan("runs")
+    detail = run_detail("runs", "ladder/conv-bn")
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from nophd import runs
+from nophd.errors import NophdError, RunError
+
+# Files whose presence makes a folder a run folder.
+RUN_MARKERS = (runs.STATE, runs.CONFIG, runs.HISTORY, runs.METRICS, runs.MODEL)
+LADDER_JSON = "ladder.json"
+LADDER_IMAGE = "ladder.png"
+TENSORBOARD_FOLDER = "tensorboard"
+# The files of a run folder that the dashboard serves as they are.
+RUN_FILES = ("curves.png", "lr.png", "predictions.png", "confusion.png", "report.html", runs.SUMMARY)
+STATUSES = ("running", "finished", "failed", "interrupted")
+# summary.txt of even the largest model is a few kilobytes; never send more than this.
+_MAX_TEXT_BYTES = 256 * 1024
+
+
+class UnknownRun(NophdError):
+    """The id names no run folder under RUNS_DIR."""
+
+
+def is_run_folder(path: Path) -> bool:
+    """True for a folder holding at least one of the files a run writes."""
+    try:
+        return path.is_dir() and any((path / marker).is_file() for marker in RUN_MARKERS)
+    except OSError:
+        return False
+
+
+def _visible(path: Path) -> bool:
+    # Hidden folders (.git, .ipynb_checkpoints) and temporary ones are never runs.
+    return not path.name.startswith(".")
+
+
+def _subfolders(path: Path) -> list[Path]:
+    try:
+        return sorted(entry for entry in path.iterdir() if _visible(entry) and entry.is_dir())
+    except OSError:
+        return []
+
+
+def find_run(runs_dir: str | os.PathLike, run_id: str) -> Path:
+    """The folder of run `run_id` under `runs_dir`.
+
+    Args:
+        runs_dir: the folder the dashboard serves.
+        run_id: "name" or "group/name", as `scan` lists them.
+
+    Raises:
+        UnknownRun: the id is malformed (empty parts, "..", hidden names,
+            more than two parts) or names no run folder.
+    """
+    parts = run_id.split("/")
+    malformed = not 1 <= len(parts) <= 2 or any(
+        not part or part.startswith(".") or "\\" in part or "\x00" in part for part in parts
+    )
+    if malformed:
+        raise UnknownRun(f"no run {run_id!r}")
+    path = Path(runs_dir).joinpath(*parts)
+    if not is_run_folder(path):
+        raise UnknownRun(f"no run {run_id!r}")
+    if len(parts) == 2 and is_run_folder(path.parent):
+        raise UnknownRun(f"no run {run_id!r}")  # A folder inside a run is part of that run.
+    return path
+
+
+def scan(runs_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every run under `runs_dir` (summaries, see `summarize`) and every ladder.
+
+    Returns:
+        (runs, ladders), runs sorted newest first by their start time.
+    """
+    root = Path(runs_dir)
+    summaries, ladders = [], []
+    for entry in _subfolders(root):
+        if is_run_folder(entry):
+            summaries.append(summarize(entry, entry.name))
+            continue
+        children = [child for child in _subfolders(entry) if is_run_folder(child)]
+        for child in children:
+            summaries.append(summarize(child, f"{entry.name}/{child.name}", group=entry.name))
+        if (entry / LADDER_JSON).is_file():
+            ladders.append(read_ladder(entry, entry.name, {child.name for child in children}))
+    summaries.sort(key=lambda summary: (summary["started_at"] or "", summary["id"]), reverse=True)
+    return summaries, ladders
+
+
+def summarize(folder: Path, run_id: str, group: str | None = None) -> dict[str, Any]:
+    """One run as the runs page shows it.
+
+    Returns:
+        {"id", "name", "group", "model", "dataset", "kind" ("digits" or
+        "photos"), "status" (running, finished, failed, interrupted; corrupt
+        when run.json is unreadable; incomplete when there is none),
+        "epochs_done", "epochs_total", "best_val_accuracy",
+        "final_val_accuracy", "test_accuracy", "wall_seconds", "parameters",
+        "started_at", "updated_at", "has_model", "has_tensorboard",
+        "problems" (one line each)}.
+    """
+    problems: list[str] = []
+    state = _read_object(folder / runs.STATE, problems)
+    config = _read_object(folder / runs.CONFIG, problems) or {}
+    metrics = _read_object(folder / runs.METRICS, problems) or {}
+    rows = read_history_rows(folder, problems)
+    status = _status(folder, state, metrics, problems)
+    state = state or {}
+    kind = "photos" if config.get("task") == "photos" else "digits"
+    validation = [row["val_accuracy"] for row in rows if _finite(row.get("val_accuracy"))]
+    epochs_done = len(rows) or _integer(state.get("epochs_done"))
+    return {
+        "id": run_id,
+        "name": folder.name,
+        "group": group,
+        "model": _text(config.get("model")) or _text(state.get("model")) or _text(metrics.get("model")),
+        "dataset": _text(config.get("dataset")) or _text(state.get("dataset")) or _text(metrics.get("dataset"))
+        or ("photos" if kind == "photos" else None),
+        "kind": kind,
+        "status": status,
+        "epochs_done": epochs_done,
+        "epochs_total": _integer(state.get("epochs_total")) or _integer(config.get("epochs")) or _integer(metrics.get("epochs")),
+        "best_val_accuracy": max(validation) if validation else None,
+        "final_val_accuracy": validation[-1] if validation else None,
+        "test_accuracy": _number(metrics.get("test_accuracy")),
+        "wall_seconds": _number(state.get("wall_seconds")) or _number(metrics.get("wall_seconds"))
+        or (_number(rows[-1].get("elapsed")) if rows else None),
+        "parameters": _integer(metrics.get("parameters")),
+        "started_at": _text(state.get("started_at")) or _modified_at(folder),
+        "updated_at": _text(state.get("updated_at")) or _modified_at(folder),
+        "has_model": (folder / runs.MODEL).is_file(),
+        "has_tensorboard": (folder / TENSORBOARD_FOLDER).is_dir(),
+        "problems": problems,
+    }
+
+
+def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
+    """A run's summary plus its config, metrics, model summary and files.
+
+    Raises:
+        UnknownRun: see `find_run`.
+    """
+    folder = find_run(runs_dir, run_id)
+    detail = summarize(folder, run_id, group=run_id.split("/")[0] if "/" in run_id else None)
+    problems = detail["problems"]
+    detail["config"] = _read_object(folder / runs.CONFIG, []) or None
+    detail["metrics"] = _read_object(folder / runs.METRICS, []) or None
+    detail["model_summary"] = _read_text(folder / runs.SUMMARY, problems)
+    detail["files"] = [name for name in RUN_FILES if (folder / name).is_file()]
+    detail["planned_learning_rates"] = planned_learning_rates(detail["config"] or {}, detail["epochs_total"])
+    detail["tensorboard_command"] = tensorboard_command(folder / TENSORBOARD_FOLDER)
+    return detail
+
+
+def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
+    """The rows of history.csv with the status, for live curves.
+
+    `version` changes whenever history.csv or run.json changes, so a page
+    that polls can skip redrawing when nothing moved.
+
+    Raises:
+        UnknownRun: see `find_run`.
+    """
+    folder = find_run(runs_dir, run_id)
+    problems: list[str] = []
+    state = _read_object(folder / runs.STATE, problems)
+    config = _read_object(folder / runs.CONFIG, problems) or {}
+    metrics = _read_object(folder / runs.METRICS, problems) or {}
+    rows = read_history_rows(folder, problems)
+    status = _status(folder, state, metrics, problems)
+    epochs_total = _integer((state or {}).get("epochs_total")) or _integer(config.get("epochs"))
+    return {
+        "id": run_id,
+        "status": status,
+        "epochs_done": len(rows) or _integer((state or {}).get("epochs_done")),
+        "epochs_total": epochs_total,
+        "rows": rows,
+        "planned_learning_rates": planned_learning_rates(config, epochs_total),
+        "problems": problems,
+        "version": file_version(folder, (runs.HISTORY, runs.STATE, runs.METRICS)) + f"-{status}",
+    }
+
+
+def run_file(runs_dir: str | os.PathLike, run_id: str, name: str) -> Path:
+    """The path of one of RUN_FILES (or ladder.png of a group) to send as it is.
+
+    Raises:
+        UnknownRun: no such run, or a name that is not one of the files served.
+    """
+    folder = find_run(runs_dir, run_id)
+    path = folder / name
+    if name not in RUN_FILES or not path.is_file():
+        raise UnknownRun(f"run {run_id!r} has no file {name!r}")
+    return path
+
+
+def ladder_image(runs_dir: str | os.PathLike, group: str) -> Path:
+    """RUNS_DIR/<group>/ladder.png.
+
+    Raises:
+        UnknownRun: no such ladder.
+    """
+    if not group or group.startswith(".") or "/" in group or "\\" in group:
+        raise UnknownRun(f"no ladder {group!r}")
+    path = Path(runs_dir) / group / LADDER_IMAGE
+    if not path.is_file():
+        raise UnknownRun(f"no ladder {group!r}")
+    return path
+
+
+def read_ladder(folder: Path, group: str, rung_folders: set[str]) -> dict[str, Any]:
+    """ladder.json of a ladder folder: the rows of `nophd ladder`'s comparison.
+
+    Each row gets "run_id" when its run folder is there.
+    """
+    problems: list[str] = []
+    value = _read_json(folder / LADDER_JSON, problems)
+    rows = []
+    if value is not None and not isinstance(value, list):
+        problems.append(f"{LADDER_JSON}: expected a list of rows, found {type(value).__name__}")
+    for row in value if isinstance(value, list) else []:
+        if not isinstance(row, dict):
+            continue
+        run = _text(row.get("run"))
+        rows.append({
+            "model": _text(row.get("model")),
+            "description": _text(row.get("description")),
+            "parameters": _integer(row.get("parameters")),
+            "epochs": _integer(row.get("epochs")),
+            "wall_seconds": _number(row.get("wall_seconds")),
+            "test_accuracy": _number(row.get("test_accuracy")),
+            "codelab_accuracy": _number(row.get("codelab_accuracy")),
+            "codelab_text": _text(row.get("codelab_text")),
+            "run_id": f"{group}/{run}" if run in rung_folders else None,
+        })
+    return {"id": group, "rows": rows, "has_image": (folder / LADDER_IMAGE).is_file(), "problems": problems}
+
+
+def planned_learning_rates(config: dict[str, Any], epochs: int | None) -> list[float]:
+    """The schedule in config.json: `learning_rate * lr_decay**epoch` per epoch; [] if unknown."""
+    rate, decay = _number(config.get("learning_rate")), config.get("lr_decay")
+    if rate is None or not epochs or epochs > 10_000:
+        return []
+    if decay is None:
+        return [rate] * epochs
+    decay = _number(decay)
+    if decay is None:
+        return []
+    return [rate * decay**epoch for epoch in range(epochs)]
+
+
+def tensorboard_command(logdir: str | os.PathLike) -> str:
+    """The shell command that opens TensorBoard on `logdir`."""
+    return f"tensorboard --logdir {shlex.quote(str(logdir))}"
+
+
+def read_history_rows(folder: Path, problems: list[str]) -> list[dict[str, float]]:
+    """history.csv's rows (see runs.read_history), or [] and a problem when it is unreadable."""
+    try:
+        rows = runs.read_history(folder)
+    except RunError as error:
+        problems.append(f"{runs.HISTORY}: {str(error).rpartition(': ')[2]}")
+        return []
+    except (ValueError, OSError) as error:  # Not UTF-8, a NUL byte, a broken CSV quote.
+        problems.append(f"{runs.HISTORY}: unreadable ({_one_line(error)})")
+        return []
+    good = [row for row in rows if isinstance(row.get("epoch"), int)]
+    if len(good) < len(rows):
+        problems.append(f"{runs.HISTORY}: {len(rows) - len(good)} row(s) without an epoch skipped")
+    return good
+
+
+def file_version(folder: Path, names: tuple[str, ...]) -> str:
+    """A short fingerprint of the files' sizes and modification times."""
+    digest = hashlib.sha1()
+    for name in names:
+        try:
+            stat = (folder / name).stat()
+            digest.update(f"{name}:{stat.st_mtime_ns}:{stat.st_size};".encode())
+        except OSError:
+            digest.update(f"{name}:-;".encode())
+    return digest.hexdigest()[:16]
+
+
+def _status(folder: Path, state: dict | None, metrics: dict, problems: list[str]) -> str:
+    if state is None:
+        if (folder / runs.STATE).exists():
+            return "corrupt"
+        if metrics.get("status") == "finished":
+            return "finished"
+        problems.append(f"{runs.STATE}: missing")
+        return "incomplete"
+    value = state.get("status")
+    if value not in STATUSES:
+        problems.append(f"{runs.STATE}: unknown status {value!r}")
+        return "corrupt"
+    if value == "running":
+        try:
+            return runs.status(folder)  # A dead process's run is interrupted.
+        except (TypeError, ValueError, OverflowError):
+            problems.append(f"{runs.STATE}: bad pid {state.get('pid')!r}")
+            return "corrupt"
+    return value
+
+
+def _read_json(path: Path, problems: list[str]) -> Any:
+    text = _read_text(path, problems)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        problems.append(f"{path.name}: not valid JSON ({_one_line(error)})")
+        return None
+
+
+def _read_object(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    value = _read_json(path, problems)
+    if value is not None and not isinstance(value, dict):
+        problems.append(f"{path.name}: expected a JSON object, found {type(value).__name__}")
+        return None
+    return value
+
+
+def _read_text(path: Path, problems: list[str]) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_TEXT_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        problems.append(f"{path.name}: cannot read ({error.strerror or error})")
+        return None
+    try:
+        text = raw[:_MAX_TEXT_BYTES].decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(f"{path.name}: not UTF-8 text")
+        return None
+    return text
+
+
+def _modified_at(folder: Path) -> str | None:
+    try:
+        stamp = folder.stat().st_mtime
+    except OSError:
+        return None
+    return datetime.datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="seconds")
+
+
+def _finite(value: Any) -> bool:
+    return _number(value) is not None
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for None, booleans, text, NaN and infinity."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number == int(number) and number >= 0 else None
+
+
+def _text(value: Any) -> str | None:
+    """Strings and numbers as text; None for anything else (lists, objects, empty)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        return None
+    text = str(value)
+    return text or None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def plain(value: Any) -> Any:
+    """`value` made safe for strict JSON: non-finite floats become None, tuples lists, keys text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "item"):  # NumPy scalars.
+        return plain(value.item())
+    return str(value)

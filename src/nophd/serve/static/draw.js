@@ -1,0 +1,177 @@
+// "Try it": a canvas to draw a digit on (mouse, pen or finger) for a digit
+// model, predicted while you draw; a file picker and drop zone for a photo
+// model. The picture goes to POST /api/runs/{id}/predict as a PNG or as the
+// file itself; the server prepares it exactly as the model was trained (a
+// drawing is cropped, scaled to 20 px and centred by its centre of mass, as
+// MNIST's digits are) and sends back the top classes and, for digits, the
+// 28x28 image the model saw.
+"use strict";
+
+const nophdTry = (() => {
+  const { el } = nophd;
+  const SIZE = 280;
+  const STROKE = 20;
+  // While drawing, at most one request is in flight, and a new one starts no sooner than this.
+  const MIN_INTERVAL_MS = 120;
+
+  function ranking(result) {
+    return el("ol", { id: "prediction-top" }, result.top.map((entry) => el("li", { dataset: { label: entry.label } },
+      el("span", { class: "label", text: entry.label, title: entry.label }),
+      el("span", { class: "meter" }, el("span", { style: { width: `${(100 * entry.probability).toFixed(1)}%` } })),
+      el("span", { class: "probability", text: `${(100 * entry.probability).toFixed(1)}%` }))));
+  }
+
+  function post(url, body, contentType) {
+    const headers = contentType ? { "Content-Type": contentType } : {};
+    return nophd.api(url, { method: "POST", body, headers });
+  }
+
+  function digitPad(container, predictUrl) {
+    const canvas = el("canvas", { id: "draw-canvas", width: SIZE, height: SIZE, "aria-label": "Draw a digit here" });
+    const context = canvas.getContext("2d");
+    const seen = el("canvas", { width: 28, height: 28, id: "model-sees" });
+    const output = el("div", { class: "ranking", id: "prediction" }, el("p", { class: "muted", text: "Draw a digit from 0 to 9 in the black square." }));
+    const clear = el("button", { type: "button", text: "Clear", id: "clear-canvas" });
+    let drawing = false;
+    let inked = false;
+    let last = null;
+    let inFlight = false;
+    let pending = false;
+    let lastSent = 0;
+    let generation = 0;
+
+    function reset() {
+      context.fillStyle = "#000";
+      context.fillRect(0, 0, SIZE, SIZE);
+      seen.getContext("2d").clearRect(0, 0, 28, 28);
+      inked = false;
+      generation += 1;
+      nophd.replace(output, el("p", { class: "muted", text: "Draw a digit from 0 to 9 in the black square." }));
+    }
+
+    function position(event) {
+      const box = canvas.getBoundingClientRect();
+      return [((event.clientX - box.left) / box.width) * SIZE, ((event.clientY - box.top) / box.height) * SIZE];
+    }
+
+    function stroke(from, to) {
+      context.strokeStyle = "#fff";
+      context.fillStyle = "#fff";
+      context.lineWidth = STROKE;
+      context.lineCap = "round";
+      context.lineJoin = "round";
+      context.beginPath();
+      context.moveTo(from[0], from[1]);
+      context.lineTo(to[0], to[1]);
+      context.stroke();
+      inked = true;
+    }
+
+    canvas.addEventListener("pointerdown", (event) => {
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      drawing = true;
+      last = position(event);
+      stroke(last, last);
+      schedule();
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!drawing) return;
+      event.preventDefault();
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      for (const each of events.length ? events : [event]) {
+        const point = position(each);
+        stroke(last, point);
+        last = point;
+      }
+      schedule();
+    });
+    const finish = (event) => {
+      if (!drawing) return;
+      drawing = false;
+      if (event.pointerId !== undefined && canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
+      schedule(true);
+    };
+    canvas.addEventListener("pointerup", finish);
+    canvas.addEventListener("pointercancel", finish);
+    clear.addEventListener("click", reset);
+
+    function schedule(final = false) {
+      if (!inked) return;
+      if (inFlight) {
+        pending = true;
+        return;
+      }
+      const wait = final ? 0 : Math.max(0, MIN_INTERVAL_MS - (performance.now() - lastSent));
+      inFlight = true;
+      setTimeout(send, wait);
+    }
+
+    async function send() {
+      const sentGeneration = generation;
+      lastSent = performance.now();
+      pending = false;
+      try {
+        const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+        const result = await post(`${predictUrl}?top=3&input=1`, blob, "image/png");
+        if (sentGeneration === generation) show(result);
+      } catch (error) {
+        if (sentGeneration === generation) nophd.replace(output, el("p", { class: "error", text: error.message }));
+      } finally {
+        inFlight = false;
+        if (pending) schedule(true);
+      }
+    }
+
+    function show(result) {
+      nophd.replace(output, ranking(result));
+      if (result.input) {
+        const pixels = seen.getContext("2d").createImageData(28, 28);
+        result.input.flat().forEach((value, index) => {
+          const level = Math.round(255 * value);
+          pixels.data.set([level, level, level, 255], index * 4);
+        });
+        seen.getContext("2d").putImageData(pixels, 0, 0);
+      }
+    }
+
+    reset();
+    nophd.replace(container,
+      el("div", { class: "tryit" },
+        el("div", { class: "pad" }, canvas, el("div", { class: "toolbar" }, clear, el("span", { class: "note", text: "mouse, pen or finger" }))),
+        el("div", { class: "model-sees" }, seen, el("span", { text: "what the model sees:" }), el("span", { text: "28x28, centred as MNIST" })),
+        output));
+  }
+
+  function photoPicker(container, predictUrl) {
+    const input = el("input", { type: "file", accept: "image/*", id: "photo-input" });
+    const preview = el("div");
+    const output = el("div", { class: "ranking", id: "prediction" }, el("p", { class: "muted", text: "Pick or drop a photo." }));
+    const zone = el("div", { class: "dropzone" }, el("p", { text: "Drop a photo here, or " }), input, preview);
+
+    async function predict(file) {
+      if (!file) return;
+      nophd.replace(preview, el("img", { src: URL.createObjectURL(file), alt: file.name }));
+      nophd.replace(output, el("p", { class: "muted", text: "Predicting…" }));
+      const form = new FormData();
+      form.append("image", file, file.name);
+      try {
+        nophd.replace(output, ranking(await post(`${predictUrl}?top=5`, form)));
+      } catch (error) {
+        nophd.replace(output, el("p", { class: "error", text: error.message }));
+      }
+    }
+
+    input.addEventListener("change", () => predict(input.files[0]));
+    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("over");
+      predict(event.dataTransfer.files[0]);
+    });
+    nophd.replace(container, el("div", { class: "tryit" }, zone, output));
+  }
+
+  return { digitPad, photoPicker };
+})();

@@ -1,0 +1,232 @@
+// The run page: facts, live curves (history.csv polled every 2 s while the
+// run trains, redrawn only when it changed), the learning-rate schedule,
+// "try it", the pictures the run wrote, its misclassified test digits, the
+// model summary, the configuration and the TensorBoard command.
+"use strict";
+
+(() => {
+  const { el, percent, integer, duration, when, rate, fixed } = nophd;
+  const LIVE_SECONDS = 2;
+  const IDLE_SECONDS = 15;
+  const TRAIN = "#4c72b0";
+  const VALIDATION = "#dd8452";
+
+  const runId = location.pathname.replace(/^\/runs\//, "").replace(/\/+$/, "").split("/").map(decodeURIComponent).join("/");
+  const charts = {};
+  let detail = null;
+  let historyVersion = "";
+  let status = "";
+  let detailStatus = "";
+  let pictureVersion = "";
+
+  function chart(name, options) {
+    if (charts[name]) charts[name].update(options);
+    else charts[name] = nophdCharts.lineChart(document.getElementById(`chart-${name}`), options);
+  }
+
+  function column(rows, key) {
+    return rows.map((row) => [row.epoch, row[key]]);
+  }
+
+  function renderCurves(history) {
+    const rows = history.rows;
+    const xMax = history.epochs_total || 0;
+    chart("loss", {
+      title: "Loss", yLabel: "cross-entropy", xMax, yFormat: (value) => fixed(value, 3), clampY: [0, Infinity],
+      series: [
+        { name: "training", color: TRAIN, points: column(rows, "loss") },
+        { name: "validation", color: VALIDATION, points: column(rows, "val_loss") },
+      ],
+    });
+    chart("accuracy", {
+      title: "Accuracy", yLabel: "accuracy", xMax, clampY: [0, 1],
+      yFormat: (value, precise) => percent(value, precise ? 2 : 1),
+      series: [
+        { name: "training", color: TRAIN, points: column(rows, "accuracy") },
+        { name: "validation", color: VALIDATION, points: column(rows, "val_accuracy") },
+      ],
+    });
+    const planned = history.planned_learning_rates.map((value, index) => [index + 1, value]);
+    chart("lr", {
+      title: "Learning rate per epoch", yLabel: "learning rate", xMax, yFormat: rate, clampY: [0, Infinity],
+      empty: "no learning rate recorded yet",
+      series: [
+        { name: "epochs done", color: "#2b7a4b", points: column(rows, "learning_rate") },
+        { name: "planned", color: "#8b929b", points: planned, dashed: true },
+      ],
+    });
+    const config = (detail && detail.config) || {};
+    const decay = config.lr_decay;
+    const lrNote = document.getElementById("lr-note");
+    if (nophd.isNumber(config.learning_rate)) {
+      nophd.replace(lrNote, nophd.isNumber(decay)
+        ? ["Exponential decay, as in the codelab: the learning rate of epoch e (counting from 0) is ",
+          el("code", { text: `${config.learning_rate} × ${decay}^e` }), ". Solid: epochs done; dashed: planned."]
+        : ["A constant learning rate of ", el("code", { text: String(config.learning_rate) }),
+          config.optimizer ? ` with ${String(config.optimizer).toUpperCase()}` : "", "."]);
+    } else {
+      nophd.replace(lrNote, "The learning rate each epoch used, as history.csv records it.");
+    }
+  }
+
+  function renderLive(history) {
+    const state = document.getElementById("live-state");
+    const last = history.rows[history.rows.length - 1];
+    const progress = `epoch ${history.epochs_done ?? 0}${history.epochs_total ? `/${history.epochs_total}` : ""}`;
+    if (history.status === "running") {
+      nophd.replace(state, el("span", { class: "live", id: "live", text: `live · ${progress} · checked ${nophd.clock()}` }));
+    } else {
+      nophd.replace(state, el("span", { class: "note", id: "live", text: `${progress}${last ? "" : " · no epoch recorded"}` }));
+    }
+  }
+
+  function renderHeader(run) {
+    document.title = `${run.model || run.name}: nophd`;
+    nophd.replace(document.getElementById("run-header"),
+      el("p", { class: "note" }, el("a", { href: "/", text: "All runs" }), run.group ? ` · ${run.group}` : ""),
+      el("h1", { text: `${run.model || run.name}${run.dataset ? ` on ${run.dataset}` : ""}` }),
+      el("p", { class: "subtitle" }, "run ", el("code", { text: run.id }), " · ", nophd.statusBadge(run.status)));
+    nophd.replace(document.getElementById("problems"), nophd.problemsBox(run.problems));
+    const config = run.config || {};
+    const facts = [
+      ["status", run.status],
+      ["epochs", run.epochs_total ? `${run.epochs_done ?? 0} of ${run.epochs_total}` : integer(run.epochs_done)],
+      ["best val. accuracy", percent(run.best_val_accuracy)],
+      ["test accuracy", percent(run.test_accuracy)],
+      ["wall time", duration(run.wall_seconds)],
+      ["parameters", integer(run.parameters)],
+      ["optimizer", config.optimizer ? String(config.optimizer) : "—"],
+      ["batch size", integer(config.batch_size)],
+      ["started", when(run.started_at)],
+    ];
+    nophd.replace(document.getElementById("facts"), facts.map(([name, value]) => el("div", {}, el("dt", { text: name }), el("dd", { text: value }))));
+    const where = document.getElementById("where");
+    nophd.replace(where, el("code", { text: run.id }));
+  }
+
+  function fileUrl(name) {
+    return nophd.runApi(runId, `/files/${encodeURIComponent(name)}`) + `?v=${encodeURIComponent(pictureVersion)}`;
+  }
+
+  function picture(name, alt, caption, missing) {
+    if (!detail.files.includes(name)) return el("p", { class: "missing", text: missing });
+    return el("figure", { class: "card" }, el("img", { src: fileUrl(name), alt, id: `picture-${name.replace(".png", "")}` }), el("figcaption", { text: caption }));
+  }
+
+  function renderPictures() {
+    const finishedLater = detail.status === "running" ? "Written when the run finishes." : "Not written for this run.";
+    nophd.replace(document.getElementById("predictions"), picture("predictions.png", "Prediction grid",
+      detail.kind === "photos" ? "Validation images with their predicted labels; wrong ones in red."
+        : "Digits rendered from fonts, then test digits, with the predicted label under each; wrong ones in red.", finishedLater));
+    nophd.replace(document.getElementById("confusion"), picture("confusion.png", "Confusion matrix",
+      "Rows are the true labels, columns the predicted ones.", finishedLater));
+  }
+
+  function renderTryIt() {
+    const container = document.getElementById("tryit");
+    if (!detail.has_model) {
+      nophd.replace(container, el("p", { class: "missing", text: detail.status === "running"
+        ? "The model appears when the run finishes; this section then lets you draw a digit for it."
+        : "This run has no model.keras, so there is nothing to try." }));
+      return;
+    }
+    const predictUrl = nophd.runApi(runId, "/predict");
+    if (detail.kind === "photos") {
+      document.getElementById("try-title").textContent = "Try it: upload a photo";
+      nophdTry.photoPicker(container, predictUrl);
+    } else {
+      document.getElementById("try-title").textContent = "Try it: draw a digit";
+      nophdTry.digitPad(container, predictUrl);
+    }
+  }
+
+  async function renderMistakes() {
+    const container = document.getElementById("misclassified");
+    if (!detail.has_model) {
+      nophd.replace(container, el("p", { class: "missing", text: "Computed from the final model, when the run has finished." }));
+      return;
+    }
+    nophd.replace(container, el("p", { class: "muted", text: "Running the model over the test set…" }));
+    let result;
+    try {
+      result = await nophd.api(nophd.runApi(runId, "/misclassified?limit=40"));
+    } catch (error) {
+      nophd.replace(container, el("p", { class: "error", text: error.message }));
+      return;
+    }
+    if (!result.available) {
+      nophd.replace(container, el("p", { class: "missing", text: `Not available: ${result.reason}` }));
+      return;
+    }
+    const cards = result.examples.map((example) => el("div", { class: "mistake", title: `test image #${example.index}` },
+      el("img", { src: example.image, alt: `test digit ${example.index}` }),
+      el("div", {},
+        el("div", { class: "verdict" }, `${example.label} → `, el("span", { class: "wrong", text: example.predicted })),
+        el("ol", {}, example.top.map((entry) => el("li", { text: `${entry.label}: ${(100 * entry.probability).toFixed(1)}%` }))))));
+    nophd.replace(container,
+      el("p", { class: "note" }, `${integer(result.errors)} of ${integer(result.test_examples)} test digits wrong (accuracy ${percent(result.accuracy)}). `,
+        result.examples.length ? `The ${result.examples.length} most confident mistakes first: true label → predicted, with the top three probabilities.` : ""),
+      result.examples.length ? el("div", { class: "mistakes", id: "mistakes" }, cards) : el("p", { class: "missing", text: "No mistakes." }));
+  }
+
+  function renderSummary() {
+    nophd.replace(document.getElementById("summary"), detail.model_summary
+      ? el("pre", { text: detail.model_summary.trimEnd() }) : el("p", { class: "missing", text: "summary.txt: not written yet." }));
+    const config = detail.config;
+    nophd.replace(document.getElementById("config"), config
+      ? el("div", { class: "scroll" }, el("table", { class: "keyvalue" }, el("tbody", {}, Object.entries(config).map(([key, value]) =>
+        el("tr", {}, el("th", { text: key }), el("td", {}, el("code", { text: typeof value === "string" ? value : JSON.stringify(value) })))))))
+      : el("p", { class: "missing", text: "config.json: missing or unreadable." }));
+  }
+
+  function renderFiles() {
+    const links = detail.files.map((name) => el("li", {}, el("a", { href: fileUrl(name), text: name, target: name === "report.html" ? "_blank" : null })));
+    const compare = document.getElementById("compare-link");
+    compare.href = `/compare?runs=${encodeURIComponent(runId)}`;
+    nophd.replace(document.getElementById("files"),
+      links.length ? el("ul", {}, links) : el("p", { class: "missing", text: "No pictures or report written yet." }),
+      el("p", {}, detail.has_tensorboard
+        ? "This run wrote TensorBoard event files (its tensorboard/ folder). Open them with:"
+        : "TensorBoard event files go into the run's tensorboard/ folder when nophd train writes them. Open them with:"),
+      nophd.commandLine(detail.tensorboard_command),
+      detail.tensorboard_installed ? null : el("p", { class: "note" }, "TensorBoard is not installed here: ", el("code", { text: "pip install tensorboard" })));
+  }
+
+  // `full`: also the sections that should not be rebuilt on every epoch (a drawing in progress).
+  async function loadDetail(full) {
+    detail = await nophd.api(nophd.runApi(runId));
+    detailStatus = detail.status;
+    pictureVersion = `${detail.status}-${detail.epochs_done}-${detail.files.length}`;
+    renderHeader(detail);
+    renderPictures();
+    renderSummary();
+    renderFiles();
+    if (full) {
+      renderTryIt();
+      renderMistakes();
+    }
+  }
+
+  async function poll() {
+    let history;
+    try {
+      history = await nophd.api(nophd.runApi(runId, "/history"));
+    } catch (error) {
+      nophd.replace(document.getElementById("live-state"), el("span", { class: "error", text: `not updated: ${error.message}` }));
+      return;
+    }
+    status = history.status;
+    if (!detail || history.status !== detailStatus) await loadDetail(true);
+    if (history.version === historyVersion) {
+      renderLive(history);
+      return;
+    }
+    historyVersion = history.version;
+    // A new epoch may change the facts (epochs, best accuracy, wall time).
+    if (history.epochs_done !== detail.epochs_done) await loadDetail(false);
+    renderCurves(history);
+    renderLive(history);
+  }
+
+  nophd.every(() => (status === "running" || !status ? LIVE_SECONDS : IDLE_SECONDS), poll);
+})();
