@@ -53,6 +53,43 @@ def train(
     )
 
 
+def train_photos(
+    dataset: str | os.PathLike = "flowers",
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    runs_root: str | os.PathLike = "runs",
+    progress: bool = True,
+    **options,
+):
+    """Trains a transfer-learning photo classifier; returns a RunResult.
+
+    Args:
+        dataset: "flowers" (tf_flowers), an image folder ROOT/<class>/*.jpg,
+            or a folder of TFRecord shards from `nophd data tfrecords`.
+        options: PhotoConfig fields (see nophd.config.PhotoConfig), e.g.
+            base="mobilenet_v2", head="gap", epochs=6, fine_tune_epochs=6.
+        out, resume, data_dir, runs_root, progress: as for `train`.
+
+    Example:
+        result = nophd.train_photos("flowers", fine_tune_epochs=6)
+        print(result.test_accuracy)  # on the held-out validation split
+    """
+    from pathlib import Path
+
+    from nophd import config
+    from nophd.training.train import train_and_evaluate
+
+    if str(dataset) != "flowers":
+        dataset = str(Path(dataset).expanduser().resolve())
+    explicit = {key: value for key, value in options.items() if value is not None}
+    resolved = config.photo_config(str(dataset), **explicit)
+    return train_and_evaluate(
+        resolved, out, resume=resume, data_dir=data_dir, runs_root=runs_root, progress=progress, explicit=explicit
+    )
+
+
 def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
     """Evaluates a run's model on the MNIST test set (see nophd.training.evaluate)."""
     from nophd.training.evaluate import evaluate_run

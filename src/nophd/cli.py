@@ -80,17 +80,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     quiet.import_tensorflow()
     import nophd
 
-    result = nophd.train(
-        args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, out=args.out,
-        resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
-        learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
-        train_limit=args.train_limit, test_limit=args.test_limit,
-    )
+    if args.dataset == "mnist":
+        photo_flags = [flag for flag, value in _photo_options(args).items() if value is not None]
+        if photo_flags:
+            raise NophdError(f"--{photo_flags[0].replace('_', '-')}: only for photo datasets, not mnist")
+        if not args.model:
+            raise NophdError("--model: required for mnist (see `nophd models`)")
+        result = nophd.train(
+            args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, out=args.out,
+            resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
+            learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
+            train_limit=args.train_limit, test_limit=args.test_limit,
+        )
+    else:
+        for flag in ("model", "shift_pixels", "train_limit", "test_limit"):
+            if getattr(args, flag) is not None:
+                raise NophdError(f"--{flag.replace('_', '-')}: only for mnist; photo runs use --base and --head")
+        result = nophd.train_photos(
+            args.dataset, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, out=args.out,
+            resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
+            learning_rate=args.learning_rate, validation_split=args.validation_split, **_photo_options(args),
+        )
     metrics = result.metrics
-    print(f"{metrics['model']}: test accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
-          f"{metrics['epochs']} epochs  {metrics['wall_seconds']:.0f} s")
+    what = "validation" if metrics.get("task") == "photos" else "test"
+    print(f"{metrics['model']}: {what} accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
+          f"{metrics['epochs'] + metrics.get('fine_tune_epochs', 0)} epochs  {metrics['wall_seconds']:.0f} s")
     print(f"report: {result.run_directory / 'report.html'}")
     return 0
+
+
+def _photo_options(args: argparse.Namespace) -> dict:
+    return {
+        "base": args.base, "head": args.head, "dropout": args.dropout, "image_size": args.image_size,
+        "weights": args.weights, "fine_tune_epochs": args.fine_tune_epochs, "fine_tune_layers": args.fine_tune_layers,
+        "fine_tune_learning_rate": args.fine_tune_learning_rate, "augment": True if args.augment else None,
+        "class_weight": args.class_weight,
+    }
 
 
 def cmd_ladder(args: argparse.Namespace) -> int:
@@ -121,7 +146,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = nophd.evaluate(args.run, args.data_dir)
     print(f"{args.run}: test accuracy {100 * result['test_accuracy']:.2f}%  loss {result['test_loss']:.4f}  "
           f"on {result['test_examples']:,} images")
-    print("per class: " + "  ".join(f"{digit}:{100 * value:.1f}%" for digit, value in enumerate(result["per_class_accuracy"])))
+    print("per class: " + "  ".join(f"{name}:{100 * value:.1f}%" for name, value in zip(result["class_names"], result["per_class_accuracy"])))
     return 0
 
 
@@ -167,7 +192,8 @@ def _positive_float(text: str) -> float:
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files (default: $NOPHD_DATA/mnist, then the cache)")
+    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files or the flower photos "
+                                                      "(default: $NOPHD_DATA/mnist or tf_flowers, then the cache)")
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -202,22 +228,38 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the models with their recipes and the codelab's figures")
     models.set_defaults(handler=cmd_models)
 
-    train = commands.add_parser("train", help="train one model and write its run folder")
-    train.add_argument("dataset", choices=DATASETS)
-    train.add_argument("--model", required=True, help="a name from `nophd models`")
+    train = commands.add_parser(
+        "train", help="train one model and write its run folder",
+        description="Train a ladder model on MNIST, or a transfer-learning photo classifier on tf_flowers, "
+                    "an image folder ROOT/<class>/*.jpg, or TFRecord shards from `nophd data tfrecords`.")
+    train.add_argument("dataset", help="mnist, flowers, or the path of an image folder or a TFRecord shard folder")
+    train.add_argument("--model", help="mnist: a name from `nophd models` (required)")
     train.add_argument("--epochs", type=_positive_int)
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--learning-rate", type=_positive_float, help="initial learning rate")
     train.add_argument("--seed", type=_non_negative_int, help="seed for repeatable runs (default 0)")
     train.add_argument("--shift-pixels", type=_non_negative_int,
                        help="augment with random shifts of up to N pixels (default: the model's recipe)")
-    train.add_argument("--validation-split", type=float,
-                       help="hold out this share of the training set for validation (default 0: validate on the test set, as the codelab does)")
+    train.add_argument("--validation-split", "--val-split", type=float,
+                       help="hold out this share of the training set for validation (mnist default 0: validate on "
+                            "the test set, as the codelab does; photos default 0.2 of each class)")
     train.add_argument("--out", type=Path, help="run folder (default runs/<time>-<model>)")
     train.add_argument("--runs-root", type=Path, default=Path("runs"), help="where new run folders go (default runs)")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run (in --out, or the newest of this model)")
     _add_data_dir(train)
     _add_limits(train)
+    photos = train.add_argument_group("photo datasets (transfer learning)")
+    photos.add_argument("--base", choices=("mobilenet_v2", "mobilenet_v1_025"), help="backbone (default mobilenet_v2)")
+    photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's, default) or global average pooling")
+    photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0)")
+    photos.add_argument("--image-size", type=_positive_int, help="side of the square input in pixels (default 192)")
+    photos.add_argument("--weights", help="backbone weights: a .h5 file, imagenet, none, or auto (default: "
+                                          "$NOPHD_DATA/weights, the Keras cache, then download)")
+    photos.add_argument("--fine-tune-epochs", type=_non_negative_int, help="epochs of fine-tuning after the frozen ones (default 0)")
+    photos.add_argument("--fine-tune-layers", type=_non_negative_int, help="top backbone layers to unfreeze (default 30; batch norm stays frozen)")
+    photos.add_argument("--fine-tune-learning-rate", type=_positive_float, help="learning rate for fine-tuning (default 1e-5)")
+    photos.add_argument("--augment", action="store_true", help="random flips, rotations, zooms and contrast while training")
+    photos.add_argument("--class-weight", choices=("none", "balanced"), help="balanced: weigh classes by inverse frequency")
     train.set_defaults(handler=cmd_train)
 
     ladder = commands.add_parser("ladder", help="train every rung of the ladder and compare them")

@@ -145,10 +145,18 @@ def random_states(model: keras.Model) -> dict[str, list[int]]:
 
 
 def restore_random_states(model: keras.Model, states: dict[str, list[int]]) -> None:
-    """Assigns states saved by random_states() back to the same model's generators."""
-    for variable in model.variables:
-        if variable.path in states:
-            variable.assign(keras.ops.convert_to_tensor(states[variable.path], dtype=variable.dtype))
+    """Assigns states saved by random_states() back to the model's generators.
+
+    Matched by position (the order of `model.variables`), not by name: Keras
+    numbers seed generators per process ("seed_generator_3"), so a model
+    loaded in another process, or rebuilt next to other models, names them
+    differently. A model with another number of generators is left alone.
+    """
+    generators = [variable for variable in model.variables if "seed_generator_state" in variable.path]
+    if len(generators) != len(states):
+        return
+    for variable, value in zip(generators, states.values()):
+        variable.assign(keras.ops.convert_to_tensor(value, dtype=variable.dtype))
 
 
 class RunRecorder(keras.callbacks.Callback):

@@ -102,25 +102,48 @@ def load_run_model(run: str | os.PathLike):
 
 
 def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
-    """Evaluates a finished run's model on the MNIST test set; writes evaluation.json.
+    """Evaluates a finished run's model again; writes evaluation.json into the run.
+
+    A digit run is scored on the MNIST test set; a photo run on its own
+    held-out validation split, read again from its dataset (same split, seed
+    and image size as in training).
 
     Example:
         result = evaluate_run("runs/20261122-180000-conv-bn")
         print(result["test_accuracy"])
     """
-    from nophd.data import mnist
-
     model = load_run_model(run)
-    data = mnist.load(data_dir)
-    evaluation = evaluate_arrays(model, data.test_images, data.test_labels)
+    run_config = runs.read_json(Path(run) / runs.CONFIG) or {} if Path(run).is_dir() else {}
+    if run_config.get("task") == "photos":
+        from nophd.data import photos
+        from nophd.training.photos import PREDICT_BATCH, collect
+
+        data = photos.open_photos(
+            run_config["dataset"], image_size=int(run_config["image_size"]),
+            validation_split=float(run_config["validation_split"]), seed=int(run_config["seed"]), data_dir=data_dir,
+        )
+        if run_config.get("class_names") and list(run_config["class_names"]) != data.class_names:
+            raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
+                           f"({', '.join(run_config['class_names'])})")
+        images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
+        probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
+        evaluation = score(probabilities, labels)
+        where = str(data.source)
+    else:
+        from nophd.data import mnist
+
+        data = mnist.load(data_dir)
+        evaluation = evaluate_arrays(model, data.test_images, data.test_labels)
+        where = str(data.directory)
     result = {
         "run": str(run),
         "test_accuracy": evaluation.accuracy,
         "test_loss": evaluation.loss,
-        "test_examples": int(len(data.test_labels)),
+        "test_examples": int(len(evaluation.labels)),
         "per_class_accuracy": evaluation.per_class_accuracy,
+        "class_names": run_config.get("class_names") or [str(index) for index in range(len(evaluation.per_class_accuracy))],
         "confusion": evaluation.confusion.tolist(),
-        "data": str(data.directory),
+        "data": where,
         "evaluated_at": runs.now(),
     }
     if Path(run).is_dir():

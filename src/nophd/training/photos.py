@@ -226,10 +226,17 @@ def _features(feature_extractor, images: np.ndarray, what: str, progress: bool) 
 
 
 def _copy_head(head, model) -> None:
-    """The head's trained weights into the full model (a no-op when they share layers)."""
+    """The head's trained weights and dropout generator states into the full model.
+
+    A no-op when they share layers; after a resume the head is a loaded
+    checkpoint and the model a fresh build.
+    """
+    from nophd.training import callbacks
+
     for layer in head.layers:
         if layer.weights:
             model.get_layer(layer.name).set_weights(layer.get_weights())
+    callbacks.restore_random_states(model, callbacks.random_states(head))
 
 
 def _training_stream(inputs: np.ndarray, labels: np.ndarray, config: PhotoConfig, skip_batches: int, augment: bool):

@@ -1,0 +1,278 @@
+"""Photo runs (transfer learning) on tiny generated folders: both phases, resume, saving, bad input.
+
+The backbone is MobileNet v1 alpha 0.25 at 48 px with random weights whose
+batch-norm statistics are calibrated on the data once per session (random
+weights alone give features of ~1e-16, which no head can learn from). The
+real ImageNet weights and tf_flowers are used only by the realdata test.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from nophd import cli, config, runs
+from nophd.data import photos, synthetic, tfrecords
+from nophd.errors import ConfigError, DataError, RunError
+from nophd.models import transfer
+from nophd.training import callbacks, evaluate, predictor
+from nophd.training import photos as photo_training
+from nophd.training.train import train_and_evaluate
+
+BASE = "mobilenet_v1_025"
+SIZE = 48
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory):
+    """3 classes x 20 photo-like images of 48x48."""
+    return synthetic.write_photo_folder(tmp_path_factory.mktemp("photos") / "shapes", per_class=20, size=SIZE)
+
+
+@pytest.fixture(scope="session")
+def calibrated_weights(tmp_path_factory, shapes):
+    """A random MobileNet 0.25 whose batch-norm statistics are measured on the data, saved as a weights file."""
+    backbone = transfer.build_backbone(BASE, SIZE, weights=None)
+    files = sorted(path for path in shapes.rglob("*") if path.is_file())
+    images = np.stack([np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) for path in files]) / 127.5 - 1
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            inputs = np.asarray(keras.Model(backbone.input, layer.input)(images))
+            axes = tuple(range(inputs.ndim - 1))
+            layer.moving_mean.assign(inputs.mean(axis=axes))
+            layer.moving_variance.assign(inputs.var(axis=axes))
+    path = tmp_path_factory.mktemp("weights") / "calibrated.weights.h5"
+    backbone.save_weights(path)
+    return path
+
+
+def tiny_config(data, weights, **changes):
+    options = dict(base=BASE, weights=str(weights), image_size=SIZE, epochs=5, fine_tune_epochs=2,
+                   fine_tune_layers=6, batch_size=8, learning_rate=0.02, fine_tune_learning_rate=1e-4)
+    options.update(changes)
+    return config.photo_config(str(data), **options)
+
+
+def test_a_photo_run_trains_both_phases_and_writes_the_run_folder(tmp_path, shapes, calibrated_weights):
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights), tmp_path / "run", progress=False)
+    run = result.run_directory
+    for name in ("config.json", "run.json", "history.csv", "model.keras", "metrics.json", "summary.txt",
+                 "curves.png", "lr.png", "predictions.png", "confusion.png", "report.html"):
+        assert (run / name).is_file(), name
+    assert not (run / runs.CHECKPOINT).exists() and not (run / photo_training.FINE_TUNE_CHECKPOINT).exists()
+    metrics = result.metrics
+    assert metrics["class_names"] == ["circles", "squares", "triangles"]
+    assert metrics["task"] == "photos" and metrics["test_examples"] == 12 and metrics["train_examples"] == 48
+    history = runs.read_history(run)
+    # The head alone fits the training shapes from calibrated random features
+    # (whether that generalizes is for the real-data test: 12 images say little).
+    assert history[4]["accuracy"] >= 0.8 and history[0]["loss"] > history[4]["loss"]
+    assert metrics["frozen_accuracy"] == pytest.approx(history[4]["val_accuracy"])
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6, 7]
+    assert [row["learning_rate"] for row in history] == pytest.approx([0.02] * 5 + [1e-4] * 2)
+    assert runs.status(run) == "finished" and runs.read_state(run)["epochs_done"] == 7
+    report = (run / "report.html").read_text(encoding="utf-8")
+    assert "triangles" in report and "validation" in report
+
+
+def test_the_saved_model_reproduces_the_final_evaluation(tmp_path, shapes, calibrated_weights):
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights), tmp_path / "run", progress=False)
+    again = evaluate.evaluate_run(result.run_directory)
+    assert again["test_accuracy"] == result.metrics["test_accuracy"]
+    assert again["test_loss"] == pytest.approx(result.metrics["test_loss"], rel=1e-5)
+    assert again["class_names"] == result.metrics["class_names"]
+
+
+def test_save_and_load_keep_the_probabilities_and_the_trainable_layers(tmp_path, calibrated_weights):
+    model = transfer.build_transfer_model(BASE, 3, SIZE, head="gap", dropout=0.2, weights=str(calibrated_weights))
+    unfrozen = transfer.set_fine_tuning(model, 6)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    images = np.random.default_rng(0).uniform(0, 255, (6, SIZE, SIZE, 3)).astype(np.float32)
+    model.fit(images, np.array([0, 1, 2, 0, 1, 2]), epochs=1, verbose=0)
+    before = model.predict(images, verbose=0)
+    assert np.ptp(before, axis=0).max() > 1e-3, "the probabilities must differ between images for this check to mean anything"
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), before, rtol=1e-5, atol=1e-6)
+    reloaded_backbone = transfer.backbone_of(loaded)
+    assert [layer.name for layer in reloaded_backbone.layers if layer.trainable and layer.weights] == unfrozen
+
+
+def test_fine_tuning_changes_only_the_layers_it_unfroze(tmp_path, shapes, calibrated_weights):
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, fine_tune_layers=8), tmp_path / "run",
+                                progress=False)
+    unfrozen = result.metrics["fine_tuned_layers"]
+    start = transfer.build_backbone(BASE, SIZE, weights=str(calibrated_weights))
+    final = transfer.backbone_of(keras.models.load_model(result.run_directory / runs.MODEL))
+    top_eight = [layer.name for layer in start.layers[-8:]]
+    assert unfrozen and set(unfrozen) <= set(top_eight)
+    for before, after in zip(start.layers, final.layers):
+        if not before.weights:
+            continue
+        changed = any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(before.weights, after.weights))
+        assert changed == (before.name in unfrozen), before.name
+        if isinstance(after, keras.layers.BatchNormalization):
+            assert not after.trainable and not changed
+
+
+def interrupt_after(monkeypatch, epochs_written):
+    """Makes the run stop with Ctrl-C right after it has recorded `epochs_written` epochs."""
+    original = callbacks.RunRecorder.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch + 1 == epochs_written:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.RunRecorder, "on_epoch_end", on_epoch_end)
+
+
+@pytest.mark.parametrize("stop_after", [2, 5, 6], ids=["in-frozen-phase", "between-phases", "in-fine-tuning"])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, shapes, calibrated_weights,
+                                                                  stop_after):
+    settings = tiny_config(shapes, calibrated_weights, dropout=0.3)
+    whole = train_and_evaluate(settings, tmp_path / "whole", progress=False)
+
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, stop_after)
+        with pytest.raises(KeyboardInterrupt):
+            train_and_evaluate(settings, tmp_path / "cut", progress=False)
+    assert runs.read_state(tmp_path / "cut")["status"] == "interrupted"
+    resumed = train_and_evaluate(settings, tmp_path / "cut", resume=True, progress=False)
+
+    expected, got = runs.read_history(whole.run_directory), runs.read_history(resumed.run_directory)
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [row[column] for row in got] == pytest.approx([row[column] for row in expected], rel=1e-4, abs=1e-6)
+    assert resumed.metrics["test_accuracy"] == whole.metrics["test_accuracy"]
+    for a, b in zip(keras.models.load_model(whole.run_directory / runs.MODEL).weights,
+                    keras.models.load_model(resumed.run_directory / runs.MODEL).weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_resume_refuses_another_dataset(tmp_path, monkeypatch, shapes, calibrated_weights):
+    interrupt_after(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(tiny_config(shapes, calibrated_weights), tmp_path / "run", progress=False)
+    other = synthetic.write_photo_folder(tmp_path / "other", per_class=8, size=SIZE)
+    with pytest.raises(RunError, match="dataset"):
+        train_and_evaluate(tiny_config(other, calibrated_weights), tmp_path / "run", resume=True, progress=False)
+
+
+def test_augmented_runs_train_the_whole_model_on_images(tmp_path, shapes, calibrated_weights):
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment=True, fine_tune_epochs=1),
+                                tmp_path / "run", progress=False)
+    assert "features" not in result.metrics["phase_seconds"]
+    assert result.metrics["augment"] is True
+    assert len(runs.read_history(result.run_directory)) == 6
+
+
+def test_shards_and_folders_give_the_same_examples_and_both_train(tmp_path, shapes, calibrated_weights):
+    tfrecords.write_shards(shapes, tmp_path / "shards", size=SIZE, shards=3)
+    from_folder = photos.open_photos(shapes, image_size=SIZE, validation_split=0.2, seed=3)
+    from_shards = photos.open_photos(tmp_path / "shards", image_size=SIZE, validation_split=0.2, seed=3)
+    assert from_shards.kind == "tfrecords" and from_folder.kind == "folder"
+    assert from_shards.class_names == from_folder.class_names
+    assert from_shards.training == from_folder.training and from_shards.validation == from_folder.validation
+    labels = sorted(int(label) for _, label in from_shards.validation_dataset().as_numpy_iterator())
+    assert labels == sorted(example.label for example in from_folder.validation)
+    result = train_and_evaluate(tiny_config(tmp_path / "shards", calibrated_weights, fine_tune_epochs=0),
+                                tmp_path / "run", progress=False)
+    assert result.metrics["data_format"] == "tfrecords" and result.metrics["test_examples"] == 12
+
+
+def test_shards_stored_at_another_size_are_resized(tmp_path, shapes):
+    tfrecords.write_shards(shapes, tmp_path / "shards", size=40, shards=2)
+    data = photos.open_photos(tmp_path / "shards", image_size=SIZE, validation_split=0.2, seed=0)
+    image, _ = next(data.training_dataset().as_numpy_iterator())
+    assert image.shape == (SIZE, SIZE, 3) and image.dtype == np.uint8
+
+
+def test_bad_files_are_skipped_and_counted_in_the_metrics(tmp_path, calibrated_weights):
+    data = synthetic.write_photo_folder(tmp_path / "data", per_class=10, size=SIZE)
+    (data / "circles" / "truncated.jpg").write_bytes((data / "circles" / "circles-000.jpg").read_bytes()[:200])
+    (data / "squares" / "notes.jpg").write_text("not a picture")
+    Image.new("CMYK", (SIZE, SIZE), (0, 200, 200, 0)).save(data / "triangles" / "cmyk.jpg")
+    Image.new("LA", (SIZE, SIZE), (90, 128)).save(data / "triangles" / "grey-alpha.png")
+    result = train_and_evaluate(tiny_config(data, calibrated_weights, fine_tune_epochs=0, epochs=1),
+                                tmp_path / "run", progress=False)
+    skipped = dict(map(tuple, result.metrics["skipped_files"]))
+    assert set(skipped) == {"circles/truncated.jpg", "squares/notes.jpg"}
+    assert result.metrics["train_examples"] + result.metrics["test_examples"] == 32
+
+
+@pytest.mark.parametrize("layout, words", [
+    ({}, "not found"),
+    ({"only": 3}, "at least 2 classes"),
+    ({"cats": 3, "dogs": 0}, "dogs"),
+])
+def test_unusable_datasets_are_one_line_errors(tmp_path, layout, words):
+    root = tmp_path / "data"
+    for name, count in layout.items():
+        (root / name).mkdir(parents=True)
+        for number in range(count):
+            Image.new("RGB", (8, 8), (number * 40, 0, 0)).save(root / name / f"{number}.jpg")
+    with pytest.raises(DataError) as caught:
+        photos.open_photos(root, image_size=SIZE, validation_split=0.2, seed=0)
+    message = str(caught.value)
+    assert "\n" not in message and words in message
+
+
+def test_photo_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="head"):
+        config.photo_config("flowers", head="mean")
+    with pytest.raises(ConfigError, match="validation_split"):
+        config.photo_config("flowers", validation_split=0)
+    with pytest.raises(ConfigError, match="image_size"):
+        config.photo_config("flowers", image_size=16)
+    saved = config.photo_config("flowers", fine_tune_epochs=3, augment=True).to_dict()
+    assert config.from_dict(json.loads(json.dumps(saved))) == config.photo_config("flowers", fine_tune_epochs=3, augment=True)
+
+
+def test_balanced_class_weights():
+    weights = photo_training.balanced_class_weights(np.array([0, 0, 0, 1, 2, 2]), 3)
+    assert weights == pytest.approx({0: 6 / 9, 1: 2.0, 2: 1.0})
+
+
+def test_cli_trains_predicts_and_evaluates_a_photo_run(tmp_path, shapes, calibrated_weights, capsys):
+    run = tmp_path / "run"
+    code = cli.main(["train", str(shapes), "--base", BASE, "--weights", str(calibrated_weights), "--image-size", str(SIZE),
+                     "--epochs", "3", "--batch-size", "8", "--learning-rate", "0.02", "--class-weight", "balanced",
+                     "--out", str(run), "--quiet"])
+    assert code == 0
+    assert "validation accuracy" in capsys.readouterr().out
+    picture = shapes / "triangles" / "triangles-000.jpg"
+    assert cli.main(["predict", str(run), str(picture), "--top", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(picture)) and any(name in line for name in ("circles", "squares", "triangles"))
+    assert cli.main(["evaluate", str(run)]) == 0
+    assert "triangles:" in capsys.readouterr().out
+    run_predictor = predictor.Predictor(run)
+    assert run_predictor.kind == "photos" and run_predictor.image_size == SIZE
+    probabilities = run_predictor.predict_images([Image.open(picture)])
+    assert probabilities.shape == (1, 3) and probabilities.sum() == pytest.approx(1, rel=1e-5)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "mnist", "--model", "dense1", "--base", "mobilenet_v2"], "--base: only for photo datasets"),
+    (["train", "{shapes}", "--model", "dense1"], "--model: only for mnist"),
+    (["train", "mnist"], "--model: required"),
+    (["train", "{missing}"], "dataset not found"),
+    (["train", "{shapes}", "--weights", "{missing}"], "weights file not found"),
+])
+def test_cli_bad_photo_input_is_one_line(tmp_path, shapes, capsys, argv, words):
+    argv = [part.format(shapes=shapes, missing=tmp_path / "missing") for part in argv]
+    assert cli.main(argv + ["--quiet", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and words in error
+    assert not (tmp_path / "run" / runs.MODEL).exists()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_frozen_mobilenet_v2_learns_real_flowers(tmp_path, real_data):
+    result = train_and_evaluate(config.photo_config("flowers", epochs=2), tmp_path / "run", data_dir=real_data,
+                                progress=False)
+    assert result.metrics["test_examples"] == 641
+    assert result.metrics["test_accuracy"] >= 0.8
