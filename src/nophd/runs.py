@@ -12,6 +12,7 @@ Layout of a run folder (every file written atomically):
     metrics.json     test accuracy and loss, epochs, wall seconds, ...
     summary.txt, curves.png, lr.png, predictions.png, confusion.png,
     report.html
+    tensorboard/     TensorBoard event files (train/ and validation/)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ RANDOM_STATES = "random-states.json"
 MODEL = "model.keras"
 METRICS = "metrics.json"
 SUMMARY = "summary.txt"
+TENSORBOARD = "tensorboard"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds", "elapsed")
 
 DEFAULT_ROOT = Path("runs")

@@ -200,6 +200,8 @@ def test_bad_files_are_skipped_and_counted_in_the_metrics(tmp_path, calibrated_w
     skipped = dict(map(tuple, result.metrics["skipped_files"]))
     assert set(skipped) == {"circles/truncated.jpg", "squares/notes.jpg"}
     assert result.metrics["train_examples"] + result.metrics["test_examples"] == 32
+    report = (result.run_directory / "report.html").read_text(encoding="utf-8")
+    assert "2 file(s) skipped" in report and "squares/notes.jpg" in report
 
 
 @pytest.mark.parametrize("layout, words", [

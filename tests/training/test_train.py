@@ -41,3 +41,21 @@ def test_sparse_label_models_train(tiny_mnist, tmp_path):
     assert 0.0 < row["loss"] < 10.0 and 0.0 <= row["val_accuracy"] <= 1.0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["loss"] == "sparse_categorical_crossentropy"
+
+
+def test_runs_write_tensorboard_event_files_with_per_epoch_scalars(tiny_mnist, tmp_path):
+    import tensorflow as tf
+
+    nophd.train("dense1", epochs=2, train_limit=256, test_limit=64, data_dir=tiny_mnist, out=tmp_path / "run",
+                progress=False)
+    for side in ("train", "validation"):
+        files = list((tmp_path / "run" / runs.TENSORBOARD / side).glob("events.out.tfevents.*"))
+        assert files, side
+        steps = sorted(
+            event.step
+            for path in files
+            for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value
+            if value.tag == "epoch_loss"
+        )
+        assert steps == [0, 1], side

@@ -99,20 +99,26 @@ def write_final(run_directory: Path, config: TrainConfig, history_rows, model, e
 
 
 def write_final_photos(run_directory: Path, config, history_rows, evaluation, images, labels) -> None:
-    """The end-of-run pictures of a photo run: validation grid with class names, confusion, report."""
+    """The end-of-run pictures of a photo run: validation grid with class names, confusion, report.
+
+    The grid shows GRID_SAMPLE validation images spread evenly over the
+    split (which is ordered by class, so every class appears), then up to
+    GRID_MISTAKES of the other mistakes.
+    """
     class_names = list(config.class_names)
-    chosen = grid_indices(evaluation.predictions, evaluation.labels)
+    count = len(labels)
+    sample = np.unique(np.linspace(0, count - 1, min(GRID_SAMPLE, count)).round().astype(int))
     wrong = evaluation.predictions != evaluation.labels
-    sample = min(GRID_SAMPLE, len(labels))
-    more = len(chosen) - sample
+    others = np.setdiff1d(np.flatnonzero(wrong), sample)
+    chosen = np.concatenate([sample, others[:GRID_MISTAKES]])
     title = (
-        f"the first {sample} validation images ({int(wrong[:sample].sum())} wrong)"
-        + (f", then {more} of the other {int(wrong[sample:].sum())} mistakes" if more else "")
-        + f" — {int(wrong.sum())} wrong of {len(labels):,} in all, in red"
+        f"{len(sample)} validation images from every class ({int(wrong[sample].sum())} wrong)"
+        + (f", then {len(chosen) - len(sample)} more mistakes" if len(chosen) > len(sample) else "")
+        + f"; {int(wrong.sum())} wrong of {count:,}, in red"
     )
     figure = plots.predictions_figure(
         None, None, None, images[chosen], labels[chosen], evaluation.predictions[chosen],
-        class_names=class_names, columns=8, validation_title=title,
+        class_names=class_names, columns=10, validation_title=title,
     )
     plots.save_figure(figure, run_directory / "predictions.png")
     plots.save_figure(plots.confusion_figure(evaluation.confusion, class_names), run_directory / "confusion.png")

@@ -106,6 +106,7 @@ def write_run_report(run_directory: str | os.PathLike) -> pathlib.Path:
     parts.append(_headline_section(metrics))
     parts.append(_images_section(directory, values))
     parts.append(_per_class_section(metrics))
+    parts.append(_photo_section(metrics))
     parts.append(_history_section(history))
     parts.append(_config_section(config))
     parts.append(_summary_section(summary))
@@ -330,7 +331,8 @@ def _headline_section(metrics: _Loaded) -> str:
         ("epochs", format_integer(values.get("epochs"))),
         ("wall time", format_duration(values.get("wall_seconds"))),
         ("parameters", format_integer(values.get("parameters"))),
-        ("test loss", _format_number(values.get("test_loss"), "{:.4f}")),
+        ("validation loss" if values.get("task") == "photos" else "test loss",
+         _format_number(values.get("test_loss"), "{:.4f}")),
         ("seed", _plain(values.get("seed")) or "—"),
         ("finished at", _format_time(values.get("finished_at"))),
     ]
@@ -338,7 +340,7 @@ def _headline_section(metrics: _Loaded) -> str:
     return (
         "<section><h2>Result</h2>"
         f'<div class="headline"><span class="accuracy">{_escape(accuracy)}</span>'
-        f'<span class="label">test accuracy</span>{comparison}</div>'
+        f'<span class="label">{"validation" if values.get("task") == "photos" else "test"} accuracy</span>{comparison}</div>'
         f'<dl class="facts">{facts_html}</dl></section>'
     )
 
@@ -359,6 +361,38 @@ def _images_section(directory: pathlib.Path, metrics: Mapping[str, Any]) -> str:
     return (
         f"<section><h2>Pictures</h2>{curves}<div class=pair>{schedule}{confusion}</div>{predictions}</section>"
     )
+
+
+def _photo_section(metrics: _Loaded) -> str:
+    """Transfer learning facts: phases, what was fine-tuned, the data and its skipped files."""
+    values = metrics.value or {}
+    if metrics.problem or values.get("task") != "photos":
+        return ""
+    layers = values.get("fine_tuned_layers") if isinstance(values.get("fine_tuned_layers"), list) else []
+    facts = [
+        ("backbone", f"{_plain(values.get('base'))} ({_plain(values.get('weights'))})"),
+        ("head", _plain(values.get("head")) or "—"),
+        ("image size", f"{_plain(values.get('image_size'))} px"),
+        ("frozen phase", f"{format_integer(values.get('epochs'))} epochs, validation accuracy "
+                         f"{format_percent(values.get('frozen_accuracy'))}"),
+        ("fine-tuning", f"{format_integer(values.get('fine_tune_epochs'))} epochs, {len(layers)} layers with weights unfrozen"),
+        ("augmentation", "on" if values.get("augment") else "off (frozen phase on cached backbone features)"),
+        ("data", f"{_plain(values.get('data'))} ({_plain(values.get('data_format'))})"),
+        ("evaluated on", _plain(values.get("evaluated_on")) or "—"),
+        ("examples", f"{format_integer(values.get('train_examples'))} training, {format_integer(values.get('test_examples'))} validation"),
+    ]
+    facts_html = "".join(f"<div><dt>{_escape(name)}</dt><dd>{_escape(text)}</dd></div>" for name, text in facts)
+    skipped = values.get("skipped_files") if isinstance(values.get("skipped_files"), list) else []
+    skipped_html = ""
+    if skipped:
+        items = "".join(
+            f"<li><code>{_escape(_plain(entry[0]))}</code>: {_escape(_plain(entry[1]))}</li>"
+            for entry in skipped[:100] if isinstance(entry, list) and len(entry) == 2
+        )
+        more = f"<p>and {len(skipped) - 100} more (see metrics.json)</p>" if len(skipped) > 100 else ""
+        skipped_html = f"<h3>{len(skipped)} file(s) skipped</h3><ul>{items}</ul>{more}"
+    tuned = f"<p>Fine-tuned layers: {_escape(', '.join(map(str, layers)))}</p>" if layers else ""
+    return f'<section><h2>Transfer learning</h2><dl class="facts">{facts_html}</dl>{tuned}{skipped_html}</section>'
 
 
 def _per_class_section(metrics: _Loaded) -> str:

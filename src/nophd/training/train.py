@@ -268,7 +268,11 @@ def fit_epochs(
     recorder = callbacks_module.RunRecorder(
         run_directory, history_rows, wall_before, on_epoch_written=pictures.submit, checkpoint=checkpoint
     )
-    callback_list = [recorder]
+    # TensorBoard's own event files (per-epoch scalars for train and
+    # validation), for people who already use it: tensorboard --logdir runs.
+    tensorboard = keras.callbacks.TensorBoard(
+        log_dir=str(run_directory / runs.TENSORBOARD), write_graph=False, update_freq="epoch", profile_batch=0)
+    callback_list = [recorder, tensorboard]
     if config.lr_decay is not None:
         callback_list.insert(0, keras.callbacks.LearningRateScheduler(config.learning_rate_at))
     if progress:
