@@ -61,9 +61,15 @@ const nophdTry = (() => {
       context.lineCap = "round";
       context.lineJoin = "round";
       context.beginPath();
-      context.moveTo(from[0], from[1]);
-      context.lineTo(to[0], to[1]);
-      context.stroke();
+      if (from[0] === to[0] && from[1] === to[1]) {
+        // A canvas drops zero-length segments, round caps and all: a tap is drawn as a disc.
+        context.arc(to[0], to[1], STROKE / 2, 0, 2 * Math.PI);
+        context.fill();
+      } else {
+        context.moveTo(from[0], from[1]);
+        context.lineTo(to[0], to[1]);
+        context.stroke();
+      }
       inked = true;
     }
 
@@ -96,14 +102,21 @@ const nophdTry = (() => {
     canvas.addEventListener("pointercancel", finish);
     clear.addEventListener("click", reset);
 
+    // data-state on the answer: "busy" while a drawing is on its way or waiting to go, else "idle".
+    function markState() {
+      output.dataset.state = inFlight || pending ? "busy" : "idle";
+    }
+
     function schedule(final = false) {
       if (!inked) return;
       if (inFlight) {
         pending = true;
+        markState();
         return;
       }
       const wait = final ? 0 : Math.max(0, MIN_INTERVAL_MS - (performance.now() - lastSent));
       inFlight = true;
+      markState();
       setTimeout(send, wait);
     }
 
@@ -120,6 +133,7 @@ const nophdTry = (() => {
       } finally {
         inFlight = false;
         if (pending) schedule(true);
+        markState();
       }
     }
 
@@ -153,12 +167,15 @@ const nophdTry = (() => {
       if (!file) return;
       nophd.replace(preview, el("img", { src: URL.createObjectURL(file), alt: file.name }));
       nophd.replace(output, el("p", { class: "muted", text: "Predicting…" }));
+      output.dataset.state = "busy";
       const form = new FormData();
       form.append("image", file, file.name);
       try {
         nophd.replace(output, ranking(await post(`${predictUrl}?top=5`, form)));
       } catch (error) {
         nophd.replace(output, el("p", { class: "error", text: error.message }));
+      } finally {
+        output.dataset.state = "idle";
       }
     }
 
