@@ -353,3 +353,28 @@ def test_fifty_concurrent_predictions_all_succeed_and_the_model_loads_once(live_
     odd = {tuple(entry["label"] for entry in result["top"]) for result in results[1::2]}
     even = {tuple(entry["label"] for entry in result["top"]) for result in results[0::2]}
     assert len(odd) == 1 and len(even) == 1  # The same picture always gets the same answer.
+
+
+def test_model_cache_is_bounded_and_reloads_a_changed_model(served_runs, tmp_path):
+    import os
+    import shutil
+
+    from nophd.serve import inference
+
+    cache = inference.ModelCache(capacity=1)
+    first = cache.get(served_runs / "digits")
+    assert cache.get(served_runs / "digits") is first
+    cache.get(served_runs / "photos")
+    assert cache.get(served_runs / "digits") is not first  # Dropped for the photo model, loaded again.
+    copy = tmp_path / "copy"
+    shutil.copytree(served_runs / "digits", copy)
+    loaded = cache.get(copy)
+    stat = (copy / "model.keras").stat()
+    os.utime(copy / "model.keras", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # Trained again.
+    assert cache.get(copy) is not loaded
+
+
+def test_a_report_is_served_without_running_scripts(client):
+    response = client.get("/api/runs/digits/files/report.html")
+    assert response.status_code == 200 and "<html" in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]

@@ -71,6 +71,9 @@ _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 _API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# A run's report.html is shown as it is, with its inline style and pictures, but no script runs in it.
+_FILE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"}
 
 
 class StrictJSONResponse(JSONResponse):
@@ -155,7 +158,7 @@ def create_app(
         if files == "files" and run_id:
             _require(method, "GET")
             path = await run_in_threadpool(catalog.run_file, runs_dir, run_id, action)
-            return FileResponse(path, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+            return FileResponse(path, headers=_FILE_HEADERS)
         raise catalog.UnknownRun(f"no run {rest!r}")
 
     def _is_run(run_id: str) -> bool:
@@ -167,7 +170,7 @@ def create_app(
 
     async def api_ladder_image(request: Request) -> Response:
         path = await run_in_threadpool(catalog.ladder_image, runs_dir, request.path_params["group"])
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+        return FileResponse(path, headers=_FILE_HEADERS)
 
     async def api_not_found(request: Request) -> Response:
         raise HTTPException(404, f"no API endpoint {request.url.path}")

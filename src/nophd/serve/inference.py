@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
 import io
 import math
@@ -78,10 +79,16 @@ class LoadedModel:
 
 
 class ModelCache:
-    """Run folder -> LoadedModel, each model loaded once (also under concurrent requests)."""
+    """Run folder -> LoadedModel, each model loaded once (also under concurrent requests).
 
-    def __init__(self):
-        self._models: dict[str, LoadedModel] = {}
+    Args:
+        capacity: how many models to keep loaded; the least recently used
+            one is dropped beyond that (a whole ladder is ten models).
+    """
+
+    def __init__(self, capacity: int = 12):
+        self.capacity = capacity
+        self._models: collections.OrderedDict[str, LoadedModel] = collections.OrderedDict()
         self._loading: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -103,6 +110,7 @@ class ModelCache:
         with self._guard:
             loaded = self._models.get(key)
             if loaded is not None and loaded.stamp == stamp:
+                self._models.move_to_end(key)
                 return loaded
             loading = self._loading.setdefault(key, threading.Lock())
         # One thread loads; the others wait here and then find it loaded.
@@ -118,6 +126,9 @@ class ModelCache:
                     raise NoModel(str(error).replace(str(folder), folder.name)) from None
                 with self._guard:
                     self._models[key] = loaded
+                    self._models.move_to_end(key)
+                    while len(self._models) > self.capacity:
+                        self._models.popitem(last=False)
         return loaded
 
 
