@@ -37,9 +37,16 @@ def photo_run(tmp_path_factory):
     return run, model, class_names
 
 
-def test_photo_export_takes_raw_rgb_and_matches_the_keras_model(photo_run):
-    run, model, class_names = photo_run
-    result = export.export_run(run, "tflite", latency_runs=5)
+@pytest.fixture(scope="module")
+def photo_tflite(photo_run):
+    """The photo run exported once as a float TFLite model: export_run's result."""
+    run, _, _ = photo_run
+    return export.export_run(run, "tflite", latency_runs=5)
+
+
+def test_photo_export_takes_raw_rgb_and_matches_the_keras_model(photo_run, photo_tflite):
+    _, model, class_names = photo_run
+    result = photo_tflite
     assert result["kind"] == "photos" and result["class_names"] == class_names
     assert result["input"]["shape"] == [None, IMAGE_SIZE, IMAGE_SIZE, 3] and result["image_size"] == IMAGE_SIZE
     assert result["test_examples"] == 9  # A quarter of each class's 12 images is held out.
@@ -58,14 +65,13 @@ def test_photo_int8_export_is_calibrated_on_the_training_split(photo_run):
     assert written["input"]["dtype"] == "uint8" and written["output"]["dtype"] == "uint8"
 
 
-def test_predictor_reads_a_photo_export(photo_run, tmp_path):
+def test_predictor_reads_a_photo_export(photo_run, photo_tflite):
     from PIL import Image
 
     from nophd.training.predictor import Predictor
 
     run, _, class_names = photo_run
-    result = export.export_run(run, "savedmodel", tmp_path / "served", latency_runs=5)
-    predictor = Predictor(result["artifact_path"])
+    predictor = Predictor(photo_tflite["path"])
     assert (predictor.kind, predictor.image_size, predictor.class_names) == ("photos", IMAGE_SIZE, class_names)
     from_run = Predictor(run)
     picture = Image.fromarray(np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8))
