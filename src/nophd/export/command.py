@@ -12,13 +12,13 @@ def add_command(subparsers) -> None:
     """Adds the `export` subcommand to the `nophd` parser."""
     parser = subparsers.add_parser(
         "export", help="export a run's model as a SavedModel or TFLite file, measured against the original")
-    parser.add_argument("run", type=Path, help="a finished run folder")
+    parser.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
     # Checked by export_run rather than by argparse `choices`, so a bad value
     # gets nophd's one-line error (argparse would print its usage too).
     parser.add_argument("--format", required=True, metavar="FORMAT",
                         help=f"{', '.join(FORMATS)} (TFLite float, or full-integer int8)")
-    parser.add_argument("--out", type=Path, help="export folder (default RUN/export/FORMAT); an earlier export there is replaced")
-    parser.add_argument("--data-dir", type=Path,
+    parser.add_argument("--out", type=Path, metavar="DIR", help="export folder (default RUN/export/FORMAT); an earlier export there is replaced")
+    parser.add_argument("--data-dir", type=Path, metavar="D",
                         help="where the run's data is, for calibration and the test set (default: as `nophd train`)")
     parser.set_defaults(handler=cmd_export)
 
