@@ -113,7 +113,7 @@ def _photo_options(args: argparse.Namespace) -> dict:
     return {
         "base": args.base, "head": args.head, "dropout": args.dropout, "image_size": args.image_size,
         "weights": args.weights, "fine_tune_epochs": args.fine_tune_epochs, "fine_tune_layers": args.fine_tune_layers,
-        "fine_tune_learning_rate": args.fine_tune_learning_rate, "augment": True if args.augment else None,
+        "fine_tune_learning_rate": args.fine_tune_learning_rate, "augment": args.augment,
         "class_weight": args.class_weight,
     }
 
@@ -258,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     photos.add_argument("--fine-tune-epochs", type=_non_negative_int, help="epochs of fine-tuning after the frozen ones (default 0)")
     photos.add_argument("--fine-tune-layers", type=_non_negative_int, help="top backbone layers to unfreeze (default 30; batch norm stays frozen)")
     photos.add_argument("--fine-tune-learning-rate", type=_positive_float, help="learning rate for fine-tuning (default 1e-5)")
-    photos.add_argument("--augment", action="store_true", help="random flips, rotations, zooms and contrast while training")
+    photos.add_argument("--augment", nargs="?", const="all", choices=("off", "all", "fine-tune"),
+                        help="random flips, rotations, zooms and contrast: in both phases (--augment), only while "
+                             "fine-tuning (--augment fine-tune, keeps the fast cached frozen phase), or off (default)")
     photos.add_argument("--class-weight", choices=("none", "balanced"), help="balanced: weigh classes by inverse frequency")
     train.set_defaults(handler=cmd_train)
 

@@ -88,6 +88,7 @@ class TrainConfig(Recipe):
 BASES = ("mobilenet_v2", "mobilenet_v1_025")
 HEADS = ("flatten", "gap")
 CLASS_WEIGHTS = ("none", "balanced")
+AUGMENT = ("off", "all", "fine-tune")
 PHOTOS = "photos"
 
 
@@ -96,7 +97,7 @@ class PhotoConfig:
     """Everything that decides what a transfer-learning run on photos does.
 
     Two phases: `epochs` with the backbone frozen (only the head trains; on
-    cached backbone features when `augment` is off), then `fine_tune_epochs`
+    cached backbone features unless `augment` is "all"), then `fine_tune_epochs`
     with the top `fine_tune_layers` backbone layers unfrozen (batch
     normalization stays frozen) at `fine_tune_learning_rate`.
 
@@ -111,7 +112,10 @@ class PhotoConfig:
             download), "imagenet", "none" (random, for tests) or a file path.
         validation_split: share of each class held out for validation.
         augment: random flips, small rotations, zooms and contrast changes
-            (Keras preprocessing layers) on the training images.
+            (Keras preprocessing layers) on the training images: "off",
+            "all" (both phases; the frozen phase then runs the backbone on
+            every image in every epoch) or "fine-tune" (only while
+            fine-tuning, so the frozen phase keeps its cached features).
         class_weight: "balanced" weighs each class by total / (classes * count).
         class_names: filled in from the data when the run starts.
 
@@ -135,7 +139,7 @@ class PhotoConfig:
     fine_tune_layers: int = 30
     fine_tune_learning_rate: float = 1e-5
     validation_split: float = 0.2
-    augment: bool = False
+    augment: str = "off"
     class_weight: str = "none"
     seed: int = 0
     shuffle_buffer: int = 5000
@@ -248,7 +252,8 @@ def validate(config: AnyConfig) -> None:
 
 
 def _validate_photos(config: PhotoConfig) -> None:
-    choices = {"base": BASES, "head": HEADS, "class_weight": CLASS_WEIGHTS, "optimizer": OPTIMIZERS}
+    choices = {"base": BASES, "head": HEADS, "class_weight": CLASS_WEIGHTS, "optimizer": OPTIMIZERS,
+               "augment": AUGMENT}
     for name, valid in choices.items():
         if getattr(config, name) not in valid:
             raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(config, name)!r}")

@@ -161,10 +161,10 @@ def test_resume_refuses_another_dataset(tmp_path, monkeypatch, shapes, calibrate
 
 
 def test_augmented_runs_train_the_whole_model_on_images(tmp_path, shapes, calibrated_weights):
-    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment=True, fine_tune_epochs=1),
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="all", fine_tune_epochs=1),
                                 tmp_path / "run", progress=False)
     assert "features" not in result.metrics["phase_seconds"]
-    assert result.metrics["augment"] is True
+    assert result.metrics["augment"] == "all"
     assert len(runs.read_history(result.run_directory)) == 6
 
 
@@ -221,6 +221,12 @@ def test_unusable_datasets_are_one_line_errors(tmp_path, layout, words):
     assert "\n" not in message and words in message
 
 
+def test_augmenting_only_the_fine_tuning_keeps_the_cached_frozen_phase(tmp_path, shapes, calibrated_weights):
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="fine-tune", fine_tune_epochs=1),
+                                tmp_path / "run", progress=False)
+    assert "features" in result.metrics["phase_seconds"] and result.metrics["augment"] == "fine-tune"
+
+
 def test_photo_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="head"):
         config.photo_config("flowers", head="mean")
@@ -228,8 +234,10 @@ def test_photo_config_rejects_bad_values():
         config.photo_config("flowers", validation_split=0)
     with pytest.raises(ConfigError, match="image_size"):
         config.photo_config("flowers", image_size=16)
-    saved = config.photo_config("flowers", fine_tune_epochs=3, augment=True).to_dict()
-    assert config.from_dict(json.loads(json.dumps(saved))) == config.photo_config("flowers", fine_tune_epochs=3, augment=True)
+    with pytest.raises(ConfigError, match="augment"):
+        config.photo_config("flowers", augment="sometimes")
+    saved = config.photo_config("flowers", fine_tune_epochs=3, augment="fine-tune").to_dict()
+    assert config.from_dict(json.loads(json.dumps(saved))) == config.photo_config("flowers", fine_tune_epochs=3, augment="fine-tune")
 
 
 def test_balanced_class_weights():

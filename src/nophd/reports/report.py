@@ -376,7 +376,8 @@ def _photo_section(metrics: _Loaded) -> str:
         ("frozen phase", f"{format_integer(values.get('epochs'))} epochs, validation accuracy "
                          f"{format_percent(values.get('frozen_accuracy'))}"),
         ("fine-tuning", f"{format_integer(values.get('fine_tune_epochs'))} epochs, {len(layers)} layers with weights unfrozen"),
-        ("augmentation", "on" if values.get("augment") else "off (frozen phase on cached backbone features)"),
+        ("augmentation", {"all": "both phases", "fine-tune": "fine-tuning only (frozen phase on cached features)"}.get(
+            values.get("augment"), "off (frozen phase on cached backbone features)")),
         ("data", f"{_plain(values.get('data'))} ({_plain(values.get('data_format'))})"),
         ("evaluated on", _plain(values.get("evaluated_on")) or "—"),
         ("examples", f"{format_integer(values.get('train_examples'))} training, {format_integer(values.get('test_examples'))} validation"),

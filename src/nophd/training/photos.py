@@ -4,8 +4,10 @@ Phase 1 ("frozen", `epochs`): the backbone is frozen and only the head
 trains. Without augmentation every image looks the same in every epoch, so
 the backbone's features are computed once (`transfer.head_features_model`)
 and the head trains on them: an epoch then costs milliseconds instead of a
-pass through MobileNet. With augmentation the whole model runs on freshly
-augmented images each epoch.
+pass through MobileNet. With augment "all" the whole model runs on freshly
+augmented images each epoch; augment "fine-tune" keeps the cached frozen
+phase and augments only while fine-tuning, where the model runs on images
+anyway.
 
 Phase 2 ("fine-tune", `fine_tune_epochs`): the top `fine_tune_layers`
 backbone layers are unfrozen (batch normalization stays frozen, so it keeps
@@ -114,7 +116,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
 
     fine_checkpoint = run_directory / FINE_TUNE_CHECKPOINT
     frozen_checkpoint = run_directory / runs.CHECKPOINT
-    cached = not config.augment
+    cached = config.augment != "all"
     if not resumed:
         for leftover in (fine_checkpoint, frozen_checkpoint):
             leftover.unlink(missing_ok=True)  # From a run restarted before its first epoch ended.
@@ -169,7 +171,8 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
             train_inputs, validation_inputs, fitted = train_images, validation_images, model
         wall_before = train_module.fit_epochs(
             fitted, run_directory, config,
-            _training_stream(train_inputs, train_labels, config, initial_epoch * steps_per_epoch, augment=config.augment),
+            _training_stream(train_inputs, train_labels, config, initial_epoch * steps_per_epoch,
+                             augment=config.augment == "all"),
             _batches(validation_inputs, validation_labels),
             steps_per_epoch=steps_per_epoch, validation_steps=None, initial_epoch=initial_epoch,
             final_epoch=config.epochs, history_rows=history_rows, wall_before=wall_before, progress=progress,
@@ -194,7 +197,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
         wall_before = train_module.fit_epochs(
             model, run_directory, config,
             _training_stream(train_images, train_labels, config, (initial_epoch - config.epochs) * steps_per_epoch,
-                             augment=config.augment),
+                             augment=config.augment != "off"),
             _batches(validation_images, validation_labels),
             steps_per_epoch=steps_per_epoch, validation_steps=None, initial_epoch=initial_epoch,
             final_epoch=config.total_epochs, history_rows=history_rows, wall_before=wall_before, progress=progress,
