@@ -44,6 +44,29 @@ def cmd_data_tfrecords(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_photos(args: argparse.Namespace) -> int:
+    quiet.import_tensorflow()
+    import numpy as np
+
+    from nophd.data import photos
+
+    data = photos.open_photos(args.source, image_size=192, validation_split=args.validation_split, seed=args.seed,
+                              data_dir=args.data_dir)
+    print(f"{len(data.training) + len(data.validation):,} images of {len(data.class_names)} classes in {data.source} ({data.kind})")
+    train_counts = np.bincount(data.training_labels, minlength=len(data.class_names))
+    validation_counts = np.bincount(data.validation_labels, minlength=len(data.class_names))
+    widest = max(int(max(train_counts + validation_counts)), 1)
+    width = max(len(name) for name in data.class_names)
+    print(f"  {'class':{width}s}  {'train':>6s}  {'val':>5s}   (split {args.validation_split:g}, seed {args.seed})")
+    for name, train, validation in zip(data.class_names, train_counts, validation_counts):
+        print(f"  {name:{width}s}  {train:6,d}  {validation:5,d}   {'#' * round(40 * (train + validation) / widest)}")
+    if data.skipped:
+        print(f"skipped {len(data.skipped)} file(s):")
+        for path, reason in data.skipped:
+            print(f"  {path}: {reason}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from nophd.data import mnist
 
@@ -216,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     data_mnist = data_commands.add_parser("mnist", help="where MNIST is, its checksums, counts and label histogram")
     _add_data_dir(data_mnist)
     data_mnist.set_defaults(handler=cmd_data)
+    data_photos = data_commands.add_parser(
+        "photos", help="a photo dataset's classes, counts per side of the split, and skipped files")
+    data_photos.add_argument("source", help="flowers, an image folder ROOT/<class>/*.jpg, or a TFRecord shard folder")
+    data_photos.add_argument("--validation-split", "--val-split", type=float, default=0.2)
+    data_photos.add_argument("--seed", type=_non_negative_int, default=0)
+    _add_data_dir(data_photos)
+    data_photos.set_defaults(handler=cmd_data_photos)
     data_tfrecords = data_commands.add_parser(
         "tfrecords", help="write an image folder ROOT/<class>/*.jpg as TFRecord shards with an index.json")
     data_tfrecords.add_argument("root", type=Path, help="image folder: one sub-folder of images per class")

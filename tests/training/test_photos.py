@@ -264,6 +264,15 @@ def test_cli_trains_predicts_and_evaluates_a_photo_run(tmp_path, shapes, calibra
     assert probabilities.shape == (1, 3) and probabilities.sum() == pytest.approx(1, rel=1e-5)
 
 
+def test_cli_describes_a_photo_dataset(tmp_path, capsys):
+    data = synthetic.write_photo_folder(tmp_path / "data", per_class=10, size=SIZE)
+    (data / "squares" / "notes.jpg").write_text("not a picture")
+    assert cli.main(["data", "photos", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "30 images of 3 classes" in out and "squares/notes.jpg: not an image" in out
+    assert any(line.split()[:3] == ["circles", "8", "2"] for line in out.splitlines())
+
+
 @pytest.mark.parametrize("argv, words", [
     (["train", "mnist", "--model", "dense1", "--base", "mobilenet_v2"], "--base: only for photo datasets"),
     (["train", "{shapes}", "--model", "dense1"], "--model: only for mnist"),
