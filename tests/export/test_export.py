@@ -126,6 +126,9 @@ def test_export_json_compares_the_export_with_the_original(exports, keras_refere
     assert exports["savedmodel"]["exported"]["accuracy"] == pytest.approx(keras_accuracy)
     assert exports["tflite"]["exported"]["accuracy"] == pytest.approx(keras_accuracy)
     assert exports["tflite-int8"]["calibration"]["representative_images"] == 500
+    assert exports["tflite-int8"]["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    assert exports["tflite-int8"]["output"]["quantization"] == {"scale": 1 / 256, "zero_point": 0}
+    assert exports["tflite"]["output"] == {"dtype": "float32", "shape": [None, 10], "what": "probabilities"}
     assert (run / "export" / "savedmodel" / "saved_model.pb").exists()
     assert sorted(os.listdir(run / "export" / "tflite")) == ["export.json", "model.tflite"]
 

@@ -192,6 +192,16 @@ class TFLiteArtifact(_Artifact):
             raise ExportError(f"{self._file}: cannot load the TFLite model ({formats.first_line(error)})") from None
         return interpreter
 
+    @property
+    def input_quantization(self) -> tuple[float, int]:
+        """(scale, zero point) of the input tensor; (0.0, 0) when it is not quantized."""
+        return float(self._input_quantization[0]), int(self._input_quantization[1])
+
+    @property
+    def output_quantization(self) -> tuple[float, int]:
+        """(scale, zero point) of the output tensor; (0.0, 0) when it is not quantized."""
+        return float(self._output_quantization[0]), int(self._output_quantization[1])
+
     def _quantize(self, images: np.ndarray) -> np.ndarray:
         scale, zero_point = self._input_quantization
         if not scale or (scale == 1.0 and zero_point == 0):

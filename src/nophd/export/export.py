@@ -264,13 +264,13 @@ def export_run(
             "kind": kind,
             "class_names": class_names,
             "image_size": image_size,
-            "input": _input_description(kind, image_size, format),
-            "output": {"dtype": "uint8" if format == "tflite-int8" else "float32", "shape": [None, classes],
-                       "what": "probabilities" + (" x 256 (quantization scale 1/256, zero point 0)"
-                                                  if format == "tflite-int8" else "")},
+            "input": _input_description(kind, image_size),
+            "output": {"dtype": "float32", "shape": [None, classes], "what": "probabilities"},
         }
         atomic.write_json(temporary / artifacts.EXPORT_JSON, metadata)
         artifact = artifacts.load(temporary)
+        if format == "tflite-int8":
+            _describe_quantization(metadata, artifact)
         result = {**metadata, **_compare(model, artifact, kind, data, run_path, temporary, latency_runs)}
         if format == "tflite-int8":
             result["calibration"] = {"representative_images": int(len(data.representative)),
@@ -305,16 +305,31 @@ def _write_artifact(model, format: str, kind: str, image_size: int, representati
     return artifacts.TFLITE_NAME
 
 
-def _input_description(kind: str, image_size: int, format: str) -> dict:
-    description = {
+def _input_description(kind: str, image_size: int) -> dict:
+    return {
         "dtype": "uint8",
         "shape": [None, *formats.input_shape(kind, image_size)],
         "what": ("raw pixels 0..255, a white digit on black as in the MNIST files" if kind == "digits"
                  else "raw RGB pixels 0..255, resized to the run's image size"),
     }
-    if format == "tflite-int8":
-        description["quantization"] = "scale 1, zero point 0: the raw pixels are the quantized input"
-    return description
+
+
+def _describe_quantization(metadata: dict, artifact) -> None:
+    """Adds the int8 model's actual input and output quantization to its metadata.
+
+    Calibration decides them: training images spanning 0..255 give the input
+    scale 1 and zero point 0 (the raw pixels are the quantized input), and
+    softmax outputs get scale 1/256, zero point 0. A reader should still use
+    these values rather than assume them.
+    """
+    scale, zero_point = artifact.input_quantization
+    metadata["input"]["quantization"] = {"scale": scale, "zero_point": zero_point}
+    if (scale, zero_point) != (1.0, 0):
+        metadata["input"]["what"] += f"; quantized as round(pixel / {scale:g} + {zero_point}) before feeding"
+    scale, zero_point = artifact.output_quantization
+    metadata["output"] = {**metadata["output"], "dtype": "uint8",
+                          "quantization": {"scale": scale, "zero_point": zero_point},
+                          "what": f"quantized probabilities: (value - {zero_point}) * {scale:g}"}
 
 
 def keras_input(images: np.ndarray, kind: str) -> np.ndarray:
