@@ -122,6 +122,9 @@ def test_planned_learning_rates():
     assert catalog.planned_learning_rates({"learning_rate": "fast"}, 2) == []
     assert catalog.planned_learning_rates({"learning_rate": 0.1, "lr_decay": "x"}, 2) == []
     assert catalog.planned_learning_rates({}, None) == []
+    photos = {"task": "photos", "learning_rate": 0.001, "epochs": 2, "fine_tune_epochs": 2, "fine_tune_learning_rate": 1e-5}
+    assert catalog.planned_learning_rates(photos, 4) == [0.001, 0.001, 1e-5, 1e-5]
+    assert catalog._config_epochs(photos) == 4 and catalog._config_epochs({"epochs": 3}) == 3
 
 
 def test_plain_makes_strict_json():

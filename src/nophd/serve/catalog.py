@@ -37,7 +37,7 @@ from nophd.errors import NophdError, RunError
 RUN_MARKERS = (runs.STATE, runs.CONFIG, runs.HISTORY, runs.METRICS, runs.MODEL)
 LADDER_JSON = "ladder.json"
 LADDER_IMAGE = "ladder.png"
-TENSORBOARD_FOLDER = "tensorboard"
+TENSORBOARD_FOLDER = runs.TENSORBOARD
 # The files of a run folder that the dashboard serves as they are.
 RUN_FILES = ("curves.png", "lr.png", "predictions.png", "confusion.png", "report.html", runs.SUMMARY)
 STATUSES = ("running", "finished", "failed", "interrupted")
@@ -147,7 +147,7 @@ def summarize(folder: Path, run_id: str, group: str | None = None) -> dict[str, 
         "kind": kind,
         "status": status,
         "epochs_done": epochs_done,
-        "epochs_total": _integer(state.get("epochs_total")) or _integer(config.get("epochs")) or _integer(metrics.get("epochs")),
+        "epochs_total": _integer(state.get("epochs_total")) or _config_epochs(config) or _integer(metrics.get("epochs")),
         "best_val_accuracy": max(validation) if validation else None,
         "final_val_accuracy": validation[-1] if validation else None,
         "test_accuracy": _number(metrics.get("test_accuracy")),
@@ -196,7 +196,7 @@ def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     metrics = _read_object(folder / runs.METRICS, problems) or {}
     rows = read_history_rows(folder, problems)
     status = _status(folder, state, metrics, problems)
-    epochs_total = _integer((state or {}).get("epochs_total")) or _integer(config.get("epochs"))
+    epochs_total = _integer((state or {}).get("epochs_total")) or _config_epochs(config)
     return {
         "id": run_id,
         "status": status,
@@ -265,16 +265,34 @@ def read_ladder(folder: Path, group: str, rung_folders: set[str]) -> dict[str, A
 
 
 def planned_learning_rates(config: dict[str, Any], epochs: int | None) -> list[float]:
-    """The schedule in config.json: `learning_rate * lr_decay**epoch` per epoch; [] if unknown."""
+    """The schedule in config.json, one learning rate per epoch; [] if unknown.
+
+    Digit runs: `learning_rate * lr_decay**epoch` (constant without lr_decay).
+    Photo runs: `learning_rate` for the frozen-backbone epochs, then
+    `fine_tune_learning_rate` for the fine-tuning ones.
+    """
     rate, decay = _number(config.get("learning_rate")), config.get("lr_decay")
     if rate is None or not epochs or epochs > 10_000:
         return []
+    if config.get("task") == "photos":
+        frozen, fine_rate = _integer(config.get("epochs")), _number(config.get("fine_tune_learning_rate"))
+        if frozen is None:
+            return []
+        return ([rate] * min(frozen, epochs) + [fine_rate if fine_rate is not None else rate] * max(0, epochs - frozen))
     if decay is None:
         return [rate] * epochs
     decay = _number(decay)
     if decay is None:
         return []
     return [rate * decay**epoch for epoch in range(epochs)]
+
+
+def _config_epochs(config: dict[str, Any]) -> int | None:
+    """The epochs config.json plans: a photo run's fine-tuning epochs come after its frozen ones."""
+    epochs = _integer(config.get("epochs"))
+    if epochs is not None and config.get("task") == "photos":
+        epochs += _integer(config.get("fine_tune_epochs")) or 0
+    return epochs
 
 
 def tensorboard_command(logdir: str | os.PathLike) -> str:

@@ -58,7 +58,11 @@
     const config = (detail && detail.config) || {};
     const decay = config.lr_decay;
     const lrNote = document.getElementById("lr-note");
-    if (nophd.isNumber(config.learning_rate)) {
+    if (config.task === "photos" && nophd.isNumber(config.learning_rate)) {
+      nophd.replace(lrNote, `Transfer learning: ${config.epochs} epoch(s) with the backbone frozen at ${config.learning_rate}`,
+        config.fine_tune_epochs ? `, then ${config.fine_tune_epochs} of fine-tuning at ${config.fine_tune_learning_rate}` : "",
+        ". Solid: epochs done; dashed: planned.");
+    } else if (nophd.isNumber(config.learning_rate)) {
       nophd.replace(lrNote, nophd.isNumber(decay)
         ? ["Exponential decay, as in the codelab: the learning rate of epoch e (counting from 0) is ",
           el("code", { text: `${config.learning_rate} × ${decay}^e` }), ". Solid: epochs done; dashed: planned."]
