@@ -345,7 +345,8 @@ def keras_input(images: np.ndarray, kind: str) -> np.ndarray:
 
 def _compare(model, artifact, kind: str, data: ExportData, run_path: Path, folder: Path, latency_runs: int) -> dict:
     """Accuracy, size and latency of the export and of the Keras model, and their ratios."""
-    original_probabilities = np.asarray(model.predict(keras_input(data.images, kind), batch_size=500, verbose=0))
+    batch = artifacts.batch_size(data.images.shape[1:])
+    original_probabilities = np.asarray(model.predict(keras_input(data.images, kind), batch_size=batch, verbose=0))
     exported_probabilities = artifact.predict(data.images)
     image = data.images[:1]
     timings = measure.latencies(
