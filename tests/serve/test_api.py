@@ -93,6 +93,7 @@ def test_run_detail(client):
     assert {"curves.png", "lr.png", "predictions.png", "confusion.png", "report.html"} <= set(body["files"])
     np.testing.assert_allclose(body["planned_learning_rates"], [0.003 * 0.6**epoch for epoch in range(4)], rtol=1e-9)
     assert body["tensorboard_command"].endswith("tensorboard")
+    assert body["has_tensorboard"]  # nophd train writes its event files into <run>/tensorboard/.
 
 
 def test_nested_run_detail_and_files(client):
