@@ -113,16 +113,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, out=args.out,
             resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
             learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
-            train_limit=args.train_limit, test_limit=args.test_limit,
+            train_limit=args.train_limit, test_limit=args.test_limit, **_scale_options(args),
         )
     else:
         for flag in ("model", "shift_pixels", "train_limit", "test_limit"):
             if getattr(args, flag) is not None:
                 raise NophdError(f"--{flag.replace('_', '-')}: only for mnist; photo runs use --base and --head")
+        if args.workers:
+            raise NophdError("--workers: photo runs do not support multi-worker training yet")
         result = nophd.train_photos(
             args.dataset, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, out=args.out,
             resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
             learning_rate=args.learning_rate, validation_split=args.validation_split, **_photo_options(args),
+            **{key: value for key, value in _scale_options(args).items() if key not in ("workers", "worker_index", "worker_timeout")},
         )
     metrics = result.metrics
     what = "validation" if metrics.get("task") == "photos" else "test"
@@ -130,6 +133,14 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{metrics['epochs'] + metrics.get('fine_tune_epochs', 0)} epochs  {metrics['wall_seconds']:.0f} s")
     print(f"report: {result.run_directory / 'report.html'}")
     return 0
+
+
+def _scale_options(args: argparse.Namespace) -> dict:
+    return {
+        "strategy": args.strategy, "cpu_devices": args.cpu_devices, "workers": args.workers,
+        "worker_index": args.worker_index, "worker_timeout": args.worker_timeout, "lr_scaling": args.lr_scaling,
+        "mixed_precision": True if args.mixed_precision else None, "jit": True if args.jit else None,
+    }
 
 
 def _photo_options(args: argparse.Namespace) -> dict:
@@ -292,6 +303,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="random flips, rotations, zooms and contrast: in both phases (--augment), only while "
                              "fine-tuning (--augment fine-tune, keeps the fast cached frozen phase), or off (default)")
     photos.add_argument("--class-weight", choices=("none", "balanced"), help="balanced: weigh classes by inverse frequency")
+    scale = train.add_argument_group("scaling out (see the README's Scaling out)")
+    scale.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker", "tpu"), default="auto",
+                       help="tf.distribute strategy (default auto: multiworker with --workers or TF_CONFIG, mirrored "
+                            "with several GPUs or --cpu-devices N, else one device)")
+    scale.add_argument("--cpu-devices", type=_positive_int,
+                       help="split the CPU into N logical devices (to try mirrored training without GPUs)")
+    scale.add_argument("--workers", help="HOST:PORT,HOST:PORT,...: every worker of a multi-worker run, in order "
+                                         "(instead of TF_CONFIG)")
+    scale.add_argument("--worker-index", type=_non_negative_int, default=0,
+                       help="this worker's position in --workers (0, the chief, writes the run folder)")
+    scale.add_argument("--worker-timeout", type=_positive_int,
+                       help="seconds a worker waits for its peers to start or answer before it stops (default 60)")
+    scale.add_argument("--lr-scaling", choices=("linear", "sqrt", "none"),
+                       help="how the learning rate grows with the replica count (default linear); "
+                            "--batch-size is per replica")
+    scale.add_argument("--mixed-precision", action="store_true",
+                       help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU (measured slower on CPU; see README)")
+    scale.add_argument("--jit", action="store_true", help="compile the training step with XLA")
     train.set_defaults(handler=cmd_train)
 
     ladder = commands.add_parser("ladder", help="train every rung of the ladder and compare them")

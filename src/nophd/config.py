@@ -18,6 +18,9 @@ from nophd.errors import ConfigError
 OPTIMIZERS = ("sgd", "adam")
 AnyConfig = typing.Union["TrainConfig", "PhotoConfig"]
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+# The strategies a run can record (nophd.training.distribute resolves "auto").
+RUN_STRATEGIES = ("one", "mirrored", "multiworker", "tpu")
+LR_SCALINGS = ("linear", "sqrt", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +72,15 @@ class TrainConfig(Recipe):
     train_limit: int | None = None
     test_limit: int | None = None
     shuffle_buffer: int = 5000
+    # How the run was spread over devices (nophd.training.distribute). Not
+    # part of the recipe, but batch_size and the learning rate(s) above are
+    # the global, scaled values for `replicas` replicas, so a resume must
+    # use the same count. Defaults keep older config.json files loading.
+    strategy: str = "one"
+    replicas: int = 1
+    lr_scaling: str = "linear"
+    mixed_precision: bool = False
+    jit: bool = False
 
     def learning_rate_at(self, epoch: int) -> float:
         """The scheduled learning rate of 0-based `epoch`."""
@@ -148,6 +160,15 @@ class PhotoConfig:
     loss: str = "sparse_categorical_crossentropy"
     lr_decay: float | None = None
     clipnorm: float | None = None
+    # How the run was spread over devices (nophd.training.distribute). Not
+    # part of the recipe, but batch_size and the learning rate(s) above are
+    # the global, scaled values for `replicas` replicas, so a resume must
+    # use the same count. Defaults keep older config.json files loading.
+    strategy: str = "one"
+    replicas: int = 1
+    lr_scaling: str = "linear"
+    mixed_precision: bool = False
+    jit: bool = False
 
     @property
     def total_epochs(self) -> int:
@@ -224,6 +245,7 @@ def from_dict(values: dict[str, typing.Any]) -> AnyConfig:
 
 def validate(config: AnyConfig) -> None:
     """Raises ConfigError naming the first field that is out of range."""
+    _validate_distribution(config)
     if isinstance(config, PhotoConfig):
         _validate_photos(config)
         return
@@ -249,6 +271,15 @@ def validate(config: AnyConfig) -> None:
         raise ConfigError(f"shift_pixels: expected a whole number from 0 to 8, got {config.shift_pixels}")
     if config.seed < 0:
         raise ConfigError(f"seed: expected a whole number >= 0, got {config.seed}")
+
+
+def _validate_distribution(config: AnyConfig) -> None:
+    if config.strategy not in RUN_STRATEGIES:
+        raise ConfigError(f"strategy: expected one of {', '.join(RUN_STRATEGIES)}, got {config.strategy!r}")
+    if config.lr_scaling not in LR_SCALINGS:
+        raise ConfigError(f"lr_scaling: expected one of {', '.join(LR_SCALINGS)}, got {config.lr_scaling!r}")
+    if config.replicas < 1:
+        raise ConfigError(f"replicas: expected a whole number >= 1, got {config.replicas}")
 
 
 def _validate_photos(config: PhotoConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 import sys
@@ -16,6 +17,7 @@ from nophd import __version__, atomic, config as config_module, runs
 from nophd.config import AnyConfig, PhotoConfig, TrainConfig
 from nophd.data import mnist
 from nophd.errors import ConfigError, RunError
+from nophd.training import distribute
 
 # Validation and test images are scored 1,000 at a time.
 VALIDATION_BATCH = 1000
@@ -105,7 +107,10 @@ def make_optimizer(config: TrainConfig):
 def compile_model(model, config: TrainConfig) -> None:
     # "accuracy" resolves to categorical or sparse-categorical accuracy from the
     # loss and label shapes; both appear as "accuracy" in logs and history.
-    model.compile(optimizer=make_optimizer(config), loss=config.loss, metrics=["accuracy"])
+    # Keras' "auto" jit_compile leaves XLA off while op determinism is on
+    # (seed_everything), so only --jit turns it on.
+    model.compile(optimizer=make_optimizer(config), loss=config.loss, metrics=["accuracy"],
+                  jit_compile=True if config.jit else "auto")
 
 
 def seed_everything(seed: int) -> None:
@@ -128,9 +133,14 @@ def model_summary(model) -> str:
 
 
 def _prepare_run_directory(
-    config: AnyConfig, run_directory: Path | None, resume: bool, runs_root: Path, explicit: dict[str, Any]
+    config: AnyConfig, run_directory: Path | None, resume: bool, runs_root: Path, explicit: dict[str, Any],
+    distribution=None,
 ) -> tuple[Path, AnyConfig, bool]:
     """Picks the run folder; on resume, reads back the interrupted run's config.
+
+    Explicit batch sizes and learning rates are per replica; the saved
+    config holds them scaled for its replica count, which must be this
+    process's (`distribution`).
 
     Returns:
         (run folder, the config to use, whether this continues a run).
@@ -153,10 +163,13 @@ def _prepare_run_directory(
             if isinstance(config, PhotoConfig) and saved_config.dataset != config.dataset:
                 raise RunError(f"dataset {config.dataset} differs from the interrupted run's {saved_config.dataset} "
                                f"({candidate}); resume with the same dataset, or start a new run")
+            if distribution is not None:
+                distribute.check_replicas(saved_config, distribution, str(candidate))
             for key, value in explicit.items():
-                if value is not None and getattr(saved_config, key) != value:
+                saved_value = distribute.per_replica_value(saved_config, key, getattr(saved_config, key))
+                if value is not None and not _same(saved_value, value):
                     raise RunError(
-                        f"{key} {value} differs from the interrupted run's {getattr(saved_config, key)} "
+                        f"{key} {value} differs from the interrupted run's {saved_value} "
                         f"({candidate}); drop the flag to resume, or start a new run"
                     )
             if (candidate / runs.CHECKPOINT).exists():
@@ -180,6 +193,12 @@ def _prepare_run_directory(
     return run_directory, config, False
 
 
+def _same(saved: Any, given: Any) -> bool:
+    if isinstance(saved, float) and isinstance(given, (int, float)) and not isinstance(given, bool):
+        return math.isclose(saved, given, rel_tol=1e-9)
+    return saved == given
+
+
 def train_and_evaluate(
     config: AnyConfig,
     run_directory: str | os.PathLike | None = None,
@@ -189,6 +208,7 @@ def train_and_evaluate(
     runs_root: str | os.PathLike = runs.DEFAULT_ROOT,
     progress: bool = True,
     explicit: dict[str, Any] | None = None,
+    distribution: distribute.Distribution | None = None,
 ) -> RunResult:
     """Trains `config`, evaluates it, and writes the run folder.
 
@@ -205,18 +225,42 @@ def train_and_evaluate(
         progress: print epochs and steps with ETA to stderr.
         explicit: the fields the user set by hand; on resume they must agree
             with the interrupted run's config.
+        distribution: the strategy to train under (distribute.setup); default
+            "one". `config`'s batch size and learning rate(s) are per replica
+            and are scaled for its replicas (distribute.scale_config). In a
+            multi-worker run every worker writes a whole run folder; worker
+            I > 0 writes to the chief's folder name + "-worker<I>" (under
+            runs_root/worker<I> when no folder is given).
 
     Returns:
         The run folder and its metrics.
     """
+    if distribution is None:
+        distribution = distribute.setup(distribute.Settings(strategy="one"))
+    config = distribute.scale_config(config, distribution)
+    distribute.check_supported(config, distribution)
+    runs_root = Path(runs_root)
+    if not distribution.is_chief:
+        if run_directory:
+            run_directory = Path(run_directory).with_name(distribute.worker_folder_name(Path(run_directory).name, distribution))
+        runs_root = runs_root / f"worker{distribution.worker_index}"
     run_directory, config, resumed = _prepare_run_directory(
-        config, Path(run_directory) if run_directory else None, resume, Path(runs_root), explicit or {}
+        config, Path(run_directory) if run_directory else None, resume, runs_root, explicit or {}, distribution
     )
-    if isinstance(config, PhotoConfig):
-        from nophd.training import photos
+    if progress and (distribution.replicas > 1 or distribution.workers > 1 or config.mixed_precision or config.jit):
+        print(f"nophd: {distribution.describe()}: global batch {config.batch_size}, learning rate "
+              f"{config.learning_rate:g} ({config.lr_scaling} scaling)"
+              + (", mixed precision" if config.mixed_precision else "") + (", XLA" if config.jit else ""),
+              file=sys.stderr)
+    with distribute.precision(distribute.precision_policy(config, distribution)):
+        if isinstance(config, PhotoConfig):
+            from nophd.training import photos
 
-        return photos.train_photos(config, run_directory, resumed, data_dir, progress)
-    return _train_mnist(config, run_directory, resumed, data_dir, progress)
+            # Photo runs build and compile their models inside the scope too,
+            # so Model.fit and predict run under the strategy.
+            with distribution.strategy.scope():
+                return photos.train_photos(config, run_directory, resumed, data_dir, progress)
+        return _train_mnist(config, run_directory, resumed, data_dir, progress, distribution)
 
 
 def start_run(run_directory: Path, config: AnyConfig, initial_epoch: int, wall_before: float, epochs_total: int) -> None:
@@ -248,8 +292,13 @@ def fit_epochs(
     checkpoint: str = runs.CHECKPOINT,
     class_weight: dict[int, float] | None = None,
     phase: str = "",
+    distribution: distribute.Distribution | None = None,
+    custom_loop: bool | None = None,
 ) -> float:
     """Fits epochs [initial_epoch, final_epoch) and records each into the run folder.
+
+    With Model.fit, or under a multi-worker `distribution` (or custom_loop
+    True) with distribute.fit_custom, which drives the same callbacks.
 
     After every epoch: history.csv, random states, the checkpoint (named
     `checkpoint`, with the optimizer), run.json, then the pictures and
@@ -276,9 +325,27 @@ def fit_epochs(
     if config.lr_decay is not None:
         callback_list.insert(0, keras.callbacks.LearningRateScheduler(config.learning_rate_at))
     if progress:
-        callback_list.append(callbacks_module.Progress(final_epoch, steps_per_epoch, prefix=phase))
+        prefix = phase
+        if distribution is not None and distribution.workers > 1:
+            prefix = f"worker {distribution.worker_index}" + (f" {phase}" if phase else "")
+        callback_list.append(callbacks_module.Progress(final_epoch, steps_per_epoch, prefix=prefix))
+    if custom_loop is None:
+        custom_loop = distribution is not None and distribution.custom_loop
+    if validation_dataset is not None and (custom_loop or distribute.replicated(model)):
+        # Over several replicas Keras splits a short last validation batch
+        # unevenly and fails on an empty share, and the hand-written loop has
+        # no validation: each process scores the whole validation set with
+        # the replicas' shared weights, before the callbacks that read it.
+        callback_list.insert(0, distribute.validation_callback(validation_dataset, config.loss))
+        validation_dataset = validation_steps = None
     try:
-        if initial_epoch < final_epoch:
+        if initial_epoch < final_epoch and custom_loop:
+            distribute.fit_custom(
+                model, distribution or distribute.setup(distribute.Settings(strategy="one")), train_dataset,
+                callback_list, steps_per_epoch=steps_per_epoch, global_batch_size=config.batch_size,
+                initial_epoch=initial_epoch, final_epoch=final_epoch, loss=config.loss, class_weight=class_weight,
+            )
+        elif initial_epoch < final_epoch:
             model.fit(
                 train_dataset, epochs=final_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 validation_data=validation_dataset, validation_steps=validation_steps,
@@ -327,7 +394,8 @@ def resume_point(model, steps_per_epoch: int, run_directory: Path, history_offse
     return done, history_rows, wall_before
 
 
-def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_dir, progress: bool) -> RunResult:
+def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_dir, progress: bool,
+                 distribution: distribute.Distribution) -> RunResult:
     from nophd.models import registry
 
     spec = registry.get(config.model)
@@ -344,18 +412,21 @@ def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_d
     one_hot = config.loss == "categorical_crossentropy"
     run_directory.mkdir(parents=True, exist_ok=True)
 
-    if resumed:
-        model = keras.models.load_model(run_directory / runs.CHECKPOINT)
-        initial_epoch, history_rows, wall_before = resume_point(model, steps_per_epoch, run_directory)
-        if progress:
-            print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
-    else:
-        atomic.write_json(run_directory / runs.CONFIG, config.to_dict())
-        model = registry.build(config.model)
-        compile_model(model, config)
-        initial_epoch, history_rows, wall_before = 0, [], 0.0
-        atomic.write_text(run_directory / runs.SUMMARY, model_summary(model))
+    # Variables made in the strategy's scope live on its replicas.
+    with distribution.strategy.scope():
+        if resumed:
+            model = keras.models.load_model(run_directory / runs.CHECKPOINT)
+            initial_epoch, history_rows, wall_before = resume_point(model, steps_per_epoch, run_directory)
+            if progress:
+                print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
+        else:
+            atomic.write_json(run_directory / runs.CONFIG, config.to_dict())
+            model = registry.build(config.model)
+            compile_model(model, config)
+            initial_epoch, history_rows, wall_before = 0, [], 0.0
+            atomic.write_text(run_directory / runs.SUMMARY, model_summary(model))
 
+    distribute.check_same_epoch(distribution, initial_epoch)
     start_run(run_directory, config, initial_epoch, wall_before, config.epochs)
     train_dataset = pipeline.training_dataset(
         splits.train_records, config.batch_size, one_hot, config.seed, config.shuffle_buffer,
@@ -366,7 +437,7 @@ def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_d
         model, run_directory, config, train_dataset, validation_dataset,
         steps_per_epoch=steps_per_epoch, validation_steps=-(-splits.validation_count // VALIDATION_BATCH),
         initial_epoch=initial_epoch, final_epoch=config.epochs, history_rows=history_rows,
-        wall_before=wall_before, progress=progress,
+        wall_before=wall_before, progress=progress, distribution=distribution,
     )
     save_final_model(run_directory, model)
     metrics = _finish(run_directory, config, spec, model, splits, history_rows, wall_seconds)
