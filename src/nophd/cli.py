@@ -147,7 +147,7 @@ def _photo_options(args: argparse.Namespace) -> dict:
     return {
         "base": args.base, "head": args.head, "dropout": args.dropout, "image_size": args.image_size,
         "weights": args.weights, "fine_tune_epochs": args.fine_tune_epochs, "fine_tune_layers": args.fine_tune_layers,
-        "fine_tune_learning_rate": args.fine_tune_learning_rate, "augment": args.augment,
+        "fine_tune_learning_rate": args.fine_tune_learning_rate, "lr_decay": args.lr_decay, "augment": args.augment,
         "class_weight": args.class_weight,
     }
 
@@ -291,17 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limits(train)
     photos = train.add_argument_group("photo datasets (transfer learning)")
     photos.add_argument("--base", choices=("mobilenet_v2", "mobilenet_v1_025"), help="backbone (default mobilenet_v2)")
-    photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's, default) or global average pooling")
-    photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0)")
+    photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's) or global average pooling (default)")
+    photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0.2)")
     photos.add_argument("--image-size", type=_positive_int, help="side of the square input in pixels (default 192)")
     photos.add_argument("--weights", help="backbone weights: a .h5 file, imagenet, none, or auto (default: "
                                           "$NOPHD_DATA/weights, the Keras cache, then download)")
-    photos.add_argument("--fine-tune-epochs", type=_non_negative_int, help="epochs of fine-tuning after the frozen ones (default 0)")
-    photos.add_argument("--fine-tune-layers", type=_non_negative_int, help="top backbone layers to unfreeze (default 30; batch norm stays frozen)")
-    photos.add_argument("--fine-tune-learning-rate", type=_positive_float, help="learning rate for fine-tuning (default 1e-5)")
+    photos.add_argument("--fine-tune-epochs", type=_non_negative_int,
+                        help="epochs of fine-tuning after the frozen ones (default 8; 0 for none)")
+    photos.add_argument("--fine-tune-layers", type=_non_negative_int,
+                        help="top backbone layers to unfreeze (default 60; batch norm stays frozen)")
+    photos.add_argument("--fine-tune-learning-rate", type=_positive_float,
+                        help="first learning rate of fine-tuning (default 5e-5)")
+    photos.add_argument("--lr-decay", type=_positive_float,
+                        help="multiply the fine-tuning learning rate by this after each epoch (default 0.75; 1 keeps it)")
     photos.add_argument("--augment", nargs="?", const="all", choices=("off", "all", "fine-tune"),
                         help="random flips, rotations, zooms and contrast: in both phases (--augment), only while "
-                             "fine-tuning (--augment fine-tune, keeps the fast cached frozen phase), or off (default)")
+                             "fine-tuning (--augment fine-tune, the default: keeps the fast cached frozen phase), or off")
     photos.add_argument("--class-weight", choices=("none", "balanced"), help="balanced: weigh classes by inverse frequency")
     scale = train.add_argument_group("scaling out (see the README's Scaling out)")
     scale.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker", "tpu"), default="auto",

@@ -129,36 +129,39 @@ class PhotoConfig:
             every image in every epoch) or "fine-tune" (only while
             fine-tuning, so the frozen phase keeps its cached features).
         class_weight: "balanced" weighs each class by total / (classes * count).
+        lr_decay: per-epoch decay of the fine-tuning learning rate (None: constant).
         class_names: filled in from the data when the run starts.
 
     Example:
         config = photo_config("flowers", fine_tune_epochs=6)
     """
 
+    # The defaults are the recipe measured on tf_flowers (README, "Photos"):
+    # 88.1% frozen, 92.4% fine-tuned on the 80/20 split, seed 0.
     task: str = PHOTOS
     model: str = ""
     dataset: str = "flowers"
     base: str = "mobilenet_v2"
-    head: str = "flatten"
-    dropout: float = 0.0
+    head: str = "gap"
+    dropout: float = 0.2
     image_size: int = 192
     weights: str = "auto"
     optimizer: str = "adam"
     learning_rate: float = 0.001
     batch_size: int = 32
-    epochs: int = 6
-    fine_tune_epochs: int = 0
-    fine_tune_layers: int = 30
-    fine_tune_learning_rate: float = 1e-5
+    epochs: int = 10
+    fine_tune_epochs: int = 8
+    fine_tune_layers: int = 60
+    fine_tune_learning_rate: float = 5e-5
     validation_split: float = 0.2
-    augment: str = "off"
+    augment: str = "fine-tune"
     class_weight: str = "none"
     seed: int = 0
     shuffle_buffer: int = 5000
     class_names: tuple[str, ...] = ()
     # Fields the shared training code reads on every config.
     loss: str = "sparse_categorical_crossentropy"
-    lr_decay: float | None = None
+    lr_decay: float | None = 0.75
     clipnorm: float | None = None
     # How the run was spread over devices (nophd.training.distribute). Not
     # part of the recipe, but batch_size and the learning rate(s) above are
@@ -175,8 +178,15 @@ class PhotoConfig:
         return self.epochs + self.fine_tune_epochs
 
     def learning_rate_at(self, epoch: int) -> float:
-        """The learning rate of 0-based `epoch` over both phases."""
-        return self.learning_rate if epoch < self.epochs else self.fine_tune_learning_rate
+        """The learning rate of 0-based `epoch` over both phases.
+
+        The frozen phase keeps `learning_rate`; fine-tuning starts at
+        `fine_tune_learning_rate` and, with `lr_decay`, multiplies it by
+        lr_decay after each fine-tuning epoch.
+        """
+        if epoch < self.epochs:
+            return self.learning_rate
+        return self.fine_tune_learning_rate * (self.lr_decay or 1.0) ** (epoch - self.epochs)
 
     def schedule(self) -> list[float]:
         return [self.learning_rate_at(epoch) for epoch in range(self.total_epochs)]
@@ -304,6 +314,8 @@ def _validate_photos(config: PhotoConfig) -> None:
         raise ConfigError(f"dropout: expected a fraction in [0, 1), got {config.dropout}")
     if not 0 < config.validation_split < 1:
         raise ConfigError(f"validation_split: expected a fraction in (0, 1), got {config.validation_split}")
+    if config.lr_decay is not None and not 0 < config.lr_decay <= 1:
+        raise ConfigError(f"lr_decay: expected a number in (0, 1], got {config.lr_decay}")
     if not config.dataset:
         raise ConfigError("dataset: expected \"flowers\" or the path of an image folder or TFRecord shards")
 

@@ -49,14 +49,28 @@ def calibrated_weights(tmp_path_factory, shapes):
 
 
 def tiny_config(data, weights, **changes):
+    # Not the flowers defaults: the lab's flatten head, no augmentation, a constant fine-tuning rate.
     options = dict(base=BASE, weights=str(weights), image_size=SIZE, epochs=5, fine_tune_epochs=2,
-                   fine_tune_layers=6, batch_size=8, learning_rate=0.02, fine_tune_learning_rate=1e-4)
+                   fine_tune_layers=6, batch_size=8, learning_rate=0.02, fine_tune_learning_rate=1e-4,
+                   head="flatten", dropout=0.0, augment="off", lr_decay=1.0)
     options.update(changes)
     return config.photo_config(str(data), **options)
 
 
-def test_a_photo_run_trains_both_phases_and_writes_the_run_folder(tmp_path, shapes, calibrated_weights):
-    result = train_and_evaluate(tiny_config(shapes, calibrated_weights), tmp_path / "run", progress=False)
+def resume_settings(shapes, calibrated_weights):
+    """Both phases, with dropout (whose random masks a resume must continue)."""
+    return tiny_config(shapes, calibrated_weights, dropout=0.3)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, shapes, calibrated_weights):
+    """One finished run of resume_settings, shared by the tests that only read it (training is the slow part)."""
+    return train_and_evaluate(resume_settings(shapes, calibrated_weights), tmp_path_factory.mktemp("whole") / "run",
+                              progress=False)
+
+
+def test_a_photo_run_trains_both_phases_and_writes_the_run_folder(uninterrupted):
+    result = uninterrupted
     run = result.run_directory
     for name in ("config.json", "run.json", "history.csv", "model.keras", "metrics.json", "summary.txt",
                  "curves.png", "lr.png", "predictions.png", "confusion.png", "report.html"):
@@ -77,8 +91,8 @@ def test_a_photo_run_trains_both_phases_and_writes_the_run_folder(tmp_path, shap
     assert "triangles" in report and "validation" in report
 
 
-def test_the_saved_model_reproduces_the_final_evaluation(tmp_path, shapes, calibrated_weights):
-    result = train_and_evaluate(tiny_config(shapes, calibrated_weights), tmp_path / "run", progress=False)
+def test_the_saved_model_reproduces_the_final_evaluation(uninterrupted):
+    result = uninterrupted
     again = evaluate.evaluate_run(result.run_directory)
     assert again["test_accuracy"] == result.metrics["test_accuracy"]
     assert again["test_loss"] == pytest.approx(result.metrics["test_loss"], rel=1e-5)
@@ -100,14 +114,13 @@ def test_save_and_load_keep_the_probabilities_and_the_trainable_layers(tmp_path,
     assert [layer.name for layer in reloaded_backbone.layers if layer.trainable and layer.weights] == unfrozen
 
 
-def test_fine_tuning_changes_only_the_layers_it_unfroze(tmp_path, shapes, calibrated_weights):
-    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, fine_tune_layers=8), tmp_path / "run",
-                                progress=False)
+def test_fine_tuning_changes_only_the_layers_it_unfroze(uninterrupted, calibrated_weights):
+    result = uninterrupted
     unfrozen = result.metrics["fine_tuned_layers"]
     start = transfer.build_backbone(BASE, SIZE, weights=str(calibrated_weights))
     final = transfer.backbone_of(keras.models.load_model(result.run_directory / runs.MODEL))
-    top_eight = [layer.name for layer in start.layers[-8:]]
-    assert unfrozen and set(unfrozen) <= set(top_eight)
+    top_six = [layer.name for layer in start.layers[-6:]]
+    assert unfrozen and set(unfrozen) <= set(top_six)
     for before, after in zip(start.layers, final.layers):
         if not before.weights:
             continue
@@ -131,22 +144,21 @@ def interrupt_after(monkeypatch, epochs_written):
 
 @pytest.mark.parametrize("stop_after", [2, 5, 6], ids=["in-frozen-phase", "between-phases", "in-fine-tuning"])
 def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, shapes, calibrated_weights,
-                                                                  stop_after):
-    settings = tiny_config(shapes, calibrated_weights, dropout=0.3)
-    whole = train_and_evaluate(settings, tmp_path / "whole", progress=False)
-
+                                                                  uninterrupted, stop_after):
+    settings = resume_settings(shapes, calibrated_weights)
     with monkeypatch.context() as patch:
         interrupt_after(patch, stop_after)
         with pytest.raises(KeyboardInterrupt):
             train_and_evaluate(settings, tmp_path / "cut", progress=False)
     assert runs.read_state(tmp_path / "cut")["status"] == "interrupted"
+    assert len(runs.read_history(tmp_path / "cut")) == stop_after
     resumed = train_and_evaluate(settings, tmp_path / "cut", resume=True, progress=False)
 
-    expected, got = runs.read_history(whole.run_directory), runs.read_history(resumed.run_directory)
+    expected, got = runs.read_history(uninterrupted.run_directory), runs.read_history(resumed.run_directory)
     for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert [row[column] for row in got] == pytest.approx([row[column] for row in expected], rel=1e-4, abs=1e-6)
-    assert resumed.metrics["test_accuracy"] == whole.metrics["test_accuracy"]
-    for a, b in zip(keras.models.load_model(whole.run_directory / runs.MODEL).weights,
+    assert resumed.metrics["test_accuracy"] == uninterrupted.metrics["test_accuracy"]
+    for a, b in zip(keras.models.load_model(uninterrupted.run_directory / runs.MODEL).weights,
                     keras.models.load_model(resumed.run_directory / runs.MODEL).weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
 
@@ -161,11 +173,11 @@ def test_resume_refuses_another_dataset(tmp_path, monkeypatch, shapes, calibrate
 
 
 def test_augmented_runs_train_the_whole_model_on_images(tmp_path, shapes, calibrated_weights):
-    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="all", fine_tune_epochs=1),
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="all", epochs=2, fine_tune_epochs=1),
                                 tmp_path / "run", progress=False)
     assert "features" not in result.metrics["phase_seconds"]
     assert result.metrics["augment"] == "all"
-    assert len(runs.read_history(result.run_directory)) == 6
+    assert len(runs.read_history(result.run_directory)) == 3
 
 
 def test_shards_and_folders_give_the_same_examples_and_both_train(tmp_path, shapes, calibrated_weights):
@@ -177,7 +189,7 @@ def test_shards_and_folders_give_the_same_examples_and_both_train(tmp_path, shap
     assert from_shards.training == from_folder.training and from_shards.validation == from_folder.validation
     labels = sorted(int(label) for _, label in from_shards.validation_dataset().as_numpy_iterator())
     assert labels == sorted(example.label for example in from_folder.validation)
-    result = train_and_evaluate(tiny_config(tmp_path / "shards", calibrated_weights, fine_tune_epochs=0),
+    result = train_and_evaluate(tiny_config(tmp_path / "shards", calibrated_weights, epochs=1, fine_tune_epochs=0),
                                 tmp_path / "run", progress=False)
     assert result.metrics["data_format"] == "tfrecords" and result.metrics["test_examples"] == 12
 
@@ -222,7 +234,7 @@ def test_unusable_datasets_are_one_line_errors(tmp_path, layout, words):
 
 
 def test_augmenting_only_the_fine_tuning_keeps_the_cached_frozen_phase(tmp_path, shapes, calibrated_weights):
-    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="fine-tune", fine_tune_epochs=1),
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="fine-tune", epochs=1, fine_tune_epochs=1),
                                 tmp_path / "run", progress=False)
     assert "features" in result.metrics["phase_seconds"] and result.metrics["augment"] == "fine-tune"
 
@@ -248,7 +260,7 @@ def test_balanced_class_weights():
 def test_cli_trains_predicts_and_evaluates_a_photo_run(tmp_path, shapes, calibrated_weights, capsys):
     run = tmp_path / "run"
     code = cli.main(["train", str(shapes), "--base", BASE, "--weights", str(calibrated_weights), "--image-size", str(SIZE),
-                     "--epochs", "3", "--batch-size", "8", "--learning-rate", "0.02", "--class-weight", "balanced",
+                     "--epochs", "3", "--fine-tune-epochs", "0", "--batch-size", "8", "--learning-rate", "0.02", "--class-weight", "balanced",
                      "--out", str(run), "--quiet"])
     assert code == 0
     assert "validation accuracy" in capsys.readouterr().out
@@ -291,7 +303,7 @@ def test_cli_bad_photo_input_is_one_line(tmp_path, shapes, capsys, argv, words):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_frozen_mobilenet_v2_learns_real_flowers(tmp_path, real_data):
-    result = train_and_evaluate(config.photo_config("flowers", epochs=2), tmp_path / "run", data_dir=real_data,
+    result = train_and_evaluate(config.photo_config("flowers", epochs=2, fine_tune_epochs=0), tmp_path / "run", data_dir=real_data,
                                 progress=False)
     assert result.metrics["test_examples"] == 641
     assert result.metrics["test_accuracy"] >= 0.8
