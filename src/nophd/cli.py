@@ -324,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how the learning rate grows with the replica count (default linear); "
                             "--batch-size is per replica")
     scale.add_argument("--mixed-precision", action="store_true",
-                       help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU (measured slower on CPU; see README)")
-    scale.add_argument("--jit", action="store_true", help="compile the training step with XLA")
+                       help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU (measured no faster on a 2-core CPU; see README)")
+    scale.add_argument("--jit", action="store_true",
+                       help="compile the training step with XLA (measured 2x slower on a 2-core CPU; see README)")
     train.set_defaults(handler=cmd_train)
 
     ladder = commands.add_parser("ladder", help="train every rung of the ladder and compare them")

@@ -295,10 +295,16 @@ def _tpu() -> Distribution:
     return Distribution(strategy, "tpu", strategy.num_replicas_in_sync, device="tpu")
 
 
+# Lines of a TensorFlow error that say where, not what.
+_NOT_THE_CAUSE = ("Graph execution error", "Detected at node", "File ", "<module>", "[[", "Additional GRPC")
+
+
 def _first_line(error: BaseException) -> str:
+    """The line of a (TensorFlow) error that says what went wrong, shortened."""
     text = getattr(error, "message", None) or str(error)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[0] if lines else type(error).__name__)[:300]
+    causes = [line for line in lines if not line.startswith(_NOT_THE_CAUSE) and not line.endswith(":")]
+    return ((causes or lines or [type(error).__name__])[0])[:200]
 
 
 def learning_rate_factor(replicas: int, lr_scaling: str) -> float:
