@@ -307,3 +307,12 @@ def test_frozen_mobilenet_v2_learns_real_flowers(tmp_path, real_data):
                                 progress=False)
     assert result.metrics["test_examples"] == 641
     assert result.metrics["test_accuracy"] >= 0.8
+
+
+def test_a_run_whose_class_folders_changed_is_refused(tmp_path, shapes, calibrated_weights):
+    data = synthetic.write_photo_folder(tmp_path / "data", per_class=10, size=SIZE)
+    result = train_and_evaluate(tiny_config(data, calibrated_weights, epochs=1, fine_tune_epochs=0), tmp_path / "run",
+                                progress=False)
+    (data / "circles").rename(data / "ovals")
+    with pytest.raises(DataError, match="dataset changed since the run started"):
+        evaluate.evaluate_run(result.run_directory)

@@ -68,6 +68,16 @@ class PhotoData:
             return _resized(tfrecords.shard_dataset(self.source, examples), self.stored_size, self.image_size)
         return folders.folder_dataset(self.source, examples, self.image_size)
 
+    def require_classes(self, class_names) -> None:
+        """Checks that the data still hold a run's classes (empty: nothing to check).
+
+        Raises:
+            DataError: the class folders changed since the run started.
+        """
+        if class_names and list(class_names) != self.class_names:
+            raise DataError(f"{self.source}: its classes ({', '.join(self.class_names)}) are not the run's "
+                            f"({', '.join(class_names)}); the dataset changed since the run started")
+
     def training_dataset(self) -> tf.data.Dataset:
         return self.dataset(self.training)
 

@@ -122,9 +122,7 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
             run_config["dataset"], image_size=int(run_config["image_size"]),
             validation_split=float(run_config["validation_split"]), seed=int(run_config["seed"]), data_dir=data_dir,
         )
-        if run_config.get("class_names") and list(run_config["class_names"]) != data.class_names:
-            raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
-                           f"({', '.join(run_config['class_names'])})")
+        data.require_classes(run_config.get("class_names"))
         images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
         probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
         evaluation = score(probabilities, labels)

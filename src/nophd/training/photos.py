@@ -38,7 +38,7 @@ import numpy as np
 
 from nophd import atomic, runs
 from nophd.config import PhotoConfig
-from nophd.errors import ConfigError, RunError
+from nophd.errors import ConfigError
 from nophd.training import train as train_module
 
 FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune.keras"
@@ -91,9 +91,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
         config.dataset, image_size=config.image_size, validation_split=config.validation_split, seed=config.seed,
         data_dir=data_dir,
     )
-    if config.class_names and list(config.class_names) != data.class_names:
-        raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
-                       f"({', '.join(config.class_names)}); the dataset changed since the run started")
+    data.require_classes(config.class_names)
     config = dataclasses.replace(config, class_names=tuple(data.class_names))
     train_count = len(data.training)
     if train_count < config.batch_size:
