@@ -171,7 +171,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(tiny_mnist, tmp_path):
     assert [set(row) for row in runs.read_history(mirrored)] == [set(row) for row in runs.read_history(one)]
 
 
-def start_workers(tiny_mnist, tmp_path, extra=(), count=2, timeout="30"):
+def start_workers(tiny_mnist, tmp_path, extra=(), count=2, timeout="60"):
     ports = free_ports(count)
     workers = ",".join(f"127.0.0.1:{port}" for port in ports)
     arguments = ["train", "mnist", "--model", "conv-bn", "--data-dir", tiny_mnist, "--learning-rate", "0.002",

@@ -574,6 +574,25 @@ def fit_custom(
         ) from None
 
 
+@contextlib.contextmanager
+def peer_failures(distribution: Distribution):
+    """Turns a multi-worker run's collective failures anywhere (not only in
+    fit_custom: also while loading and broadcasting a resumed model) into the
+    one-line WorkerLostError."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+            tf.errors.CancelledError, tf.errors.InternalError) as error:
+        if distribution.workers < 2:
+            raise
+        raise WorkerLostError(
+            f"worker {distribution.worker_index} of {distribution.workers}: a peer died or stopped answering "
+            f"({_first_line(error)}); restart every worker with --resume"
+        ) from None
+
+
 def check_same_epoch(distribution: Distribution, epoch: int) -> None:
     """Refuses to resume when the workers' checkpoints stopped at different epochs.
 

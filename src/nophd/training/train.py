@@ -263,7 +263,8 @@ def train_and_evaluate(
             # so Model.fit and predict run under the strategy.
             with distribution.strategy.scope():
                 return photos.train_photos(config, run_directory, resumed, data_dir, progress)
-        return _train_mnist(config, run_directory, resumed, data_dir, progress, distribution)
+        with distribute.peer_failures(distribution):
+            return _train_mnist(config, run_directory, resumed, data_dir, progress, distribution)
 
 
 def start_run(run_directory: Path, config: AnyConfig, initial_epoch: int, wall_before: float, epochs_total: int) -> None:
