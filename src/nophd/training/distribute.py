@@ -543,7 +543,7 @@ def fit_custom(
                                                  epochs=final_epoch, steps=steps_per_epoch, verbose=0)
     model.stop_training = False
     logs: dict[str, float] = {}
-    try:
+    with peer_failures(distribution):
         iterator = iter(distribute_dataset(distribution, train_dataset))
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, final_epoch):
@@ -564,14 +564,6 @@ def fit_custom(
             if model.stop_training:
                 break
         callback_list.on_train_end(logs)
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
-            tf.errors.CancelledError, tf.errors.InternalError) as error:
-        if distribution.workers < 2:
-            raise
-        raise WorkerLostError(
-            f"worker {distribution.worker_index} of {distribution.workers}: a peer died or stopped answering "
-            f"({_first_line(error)}); restart every worker with --resume"
-        ) from None
 
 
 @contextlib.contextmanager
