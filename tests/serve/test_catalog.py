@@ -124,6 +124,8 @@ def test_planned_learning_rates():
     assert catalog.planned_learning_rates({}, None) == []
     photos = {"task": "photos", "learning_rate": 0.001, "epochs": 2, "fine_tune_epochs": 2, "fine_tune_learning_rate": 1e-5}
     assert catalog.planned_learning_rates(photos, 4) == [0.001, 0.001, 1e-5, 1e-5]
+    decaying = {**photos, "lr_decay": 0.5}  # photo runs' fine-tuning rate decays by default
+    assert catalog.planned_learning_rates(decaying, 4) == pytest.approx([0.001, 0.001, 1e-5, 5e-6])
     assert catalog._config_epochs(photos) == 4 and catalog._config_epochs({"epochs": 3}) == 3
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nophd import runs
+from nophd.config import PhotoConfig
 from nophd.errors import NophdError, RunError
 
 # Files whose presence makes a folder a run folder.
@@ -268,22 +269,27 @@ def planned_learning_rates(config: dict[str, Any], epochs: int | None) -> list[f
     """The schedule in config.json, one learning rate per epoch; [] if unknown.
 
     Digit runs: `learning_rate * lr_decay**epoch` (constant without lr_decay).
-    Photo runs: `learning_rate` for the frozen-backbone epochs, then
-    `fine_tune_learning_rate` for the fine-tuning ones.
+    Photo runs: PhotoConfig's own schedule: `learning_rate` for the
+    frozen-backbone epochs, then `fine_tune_learning_rate`, times lr_decay
+    after each fine-tuning epoch when lr_decay is set.
     """
     rate, decay = _number(config.get("learning_rate")), config.get("lr_decay")
     if rate is None or not epochs or epochs > 10_000:
         return []
+    if decay is not None:
+        decay = _number(decay)
+        if decay is None:
+            return []
     if config.get("task") == "photos":
         frozen, fine_rate = _integer(config.get("epochs")), _number(config.get("fine_tune_learning_rate"))
         if frozen is None:
             return []
-        return ([rate] * min(frozen, epochs) + [fine_rate if fine_rate is not None else rate] * max(0, epochs - frozen))
+        # Only the schedule's fields, so a partial config.json still has a schedule.
+        schedule = PhotoConfig(learning_rate=rate, epochs=frozen, lr_decay=decay,
+                               fine_tune_learning_rate=fine_rate if fine_rate is not None else rate)
+        return [schedule.learning_rate_at(epoch) for epoch in range(epochs)]
     if decay is None:
         return [rate] * epochs
-    decay = _number(decay)
-    if decay is None:
-        return []
     return [rate * decay**epoch for epoch in range(epochs)]
 
 
