@@ -87,8 +87,13 @@ def write_final(run_directory: Path, config: TrainConfig, history_rows, model, e
         font_images, font_labels, font_predictions,
         test_images[chosen], test_labels[chosen], evaluation.predictions[chosen], validation_title=title,
     )
-    plots.save_figure(figure, run_directory / "predictions.png")
-    plots.save_figure(plots.confusion_figure(evaluation.confusion), run_directory / "confusion.png")
+    _write_closing(run_directory, config, history_rows, figure, evaluation, None)
+
+
+def _write_closing(run_directory: Path, config, history_rows, predictions, evaluation, class_names) -> None:
+    """The pictures every run ends with: the grid, the confusion matrix, the curves and schedule, the report."""
+    plots.save_figure(predictions, run_directory / "predictions.png")
+    plots.save_figure(plots.confusion_figure(evaluation.confusion, class_names), run_directory / "confusion.png")
     # Usually the last epoch's pictures already show this; drawn again because
     # a run killed between its final checkpoint and the background drawing
     # resumes straight to here, with curves one epoch behind.
@@ -120,9 +125,4 @@ def write_final_photos(run_directory: Path, config, history_rows, evaluation, im
         None, None, None, images[chosen], labels[chosen], evaluation.predictions[chosen],
         class_names=class_names, columns=10, validation_title=title,
     )
-    plots.save_figure(figure, run_directory / "predictions.png")
-    plots.save_figure(plots.confusion_figure(evaluation.confusion, class_names), run_directory / "confusion.png")
-    if history_rows:
-        plots.save_figure(plots.curves_figure(runs.history_columns(history_rows)), run_directory / "curves.png")
-    write_schedule(run_directory, config, len(history_rows))
-    report.write_run_report(run_directory)
+    _write_closing(run_directory, config, history_rows, figure, evaluation, class_names)

@@ -116,7 +116,7 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     run_config = runs.read_json(Path(run) / runs.CONFIG) or {} if Path(run).is_dir() else {}
     if run_config.get("task") == "photos":
         from nophd.data import photos
-        from nophd.training.photos import PREDICT_BATCH, collect
+        from nophd.training.photos import collect, evaluate_images
 
         data = photos.open_photos(
             run_config["dataset"], image_size=int(run_config["image_size"]),
@@ -124,8 +124,7 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         )
         data.require_classes(run_config.get("class_names"))
         images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
-        probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
-        evaluation = score(probabilities, labels)
+        evaluation = evaluate_images(model, images, labels)
         where = str(data.source)
     else:
         from nophd.data import mnist

@@ -210,6 +210,14 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
     return train_module.RunResult(run_directory, metrics)
 
 
+def evaluate_images(model, images: np.ndarray, labels: np.ndarray):
+    """A photo model's evaluate.Evaluation on uint8 images (fed as raw pixel values)."""
+    from nophd.training import evaluate
+
+    probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
+    return evaluate.score(probabilities, labels)
+
+
 def _compile(model, learning_rate: float) -> None:
     import keras
 
@@ -279,10 +287,8 @@ def _finish(run_directory: Path, config: PhotoConfig, data, model, images, label
             unfrozen, weights, seconds) -> dict:
     """Evaluates the final model on the validation split; writes metrics, pictures, report."""
     from nophd.reports import artifacts
-    from nophd.training import evaluate
 
-    probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
-    evaluation = evaluate.score(probabilities, labels)
+    evaluation = evaluate_images(model, images, labels)
     frozen_row = history_rows[config.epochs - 1] if len(history_rows) >= config.epochs else None
     trainable = int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
     metrics = {
