@@ -32,6 +32,9 @@ CONFIG = "config.json"
 STATE = "run.json"
 HISTORY = "history.csv"
 CHECKPOINT = "checkpoint.keras"
+# Multi-worker runs keep the epoch before too: a worker killed while the
+# others saved their checkpoints may be one epoch behind them.
+PREVIOUS_CHECKPOINT = "checkpoint-previous.keras"
 RANDOM_STATES = "random-states.json"
 MODEL = "model.keras"
 METRICS = "metrics.json"
@@ -146,6 +149,11 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def has_checkpoint(directory: str | os.PathLike) -> bool:
+    """Whether a run folder holds a checkpoint to resume from."""
+    return any((Path(directory) / name).exists() for name in (CHECKPOINT, PREVIOUS_CHECKPOINT))
+
+
 def find_resumable(model: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path | None:
     """The newest run of `model` under `root` that has a checkpoint and is not finished."""
     root = Path(root)
@@ -154,7 +162,7 @@ def find_resumable(model: str, root: str | os.PathLike = DEFAULT_ROOT) -> Path |
     candidates = []
     for directory in root.iterdir():
         state = read_state(directory) if directory.is_dir() else None
-        if state and state.get("model") == model and (directory / CHECKPOINT).exists():
+        if state and state.get("model") == model and has_checkpoint(directory):
             if status(directory) in ("interrupted", "failed"):
                 candidates.append(directory)
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)

@@ -8,6 +8,7 @@ with a hard timeout: a hang fails the test instead of stalling CI.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -148,6 +149,34 @@ def test_hand_written_loop_trains_like_model_fit(tiny_mnist, tmp_path):
     keras.backend.clear_session()
 
 
+@pytest.mark.parametrize("held, epoch", [
+    ([[2, 1], [2, 1]], 2),
+    ([[3, 2], [2, 1]], 2),  # a worker killed while the others saved epoch 3
+    ([[2, -1], [-1, -1]], 0),  # killed in its first epoch: every worker starts again
+    ([[1, -1], [2, 1], [1, -1]], 1),
+])
+def test_workers_resume_from_the_latest_epoch_they_all_hold(held, epoch):
+    assert distribute.latest_common(held) == epoch
+
+
+def test_multi_worker_recorder_keeps_the_epoch_before(tmp_path):
+    import keras
+
+    from nophd.errors import RunError
+    from nophd.training import callbacks, train
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    recorder = callbacks.RunRecorder(tmp_path, [], 0.0, keep_previous=True)
+    model.fit(np.zeros((20, 3)), np.zeros(20), batch_size=5, epochs=2, verbose=0, callbacks=[recorder])
+    # 4 steps an epoch: the latest checkpoint after epoch 2, the one before after epoch 1.
+    assert train.saved_steps(tmp_path / runs.CHECKPOINT) == 8
+    assert train.saved_steps(tmp_path / runs.PREVIOUS_CHECKPOINT) == 4
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    with pytest.raises(RunError, match="broken.keras: not a readable Keras checkpoint"):
+        train.saved_steps(tmp_path / "broken.keras")
+
+
 # Mirrored and multi-worker runs, in subprocesses.
 
 def test_mirrored_on_two_cpu_devices_matches_one_device(tiny_mnist, tmp_path):
@@ -234,10 +263,42 @@ def test_a_killed_worker_stops_its_peer_with_one_line_then_both_resume(tiny_mnis
     # Both workers restarted with --resume continue from their own checkpoints.
     processes = start_workers(tiny_mnist, tmp_path, ["--epochs", "4", "--resume"])
     outcomes = [finish(process) for process in processes]
-    for code, _, err in outcomes:
-        assert code == 0, err[-2000:]
+    assert [code for code, _, _ in outcomes] == [0, 0], "\n".join(err[-2000:] for _, _, err in outcomes)
     assert 1 <= done < 4
     assert runs.status(chief_run) == "finished" and len(runs.read_history(chief_run)) == 4
+
+
+def test_a_worker_one_epoch_behind_makes_all_resume_from_that_epoch(tiny_mnist, tmp_path):
+    from nophd.training import train
+
+    processes = start_workers(tiny_mnist, tmp_path, ["--epochs", "4"])
+    chief_run, other_run = tmp_path / "run", tmp_path / "run-worker1"
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and all(process.poll() is None for process in processes):
+        if (runs.read_state(chief_run) or {}).get("epochs_done", 0) >= 2:
+            break
+        time.sleep(0.05)
+    for process in processes:
+        process.kill()
+        process.communicate()
+    latest_steps = train.saved_steps(chief_run / runs.CHECKPOINT)
+    steps_per_epoch = latest_steps - train.saved_steps(chief_run / runs.PREVIOUS_CHECKPOINT)
+    latest = latest_steps // steps_per_epoch
+    assert steps_per_epoch > 0 and latest_steps % steps_per_epoch == 0 and 2 <= latest < 4
+    # The state a worker killed while the others saved their latest epoch is
+    # left in (workers' checkpoints are identical, so the chief's will do).
+    for name in (runs.CHECKPOINT, runs.PREVIOUS_CHECKPOINT):
+        (other_run / name).unlink(missing_ok=True)
+    shutil.copy(chief_run / runs.PREVIOUS_CHECKPOINT, other_run / runs.CHECKPOINT)
+
+    processes = start_workers(tiny_mnist, tmp_path, ["--epochs", "4", "--resume"])
+    outcomes = [finish(process) for process in processes]
+    assert [code for code, _, _ in outcomes] == [0, 0], "\n".join(err[-2000:] for _, _, err in outcomes)
+    assert f"another worker is one epoch behind; resuming after epoch {latest - 1}" in outcomes[0][2]
+    assert runs.status(chief_run) == runs.status(other_run) == "finished"
+    assert comparable(runs.read_history(chief_run)) == comparable(runs.read_history(other_run))
+    assert [row["epoch"] for row in runs.read_history(chief_run)] == [1, 2, 3, 4]
+    assert not runs.has_checkpoint(chief_run) and not runs.has_checkpoint(other_run)
 
 
 def test_a_worker_whose_peers_never_come_gives_up_with_one_line(tiny_mnist, tmp_path):

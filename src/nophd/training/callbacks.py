@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -166,7 +167,8 @@ class RunRecorder(keras.callbacks.Callback):
     states of every epoch so far, then the checkpoint, then run.json. A kill
     between two writes leaves at worst a history row that the resumed run
     drops and recomputes, because the checkpoint (which holds the optimizer's
-    step count) is what says how many epochs are done.
+    step count) is what says how many epochs are done. With `keep_previous`
+    (multi-worker runs) the replaced checkpoint becomes checkpoint-previous.
     """
 
     def __init__(
@@ -176,9 +178,11 @@ class RunRecorder(keras.callbacks.Callback):
         wall_seconds_before: float,
         on_epoch_written: Callable[[list[dict]], None] | None = None,
         checkpoint: str = runs.CHECKPOINT,
+        keep_previous: bool = False,
     ):
         super().__init__()
         self.checkpoint = checkpoint
+        self.keep_previous = keep_previous
         self.run_directory = Path(run_directory)
         self.history_rows = history_rows
         self.wall_seconds_before = wall_seconds_before
@@ -212,6 +216,10 @@ class RunRecorder(keras.callbacks.Callback):
         atomic.write_json(self.run_directory / runs.RANDOM_STATES, saved_states)
         with atomic.atomic_path(self.run_directory / self.checkpoint) as temporary:
             self.model.save(temporary)
+            if self.keep_previous and (self.run_directory / self.checkpoint).exists():
+                # Each step is a rename: a kill between the two leaves the
+                # epoch before as checkpoint-previous, still resumable.
+                os.replace(self.run_directory / self.checkpoint, self.run_directory / runs.PREVIOUS_CHECKPOINT)
         runs.write_state(self.run_directory, epochs_done=epoch + 1, wall_seconds=round(self.wall_seconds(), 3))
         if self.on_epoch_written is not None:
             self.on_epoch_written(self.history_rows)

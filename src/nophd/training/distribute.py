@@ -585,25 +585,31 @@ def peer_failures(distribution: Distribution):
         ) from None
 
 
-def check_same_epoch(distribution: Distribution, epoch: int) -> None:
-    """Refuses to resume when the workers' checkpoints stopped at different epochs.
-
-    A worker killed while writing its checkpoint can be one epoch behind the
-    others; stepping on with different epochs would pair unrelated batches.
-    """
+def common_epoch(distribution: Distribution, held: list[int]) -> int:
+    """The latest epoch whose checkpoint every worker holds (`held`: this
+    worker's, at most two); 0 when there is none."""
     if distribution.workers < 2:
-        return
+        return max(held, default=0)
     import tensorflow as tf
 
+    slots = (sorted(held, reverse=True) + [-1, -1])[:2]
     strategy = distribution.strategy
     try:
-        epochs = strategy.gather(strategy.run(lambda: tf.constant([epoch])), axis=0).numpy().tolist()
+        gathered = strategy.gather(strategy.run(lambda: tf.constant([slots])), axis=0).numpy().tolist()
     except tf.errors.OpError as error:
         raise WorkerLostError(f"the workers could not compare their checkpoints ({_first_line(error)}); "
                               "restart every worker with --resume") from None
-    if len(set(epochs)) > 1:
-        raise NophdError(f"the workers' checkpoints are at different epochs ({', '.join(map(str, epochs))}); "
-                         "copy the chief's run folder over the others' (or start a new run) and resume")
+    return latest_common(gathered)
+
+
+def latest_common(held_by_worker: list[list[int]]) -> int:
+    """The latest epoch in every worker's list (-1 pads a list); 0 when none.
+
+    Example:
+        latest_common([[2, 1], [1, -1]]) == 1
+    """
+    common = set.intersection(*({epoch for epoch in row if epoch >= 0} for row in held_by_worker))
+    return max(common, default=0)
 
 
 def worker_folder_name(name: str, distribution: Distribution) -> str:

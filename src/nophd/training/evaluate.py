@@ -93,7 +93,7 @@ def load_run_model(run: str | os.PathLike):
     if not path.exists():
         raise RunError(f"{path}: no such run folder")
     if not model_path.exists():
-        hint = " (the run has not finished; resume it with --resume)" if (path / runs.CHECKPOINT).exists() else ""
+        hint = " (the run has not finished; resume it with --resume)" if runs.has_checkpoint(path) else ""
         raise RunError(f"{path}: no {runs.MODEL} in this run folder{hint}")
     try:
         return keras.models.load_model(model_path)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
 import platform
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +177,7 @@ def _prepare_run_directory(
                         f"{key} {value} differs from the interrupted run's {saved_value} "
                         f"({candidate}); drop the flag to resume, or start a new run"
                     )
-            if (candidate / runs.CHECKPOINT).exists():
+            if runs.has_checkpoint(candidate):
                 return candidate, saved_config, True
             # Stopped before its first epoch ended: nothing to continue, so the
             # same run starts again in the same folder.
@@ -319,7 +321,8 @@ def fit_epochs(
 
     pictures = artifacts.EpochPictures(run_directory, config)
     recorder = callbacks_module.RunRecorder(
-        run_directory, history_rows, wall_before, on_epoch_written=pictures.submit, checkpoint=checkpoint
+        run_directory, history_rows, wall_before, on_epoch_written=pictures.submit, checkpoint=checkpoint,
+        keep_previous=distribution is not None and distribution.workers > 1,
     )
     # TensorBoard's own event files (per-epoch scalars for train and
     # validation), for people who already use it: tensorboard --logdir runs.
@@ -371,7 +374,8 @@ def save_final_model(run_directory: Path, model) -> None:
         model.save(temporary)
 
 
-def end_run(run_directory: Path, epochs_done: int, wall_seconds: float, checkpoints: tuple[str, ...] = (runs.CHECKPOINT,)) -> None:
+def end_run(run_directory: Path, epochs_done: int, wall_seconds: float,
+            checkpoints: tuple[str, ...] = (runs.CHECKPOINT, runs.PREVIOUS_CHECKPOINT)) -> None:
     """Removes what only a resume needs and marks the run finished."""
     for name in (*checkpoints, runs.RANDOM_STATES):
         (run_directory / name).unlink(missing_ok=True)
@@ -398,6 +402,53 @@ def resume_point(model, steps_per_epoch: int, run_directory: Path, history_offse
     return done, history_rows, wall_before
 
 
+def saved_steps(path: Path) -> int:
+    """The optimizer step count of a .keras checkpoint, read without loading the model.
+
+    Keras keeps the optimizer's iteration counter as its first variable
+    ("optimizer/vars/0" in the archive's model.weights.h5).
+    """
+    import h5py
+
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as stream:
+            with h5py.File(io.BytesIO(stream.read()), "r") as weights:
+                steps = weights["optimizer/vars/0"][()]
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise RunError(f"{path}: not a readable Keras checkpoint ({error})") from None
+    if np.ndim(steps) != 0 or not np.issubdtype(np.asarray(steps).dtype, np.integer):
+        raise RunError(f"{path}: its first optimizer variable is not a step count")
+    return int(steps)
+
+
+def common_checkpoint(run_directory: Path, steps_per_epoch: int, distribution: distribute.Distribution) -> Path | None:
+    """The checkpoint this worker resumes from: of the latest epoch every worker holds.
+
+    Every worker of a multi-worker run calls this first, resumed or not, so
+    that all of them then build or load their model the same way. A worker
+    killed while the others saved an epoch is at most one epoch behind
+    (RunRecorder keeps the epoch before); one killed in the first epoch
+    holds nothing, and then every worker starts the run again.
+
+    Returns:
+        The checkpoint to load, or None to build a new model.
+    """
+    held = {}
+    for name in (runs.PREVIOUS_CHECKPOINT, runs.CHECKPOINT):
+        if (run_directory / name).exists():
+            held[saved_steps(run_directory / name) // steps_per_epoch] = run_directory / name
+    epoch = distribute.common_epoch(distribution, sorted(held))
+    if held and epoch not in held:
+        print(f"nophd: worker {distribution.worker_index}: another worker holds no checkpoint; "
+              "every worker starts the run again", file=sys.stderr)
+        for path in held.values():
+            path.unlink()
+    elif held and epoch != max(held):
+        print(f"nophd: worker {distribution.worker_index}: another worker is one epoch behind; "
+              f"resuming after epoch {epoch}", file=sys.stderr)
+    return held.get(epoch)
+
+
 def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_dir, progress: bool,
                  distribution: distribute.Distribution) -> RunResult:
     from nophd.models import registry
@@ -416,10 +467,13 @@ def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_d
     one_hot = config.loss == "categorical_crossentropy"
     run_directory.mkdir(parents=True, exist_ok=True)
 
+    checkpoint = run_directory / runs.CHECKPOINT if resumed else None
+    if distribution.workers > 1:
+        checkpoint = common_checkpoint(run_directory, steps_per_epoch, distribution)
     # Variables made in the strategy's scope live on its replicas.
     with distribution.strategy.scope():
-        if resumed:
-            model = keras.models.load_model(run_directory / runs.CHECKPOINT)
+        if checkpoint is not None:
+            model = keras.models.load_model(checkpoint)
             initial_epoch, history_rows, wall_before = resume_point(model, steps_per_epoch, run_directory)
             if progress:
                 print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
@@ -430,7 +484,6 @@ def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_d
             initial_epoch, history_rows, wall_before = 0, [], 0.0
             atomic.write_text(run_directory / runs.SUMMARY, model_summary(model))
 
-    distribute.check_same_epoch(distribution, initial_epoch)
     start_run(run_directory, config, initial_epoch, wall_before, config.epochs)
     train_dataset = pipeline.training_dataset(
         splits.train_records, config.batch_size, one_hot, config.seed, config.shuffle_buffer,
