@@ -38,6 +38,8 @@ PREVIOUS_CHECKPOINT = "checkpoint-previous.keras"
 RANDOM_STATES = "random-states.json"
 MODEL = "model.keras"
 METRICS = "metrics.json"
+# A photo run's wrong validation predictions, with thumbnails (for the dashboard).
+MISTAKES = "mistakes.json"
 SUMMARY = "summary.txt"
 TENSORBOARD = "tensorboard"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds", "elapsed")

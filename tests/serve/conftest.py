@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nophd import atomic, cli, runs
@@ -90,6 +91,14 @@ def write_photo_run(folder: Path) -> None:
     features = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(len(PHOTO_CLASSES), activation="softmax")(features))
     model.save(folder / runs.MODEL)
+    # Its validation mistakes, written as a finished photo run writes them.
+    from nophd.reports import artifacts
+    from nophd.training import evaluate
+
+    images = np.random.default_rng(0).integers(0, 256, (12, PHOTO_SIZE, PHOTO_SIZE, 3), dtype=np.uint8)
+    labels = np.arange(12) % len(PHOTO_CLASSES)
+    evaluation = evaluate.score(model.predict(images.astype(np.float32), verbose=0), labels)
+    artifacts.write_mistakes(folder, evaluation, images, PHOTO_CLASSES, "validation photos", "generated")
     atomic.write_json(folder / runs.CONFIG, {"task": "photos", "model": "mobilenet-tiny", "dataset": "flowers",
                                              "class_names": PHOTO_CLASSES, "image_size": PHOTO_SIZE, "epochs": 1})
     runs.write_history(folder, [{"epoch": 1, "loss": 1.0, "accuracy": 0.4, "val_loss": 1.1, "val_accuracy": 0.35,

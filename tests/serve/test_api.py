@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import json
+import shutil
 import urllib.request
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 from starlette.testclient import TestClient
 
+from nophd import runs
 from nophd.data import images
 from nophd.serve import app as app_module
 
@@ -314,9 +316,26 @@ def test_misclassified_says_plainly_when_data_or_kind_do_not_allow_it(served_run
     with TestClient(app_module.create_app(served_runs, data_dir=tmp_path / "no-mnist-here")) as without_data:
         body = without_data.get("/api/runs/digits/misclassified").json()
     assert body["available"] is False and "MNIST" in body["reason"]
-    photos = client.get("/api/runs/photos/misclassified").json()
-    assert photos["available"] is False and "digit" in photos["reason"]
+    # A photo run finished by an older nophd, without mistakes.json.
+    older = tmp_path / "runs"
+    shutil.copytree(served_runs / "photos", older / "photos")
+    (older / "photos" / runs.MISTAKES).unlink()
+    with TestClient(app_module.create_app(older)) as older_client:
+        photos = older_client.get("/api/runs/photos/misclassified").json()
+    assert photos["available"] is False and "nophd evaluate" in photos["reason"]
     assert_error(client.get("/api/runs/running/misclassified"), 409)
+
+
+def test_misclassified_photos_come_from_the_runs_mistakes_file(client):
+    body = client.get("/api/runs/photos/misclassified?limit=3").json()
+    assert body["available"] and body["what"] == "validation photos" and body["test_examples"] == 12
+    assert body["errors"] == round((1 - body["accuracy"]) * 12) > 0
+    assert len(body["examples"]) == min(3, body["errors"])
+    for example in body["examples"]:
+        assert example["label"] != example["predicted"] == example["top"][0]["label"]
+        assert example["label"] in PHOTO_CLASSES and example["image"].startswith("data:image/jpeg;base64,")
+    confidences = [example["top"][0]["probability"] for example in body["examples"]]
+    assert confidences == sorted(confidences, reverse=True)
 
 
 # Concurrency and caching

@@ -200,4 +200,8 @@ def test_uploading_a_photo_to_a_photo_model(browser, live_server, tmp_path):
     find(browser, "#photo-input")[0].send_keys(str(photo))
     top = wait_for(browser, lambda: prediction(browser), "the photo's prediction")
     assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
+    # Its wrong validation photos, as thumbnails with their probabilities.
+    mistakes = wait_for(browser, lambda: find(browser, "#mistakes .mistake.photo img"), "the misclassified photos")
+    assert all(image.get_attribute("naturalWidth") not in (None, "0") for image in mistakes)
+    assert "validation photos wrong" in find(browser, "#misclassified")[0].text
     assert_no_console_errors(browser)

@@ -73,7 +73,7 @@ def test_a_photo_run_trains_both_phases_and_writes_the_run_folder(uninterrupted)
     result = uninterrupted
     run = result.run_directory
     for name in ("config.json", "run.json", "history.csv", "model.keras", "metrics.json", "summary.txt",
-                 "curves.png", "lr.png", "predictions.png", "confusion.png", "report.html"):
+                 "curves.png", "lr.png", "predictions.png", "confusion.png", "report.html", "mistakes.json"):
         assert (run / name).is_file(), name
     assert not (run / runs.CHECKPOINT).exists() and not (run / photo_training.FINE_TUNE_CHECKPOINT).exists()
     metrics = result.metrics
@@ -97,6 +97,15 @@ def test_the_saved_model_reproduces_the_final_evaluation(uninterrupted):
     assert again["test_accuracy"] == result.metrics["test_accuracy"]
     assert again["test_loss"] == pytest.approx(result.metrics["test_loss"], rel=1e-5)
     assert again["class_names"] == result.metrics["class_names"]
+    # mistakes.json: the wrong validation photos, the most confident first, written again by evaluate.
+    mistakes = runs.read_json(result.run_directory / runs.MISTAKES)
+    assert mistakes["test_examples"] == 12 and mistakes["accuracy"] == result.metrics["test_accuracy"]
+    assert mistakes["errors"] == round(12 * (1 - result.metrics["test_accuracy"])) == len(mistakes["examples"])
+    confidences = [example["top"][0]["probability"] for example in mistakes["examples"]]
+    assert confidences == sorted(confidences, reverse=True)
+    for example in mistakes["examples"]:
+        assert example["label"] != example["predicted"] == example["top"][0]["label"]
+        assert example["image"].startswith("data:image/jpeg;base64,")
 
 
 def test_save_and_load_keep_the_probabilities_and_the_trainable_layers(tmp_path, calibrated_weights):

@@ -7,12 +7,14 @@ the end: predictions.png, confusion.png and the final report.
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import io
 from pathlib import Path
 
 import numpy as np
 
-from nophd import runs
+from nophd import atomic, runs
 from nophd.config import AnyConfig as TrainConfig
 from nophd.reports import plots, report
 
@@ -21,6 +23,9 @@ from nophd.reports import plots, report
 # 99.5% model.
 GRID_SAMPLE = 40
 GRID_MISTAKES = 30
+# mistakes.json keeps the most confident wrong predictions, with thumbnails.
+MISTAKES_KEPT = 100
+THUMBNAIL_SIDE = 128
 
 
 def write_schedule(run_directory: Path, config: TrainConfig, epochs_done: int) -> None:
@@ -126,3 +131,42 @@ def write_final_photos(run_directory: Path, config, history_rows, evaluation, im
         class_names=class_names, columns=10, validation_title=title,
     )
     _write_closing(run_directory, config, history_rows, figure, evaluation, class_names)
+    write_mistakes(run_directory, evaluation, images, class_names, "validation photos", str(config.dataset))
+
+
+def write_mistakes(run_directory: Path, evaluation, images: np.ndarray, class_names: list[str], what: str,
+                   data: str | None = None) -> None:
+    """mistakes.json: the MISTAKES_KEPT most confident wrong predictions, with thumbnails.
+
+    What the dashboard shows as a photo run's misclassified examples (a
+    digit run's are computed by the server from the MNIST test set).
+    """
+    from nophd.training import evaluate
+
+    examples = evaluate.worst_mistakes(evaluation, class_names, MISTAKES_KEPT)
+    for example in examples:
+        example["image"] = image_data_url(images[example["index"]], THUMBNAIL_SIDE)
+    count = int(len(evaluation.labels))
+    atomic.write_json(run_directory / runs.MISTAKES, {
+        "what": what,
+        "test_examples": count,
+        "errors": int((evaluation.predictions != evaluation.labels).sum()),
+        "accuracy": evaluation.accuracy,
+        "data": data,
+        "written_at": runs.now(),
+        "examples": examples,
+    })
+
+
+def image_data_url(pixels: np.ndarray, max_side: int | None = None) -> str:
+    """A data: URL of uint8 pixels: PNG for a grey (H, W) digit, JPEG for an
+    (H, W, 3) photo, shrunk to `max_side` when larger."""
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
+    if max_side is not None and max(image.size) > max_side:
+        image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    photo = image.mode == "RGB"
+    image.save(buffer, format="JPEG" if photo else "PNG", **({"quality": 85} if photo else {}))
+    return f"data:image/{'jpeg' if photo else 'png'};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

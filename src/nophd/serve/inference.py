@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import collections
 import dataclasses
 import io
@@ -279,7 +278,8 @@ class MnistTestSet:
 
 
 class Misclassified:
-    """The test digits a run's model gets wrong, computed once per model version."""
+    """The examples a run's model gets wrong: test digits, computed once per
+    model version; a photo run's validation photos, from its mistakes.json."""
 
     def __init__(self, test_set: MnistTestSet):
         self.test_set = test_set
@@ -288,12 +288,15 @@ class Misclassified:
         self._guard = threading.Lock()
 
     def get(self, folder: Path, model: LoadedModel, limit: int) -> dict[str, Any]:
-        """{"available", "reason" (when not), "test_examples", "errors", "accuracy",
-        "examples": the `limit` most confident mistakes, each {"index", "label",
-        "predicted", "top", "image" (a PNG data URL)}}."""
+        """{"available", "reason" (when not), "what", "test_examples", "errors",
+        "accuracy", "examples": the `limit` most confident mistakes, each
+        {"index", "label", "predicted", "top", "image" (a data URL)}}."""
         if model.predictor.kind != "digits":
-            return {"available": False, "reason": "computed for digit (MNIST) runs only; "
-                    "the prediction grid above shows this run's validation images"}
+            saved = runs.read_json(folder / runs.MISTAKES)
+            if not isinstance(saved, dict) or not isinstance(saved.get("examples"), list):
+                return {"available": False, "reason": f"{runs.MISTAKES} is missing or unreadable: photo runs write it "
+                        f"when they finish, and `nophd evaluate {folder}` writes it again"}
+            return {"available": True, **saved, "examples": saved["examples"][:limit]}
         key = str(folder.resolve())
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -308,7 +311,8 @@ class Misclassified:
         return {**cached, "examples": cached["examples"][:limit]}
 
     def _compute(self, folder: Path, model: LoadedModel) -> dict[str, Any]:
-        from nophd.training import predictor as predictor_module
+        from nophd.reports import artifacts
+        from nophd.training import evaluate, predictor as predictor_module
 
         started = time.monotonic()
         images, labels, directory = self.test_set.get()
@@ -320,37 +324,21 @@ class Misclassified:
         chunks = [model.probabilities(predictor_module.digits_input(images[start:start + _CHUNK]))
                   for start in range(0, len(labels), _CHUNK)]
         probabilities = np.concatenate(chunks) if chunks else np.zeros((0, 10), dtype=np.float32)
-        predictions = probabilities.argmax(axis=1)
-        wrong = np.flatnonzero(predictions != labels)
-        # The most confident mistakes first: they say the most about the model.
-        wrong = wrong[np.argsort(-probabilities[wrong, predictions[wrong]], kind="stable")]
-        names = model.predictor.class_names
-        examples = []
-        for index in wrong[:500]:
-            row = probabilities[index]
-            examples.append({
-                "index": int(index),
-                "label": names[int(labels[index])],
-                "predicted": names[int(predictions[index])],
-                "top": [{"label": label, "probability": probability} for label, probability in model.predictor.top(row, 3)],
-                "image": _png_data_url(images[index]),
-            })
+        evaluation = evaluate.score(probabilities, labels)
+        examples = evaluate.worst_mistakes(evaluation, list(model.predictor.class_names), 500)
+        for example in examples:
+            example["image"] = artifacts.image_data_url(images[example["index"]])
         count = int(len(labels))
         return {
             "available": True,
+            "what": "test digits",
             "test_examples": count,
-            "errors": int(len(wrong)),
-            "accuracy": float((predictions == labels).mean()) if count else math.nan,
+            "errors": int((evaluation.predictions != evaluation.labels).sum()),
+            "accuracy": evaluation.accuracy if count else math.nan,
             "data": str(directory),
             "seconds": round(time.monotonic() - started, 2),
             "examples": examples,
         }
-
-
-def _png_data_url(digit: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(digit, dtype=np.uint8)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

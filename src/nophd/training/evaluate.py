@@ -84,6 +84,28 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
     )
 
 
+def worst_mistakes(evaluation: Evaluation, class_names: list[str], limit: int) -> list[dict]:
+    """The wrong predictions, the most confident first (they say the most about a model).
+
+    Returns:
+        Up to `limit` of {"index", "label", "predicted", "top": the three
+        likeliest [{"label", "probability"}]}; labels are class names.
+    """
+    probabilities, labels, predictions = evaluation.probabilities, evaluation.labels, evaluation.predictions
+    wrong = np.flatnonzero(predictions != labels)
+    wrong = wrong[np.argsort(-probabilities[wrong, predictions[wrong]], kind="stable")]
+    mistakes = []
+    for index in wrong[:limit]:
+        row = probabilities[index]
+        mistakes.append({
+            "index": int(index),
+            "label": class_names[int(labels[index])],
+            "predicted": class_names[int(predictions[index])],
+            "top": [{"label": class_names[int(top)], "probability": float(row[top])} for top in np.argsort(-row, kind="stable")[:3]],
+        })
+    return mistakes
+
+
 def load_run_model(run: str | os.PathLike):
     """The final model of run folder `run` (or a .keras file)."""
     import keras
@@ -126,6 +148,10 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
         evaluation = evaluate_images(model, images, labels)
         where = str(data.source)
+        if Path(run).is_dir():
+            from nophd.reports import artifacts
+
+            artifacts.write_mistakes(Path(run), evaluation, images, data.class_names, "validation photos", where)
     else:
         from nophd.data import mnist
 

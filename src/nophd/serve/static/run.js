@@ -1,6 +1,6 @@
 // The run page: facts, live curves (history.csv polled every 2 s while the
 // run trains, redrawn only when it changed), the learning-rate schedule,
-// "try it", the pictures the run wrote, its misclassified test digits, the
+// "try it", the pictures the run wrote, its misclassified examples, the
 // model summary, the configuration and the TensorBoard command.
 "use strict";
 
@@ -162,13 +162,15 @@
       nophd.replace(container, el("p", { class: "missing", text: `Not available: ${result.reason}` }));
       return;
     }
-    const cards = result.examples.map((example) => el("div", { class: "mistake", title: `test image #${example.index}` },
-      el("img", { src: example.image, alt: `test digit ${example.index}` }),
+    const what = result.what || "test digits";
+    const photos = what !== "test digits";
+    const cards = result.examples.map((example) => el("div", { class: photos ? "mistake photo" : "mistake", title: `${what} #${example.index}` },
+      el("img", { src: example.image, alt: `${what} #${example.index}` }),
       el("div", {},
         el("div", { class: "verdict" }, `${example.label} → `, el("span", { class: "wrong", text: example.predicted })),
         el("ol", {}, example.top.map((entry) => el("li", { text: `${entry.label}: ${(100 * entry.probability).toFixed(1)}%` }))))));
     nophd.replace(container,
-      el("p", { class: "note" }, `${integer(result.errors)} of ${integer(result.test_examples)} test digits wrong (accuracy ${percent(result.accuracy)}). `,
+      el("p", { class: "note" }, `${integer(result.errors)} of ${integer(result.test_examples)} ${what} wrong (accuracy ${percent(result.accuracy)}). `,
         result.examples.length ? `The ${result.examples.length} most confident mistakes first: true label → predicted, with the top three probabilities.` : ""),
       result.examples.length ? el("div", { class: "mistakes", id: "mistakes" }, cards) : el("p", { class: "missing", text: "No mistakes." }));
   }
