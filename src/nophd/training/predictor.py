@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from nophd import runs
-from nophd.errors import DataError, RunError
+from nophd.errors import DataError
 
 DIGITS = "digits"
 PHOTOS = "photos"

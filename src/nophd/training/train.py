@@ -8,7 +8,6 @@ import math
 import os
 import platform
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
