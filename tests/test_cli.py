@@ -286,7 +286,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tiny_mnist, tmp
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert "interrupted (continue with the same command and --resume)" in err and "Traceback" not in err
-    assert runs.status(run_directory) == "interrupted"
+    assert process.returncode == 130, err[-3000:]
+    assert "interrupted (continue with the same command and --resume)" in err and "Traceback" not in err, err[-3000:]
+    assert runs.status(run_directory) == "interrupted", runs.read_state(run_directory)
     assert (run_directory / runs.CHECKPOINT).exists()
