@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0.2)")
     photos.add_argument("--image-size", type=_positive_int, help="side of the square input in pixels (default 192)")
     photos.add_argument("--weights", help="backbone weights: a .h5 file, imagenet, none, or auto (default: "
-                                          "$NOPHD_DATA/weights, the Keras cache, then download)")
+                                          "weights/ in --data-dir or beside it, $NOPHD_DATA/weights, the Keras cache, then download)")
     photos.add_argument("--fine-tune-epochs", type=_non_negative_int,
                         help="epochs of fine-tuning after the frozen ones (default 8; 0 for none)")
     photos.add_argument("--fine-tune-layers", type=_non_negative_int,

@@ -180,8 +180,13 @@ def test_resolve_weights_order(tmp_path, monkeypatch):
     local = data / "weights" / V2_FILE
     local.write_bytes(b"fake")
 
-    # Not given: NOPHD_DATA's file when it exists, else Keras' download.
+    # Not given: --data-dir's file, then NOPHD_DATA's, when it exists, else Keras' download.
+    monkeypatch.delenv("NOPHD_DATA", raising=False)
     assert transfer.resolve_weights("mobilenet_v2") == "imagenet"
+    assert transfer.resolve_weights("mobilenet_v2", "auto", data_dir=data) == str(local)
+    (data / "tf_flowers").mkdir()  # --data-dir naming the photos inside the data root.
+    assert transfer.resolve_weights("mobilenet_v2", "auto", data_dir=data / "tf_flowers") == str(local)
+    assert transfer.resolve_weights("mobilenet_v2", "auto", data_dir=tmp_path / "elsewhere" / "photos") == "imagenet"
     monkeypatch.setenv("NOPHD_DATA", str(data))
     assert transfer.resolve_weights("mobilenet_v2") == str(local)
     assert transfer.resolve_weights("mobilenet_v2", "auto") == str(local)

@@ -150,18 +150,22 @@ def _one_line(error: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def resolve_weights(base: str, weights: str | os.PathLike | None = AUTO) -> str | None:
+def resolve_weights(base: str, weights: str | os.PathLike | None = AUTO,
+                    data_dir: str | os.PathLike | None = None) -> str | None:
     """Which weights `build_backbone` loads: a file path, "imagenet", or None (random).
 
     Args:
         base: a name in BACKBONES.
         weights: one of
             - "auto" (the default, meaning not given): the backbone's file in
-              `$NOPHD_DATA/weights/` when it exists, else "imagenet";
+              `data_dir/weights/` (or beside `data_dir`, when that is a
+              photo folder inside the data root), then `$NOPHD_DATA/weights/`,
+              when it exists; else "imagenet";
             - "imagenet": Keras downloads its own file (needs the internet);
             - None or "none": random initialization (tests);
             - a path to a weights file, which must exist; a folder stands for
               the backbone's `weights_file` inside it.
+        data_dir: the run's --data-dir, a data root like $NOPHD_DATA.
 
     Returns:
         The path as a string, "imagenet", or None.
@@ -182,9 +186,11 @@ def resolve_weights(base: str, weights: str | os.PathLike | None = AUTO) -> str 
             return None
         if word == IMAGENET:
             return IMAGENET
-        data_root = os.environ.get("NOPHD_DATA")
-        if data_root:
-            candidate = Path(data_root).expanduser() / "weights" / backbone.weights_file
+        roots = [Path(data_dir).expanduser(), Path(data_dir).expanduser().parent] if data_dir else []
+        if os.environ.get("NOPHD_DATA"):
+            roots.append(Path(os.environ["NOPHD_DATA"]).expanduser())
+        for root in roots:
+            candidate = root / "weights" / backbone.weights_file
             if candidate.is_file():
                 return str(candidate)
         return IMAGENET

@@ -105,7 +105,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
 
     train_module.seed_everything(config.seed)
     run_directory.mkdir(parents=True, exist_ok=True)
-    weights = transfer.resolve_weights(config.base, config.weights)
+    weights = transfer.resolve_weights(config.base, config.weights, data_dir)
 
     def fresh_model():
         return transfer.build_transfer_model(
