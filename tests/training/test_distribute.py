@@ -268,7 +268,10 @@ def test_a_killed_worker_stops_its_peer_with_one_line_then_both_resume(tiny_mnis
     assert runs.status(chief_run) == "finished" and len(runs.read_history(chief_run)) == 4
 
 
-def test_a_worker_one_epoch_behind_makes_all_resume_from_that_epoch(tiny_mnist, tmp_path):
+@pytest.mark.parametrize("behind", ["one epoch", "everything"])
+def test_killed_workers_resume_together_from_the_latest_epoch_they_all_hold(tiny_mnist, tmp_path, behind):
+    import keras
+
     from nophd.training import train
 
     processes = start_workers(tiny_mnist, tmp_path, ["--epochs", "4"])
@@ -285,20 +288,28 @@ def test_a_worker_one_epoch_behind_makes_all_resume_from_that_epoch(tiny_mnist, 
     steps_per_epoch = latest_steps - train.saved_steps(chief_run / runs.PREVIOUS_CHECKPOINT)
     latest = latest_steps // steps_per_epoch
     assert steps_per_epoch > 0 and latest_steps % steps_per_epoch == 0 and 2 <= latest < 4
-    # The state a worker killed while the others saved their latest epoch is
-    # left in (workers' checkpoints are identical, so the chief's will do).
+    # The states a worker is left in when killed while the others saved their
+    # latest epoch, or in its first epoch (workers' checkpoints are identical,
+    # so the chief's will do).
     for name in (runs.CHECKPOINT, runs.PREVIOUS_CHECKPOINT):
         (other_run / name).unlink(missing_ok=True)
-    shutil.copy(chief_run / runs.PREVIOUS_CHECKPOINT, other_run / runs.CHECKPOINT)
+    if behind == "one epoch":
+        shutil.copy(chief_run / runs.PREVIOUS_CHECKPOINT, other_run / runs.CHECKPOINT)
 
     processes = start_workers(tiny_mnist, tmp_path, ["--epochs", "4", "--resume"])
     outcomes = [finish(process) for process in processes]
     assert [code for code, _, _ in outcomes] == [0, 0], "\n".join(err[-2000:] for _, _, err in outcomes)
-    assert f"another worker is one epoch behind; resuming after epoch {latest - 1}" in outcomes[0][2]
+    expected = (f"another worker is one epoch behind; resuming after epoch {latest - 1}" if behind == "one epoch"
+                else "another worker holds no checkpoint; every worker starts the run again")
+    assert expected in outcomes[0][2], outcomes[0][2][-2000:]
     assert runs.status(chief_run) == runs.status(other_run) == "finished"
     assert comparable(runs.read_history(chief_run)) == comparable(runs.read_history(other_run))
     assert [row["epoch"] for row in runs.read_history(chief_run)] == [1, 2, 3, 4]
     assert not runs.has_checkpoint(chief_run) and not runs.has_checkpoint(other_run)
+    chief_model = keras.models.load_model(chief_run / runs.MODEL)
+    other_model = keras.models.load_model(other_run / runs.MODEL)
+    for chief_weight, other_weight in zip(chief_model.get_weights(), other_model.get_weights()):
+        np.testing.assert_array_equal(chief_weight, other_weight)
 
 
 def test_a_worker_whose_peers_never_come_gives_up_with_one_line(tiny_mnist, tmp_path):
