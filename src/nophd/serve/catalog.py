@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -116,8 +117,30 @@ def scan(runs_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[dict[s
     return summaries, ladders
 
 
-def summarize(folder: Path, run_id: str, group: str | None = None) -> dict[str, Any]:
-    """One run as the runs page shows it.
+@dataclasses.dataclass
+class _RunFiles:
+    """What a run folder's run.json, config.json, metrics.json and history.csv
+    say, read once; `problems` lists what was unreadable, one line each."""
+
+    problems: list[str]
+    state: dict[str, Any] | None
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    rows: list[dict[str, float]]
+    status: str
+
+
+def _read_run(folder: Path) -> _RunFiles:
+    problems: list[str] = []
+    state = _read_object(folder / runs.STATE, problems)
+    config = _read_object(folder / runs.CONFIG, problems) or {}
+    metrics = _read_object(folder / runs.METRICS, problems) or {}
+    rows = read_history_rows(folder, problems)
+    return _RunFiles(problems, state, config, metrics, rows, _status(folder, state, metrics, problems))
+
+
+def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFiles | None = None) -> dict[str, Any]:
+    """One run as the runs page shows it (`files`: the folder already read).
 
     Returns:
         {"id", "name", "group", "model", "dataset", "kind" ("digits" or
@@ -128,13 +151,9 @@ def summarize(folder: Path, run_id: str, group: str | None = None) -> dict[str, 
         "started_at", "updated_at", "has_model", "has_tensorboard",
         "problems" (one line each)}.
     """
-    problems: list[str] = []
-    state = _read_object(folder / runs.STATE, problems)
-    config = _read_object(folder / runs.CONFIG, problems) or {}
-    metrics = _read_object(folder / runs.METRICS, problems) or {}
-    rows = read_history_rows(folder, problems)
-    status = _status(folder, state, metrics, problems)
-    state = state or {}
+    files = files or _read_run(folder)
+    problems, config, metrics, rows, status = files.problems, files.config, files.metrics, files.rows, files.status
+    state = files.state or {}
     kind = "photos" if config.get("task") == "photos" else "digits"
     validation = [row["val_accuracy"] for row in rows if _finite(row.get("val_accuracy"))]
     epochs_done = len(rows) or _integer(state.get("epochs_done"))
@@ -170,10 +189,11 @@ def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
         UnknownRun: see `find_run`.
     """
     folder = find_run(runs_dir, run_id)
-    detail = summarize(folder, run_id, group=run_id.split("/")[0] if "/" in run_id else None)
+    files = _read_run(folder)
+    detail = summarize(folder, run_id, group=run_id.split("/")[0] if "/" in run_id else None, files=files)
     problems = detail["problems"]
-    detail["config"] = _read_object(folder / runs.CONFIG, []) or None
-    detail["metrics"] = _read_object(folder / runs.METRICS, []) or None
+    detail["config"] = files.config or None
+    detail["metrics"] = files.metrics or None
     detail["model_summary"] = _read_text(folder / runs.SUMMARY, problems)
     detail["files"] = [name for name in RUN_FILES if (folder / name).is_file()]
     detail["planned_learning_rates"] = planned_learning_rates(detail["config"] or {}, detail["epochs_total"])
@@ -191,22 +211,18 @@ def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
         UnknownRun: see `find_run`.
     """
     folder = find_run(runs_dir, run_id)
-    problems: list[str] = []
-    state = _read_object(folder / runs.STATE, problems)
-    config = _read_object(folder / runs.CONFIG, problems) or {}
-    metrics = _read_object(folder / runs.METRICS, problems) or {}
-    rows = read_history_rows(folder, problems)
-    status = _status(folder, state, metrics, problems)
-    epochs_total = _integer((state or {}).get("epochs_total")) or _config_epochs(config)
+    files = _read_run(folder)
+    state = files.state or {}
+    epochs_total = _integer(state.get("epochs_total")) or _config_epochs(files.config)
     return {
         "id": run_id,
-        "status": status,
-        "epochs_done": len(rows) or _integer((state or {}).get("epochs_done")),
+        "status": files.status,
+        "epochs_done": len(files.rows) or _integer(state.get("epochs_done")),
         "epochs_total": epochs_total,
-        "rows": rows,
-        "planned_learning_rates": planned_learning_rates(config, epochs_total),
-        "problems": problems,
-        "version": file_version(folder, (runs.HISTORY, runs.STATE, runs.METRICS)) + f"-{status}",
+        "rows": files.rows,
+        "planned_learning_rates": planned_learning_rates(files.config, epochs_total),
+        "problems": files.problems,
+        "version": file_version(folder, (runs.HISTORY, runs.STATE, runs.METRICS)) + f"-{files.status}",
     }
 
 
