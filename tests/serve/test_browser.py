@@ -59,9 +59,14 @@ def browser():
 
 
 def wait_for(driver, condition, what: str, seconds: float = WAIT_SECONDS):
+    """Polls `condition` until it is truthy. An element the page redrew between
+    finding and reading it (stale) counts as "not yet": the run page rebuilds
+    its header and charts when a poll brings news."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda _: condition(), message=f"waiting for {what}")
+    return WebDriverWait(driver, seconds, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda _: condition(), message=f"waiting for {what}")
 
 
 def find(driver, selector: str):
