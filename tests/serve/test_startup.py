@@ -16,7 +16,7 @@ from .test_api import drawn_one
 
 
 def start_server(runs_dir, *extra: str) -> tuple[subprocess.Popen, str]:
-    """A real `nophd serve` on a free port; returns the process and its base URL (once it printed it)."""
+    """A real `nophd serve` on a free port; returns the process and its base URL (once it printed its start-up lines)."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "nophd", "serve", str(runs_dir), "--port", "0", *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
@@ -27,9 +27,10 @@ def start_server(runs_dir, *extra: str) -> tuple[subprocess.Popen, str]:
         line = process.stdout.readline()
         assert line, (lines, process.stderr.read())
         lines.append(line)
-        if "dashboard" in line:
-            process.lines = lines  # What it printed so far.
-            return process, line.split()[-1].replace("localhost", "127.0.0.1").rstrip("/")
+        if "Ctrl-C stops it" in line:  # Its last start-up line.
+            process.lines = lines
+            url = next(line for line in lines if "dashboard" in line).split()[-1]
+            return process, url.replace("localhost", "127.0.0.1").rstrip("/")
 
 
 def stop_server(process: subprocess.Popen) -> tuple[str, str]:
