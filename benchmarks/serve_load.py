@@ -170,13 +170,13 @@ async def load_level(host: str, port: int, path: str, body: bytes, headers: dict
     """`clients` clients sending predictions for warmup + seconds; /api/runs polled every 0.1 s meanwhile."""
     latencies: list[float] = []
     page_latencies: list[float] = []
-    errors = 0
+    errors = completed = 0
     error_examples: list[str] = []
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + seconds
 
     async def client() -> None:
-        nonlocal errors
+        nonlocal errors, completed
         connection = Connection(host, port)
         while True:
             sent = time.perf_counter()
@@ -187,6 +187,7 @@ async def load_level(host: str, port: int, path: str, body: bytes, headers: dict
             except Exception as error:  # noqa: BLE001 - a benchmark counts every failure as an error.
                 status, payload = 0, str(error).encode()
             done = time.perf_counter()
+            completed += 1
             if sent >= measure_from:
                 if status == 200:
                     latencies.append(done - sent)
@@ -216,7 +217,17 @@ async def load_level(host: str, port: int, path: str, body: bytes, headers: dict
         "errors": errors,
         "error_examples": error_examples,
         "api_runs_p95_ms": percentile(page_latencies, 95),
+        "completed": completed,  # Warm-up included: the server's CPU time covers it too.
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -265,6 +276,7 @@ def start_server(runs_dir: Path) -> tuple[subprocess.Popen, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    args.load_average = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="nophd-serve-load-") as scratch:
         runs_dir = Path(scratch) / "runs"
         runs_dir.mkdir()
@@ -295,8 +307,14 @@ def main(argv: list[str] | None = None) -> int:
                     ("v2 (binary)", f"/v2/models/{name}/infer", v2_payload, v2_headers),
                 ):
                     for clients in args.clients:
-                        repeats = [asyncio.run(load_level("127.0.0.1", port, path, body, headers, clients,
-                                                          args.warmup, args.seconds)) for _ in range(args.repeats)]
+                        repeats = []
+                        for _ in range(args.repeats):
+                            before = cpu_seconds(process.pid)
+                            level = asyncio.run(load_level("127.0.0.1", port, path, body, headers, clients,
+                                                           args.warmup, args.seconds))
+                            used = cpu_seconds(process.pid) - before
+                            level["server_cpu_ms"] = used / level["completed"] * 1000 if used and level["completed"] else None
+                            repeats.append(level)
                         row = summarize(repeats)
                         row.update(model=name, protocol=protocol, ceiling=ceilings[name])
                         results.append(row)
@@ -316,7 +334,7 @@ def summarize(repeats: list[dict]) -> dict:
     row = {"clients": repeats[0]["clients"], "repeats": len(repeats),
            "errors": sum(repeat["errors"] for repeat in repeats),
            "error_examples": [example for repeat in repeats for example in repeat["error_examples"]][:3]}
-    for key in ("predictions_per_second", "p50_ms", "p95_ms", "p99_ms", "api_runs_p95_ms"):
+    for key in ("predictions_per_second", "p50_ms", "p95_ms", "p99_ms", "api_runs_p95_ms", "server_cpu_ms"):
         values = [repeat[key] for repeat in repeats if repeat[key] is not None]
         row[key] = statistics.median(values) if values else None
     rates = [repeat["predictions_per_second"] for repeat in repeats]
@@ -328,18 +346,19 @@ def print_table(results: list[dict], args: argparse.Namespace) -> None:
     def ms(value):
         return "-" if value is None else f"{value:.0f}"
 
-    print(f"nophd serve, {os.cpu_count()} CPUs, {args.seconds:g} s per level after {args.warmup:g} s warm-up, "
-          f"{args.repeats} repeat(s) (median; min-max of predictions/s)")
+    print(f"nophd serve, {os.cpu_count()} CPUs (load average at the start: {args.load_average:.1f}), {args.seconds:g} s "
+          f"per level after {args.warmup:g} s warm-up, {args.repeats} repeat(s) (median; min-max of predictions/s)")
     print()
     print("| model | protocol | clients | predictions/s | p50 ms | p95 ms | p99 ms | errors | GET /api/runs p95 ms "
-          "| compiled call, batch 64 (ceiling) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| server CPU ms / prediction | compiled call, batch 64 (ceiling) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results:
         rate = f"{row['predictions_per_second']:.0f}"
         if row["repeats"] > 1:
             rate += f" ({row['rate_min']:.0f}-{row['rate_max']:.0f})"
         print(f"| {row['model']} | {row['protocol']} | {row['clients']} | {rate} | {ms(row['p50_ms'])} | "
               f"{ms(row['p95_ms'])} | {ms(row['p99_ms'])} | {row['errors']} | {ms(row['api_runs_p95_ms'])} | "
+              f"{'-' if row['server_cpu_ms'] is None else format(row['server_cpu_ms'], '.2f')} | "
               f"{row['ceiling']:.0f} images/s |")
     for row in results:
         for example in row["error_examples"]:

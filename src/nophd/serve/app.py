@@ -153,6 +153,10 @@ def create_app(
         """/api/runs/{id}[/history|/predict|/misclassified|/files/{name}]; ids hold "/" themselves."""
         rest: str = request.path_params["rest"].rstrip("/")
         method = request.method
+        head, _, action = rest.rpartition("/")
+        if action == "predict" and head and method == "POST":
+            # The hot path: the run is found in the prediction pool, with the decoding.
+            return json_response({"id": head, **await _predict(request, lambda: _find_action_run(rest, head))})
         if await run_in_threadpool(_is_run, rest):
             _require(method, "GET")
             detail = await run_in_threadpool(catalog.run_detail, runs_dir, rest)
@@ -160,7 +164,7 @@ def create_app(
             # model_ok: false (with model_error, one line) when model.keras is known not to load.
             problem = None
             if detail["has_model"]:
-                problem = await run_in_threadpool(models.problem, catalog.find_run(runs_dir, rest))
+                problem = await run_in_threadpool(lambda: models.problem(catalog.find_run(runs_dir, rest)))
             detail["model_ok"] = bool(detail["has_model"]) and problem is None
             detail["model_error"] = problem
             return json_response(detail)
@@ -176,13 +180,19 @@ def create_app(
                 result = await run_in_threadpool(lambda: misclassified.get(folder, models.get(folder), limit))
                 return json_response({"id": head, **result})
             _require(method, "POST", hint="POST an image file or JSON pixels")
-            return json_response({"id": head, **await _predict(request, folder)})
+            return json_response({"id": head, **await _predict(request, lambda: folder)})
         run_id, _, files = head.rpartition("/")
         if files == "files" and run_id:
             _require(method, "GET")
             path = await run_in_threadpool(catalog.run_file, runs_dir, run_id, action)
             return FileResponse(path, headers=_FILE_HEADERS)
         raise catalog.UnknownRun(f"no run {rest!r}")
+
+    def _find_action_run(rest: str, head: str) -> Path:
+        """The folder of run `head`; 405 when `rest` is itself a run's id (a run named "predict")."""
+        if _is_run(rest):
+            _require("POST", "GET")
+        return catalog.find_run(runs_dir, head)
 
     def _is_run(run_id: str) -> bool:
         try:
@@ -198,7 +208,8 @@ def create_app(
     async def api_not_found(request: Request) -> Response:
         raise HTTPException(404, f"no API endpoint {request.url.path}")
 
-    async def _predict(request: Request, folder: Path) -> dict[str, Any]:
+    async def _predict(request: Request, find_folder) -> dict[str, Any]:
+        """The prediction for the request's picture; `find_folder()` gives the run's folder (raises UnknownRun)."""
         top = _int_parameter(request, "top", 3, 1, MAX_TOP)
         with_input = request.query_params.get("input", "").lower() in ("1", "true", "yes")
         body = await _read_body(request, max_upload_bytes)
@@ -215,7 +226,7 @@ def create_app(
             raise inference.BadInput(f"{name}: empty, no image (send a PNG or JPEG, or JSON pixels)")
 
         def prepare() -> tuple[inference.LoadedModel, Any]:
-            model = models.get(folder)
+            model = models.get(find_folder())
             if json_body is not None:
                 return model, inference.prepare_pixels(model, _json_body(json_body))
             image = inference.decode_image(data, name, model.predictor.kind)

@@ -96,7 +96,7 @@ def find_run(runs_dir: str | os.PathLike, run_id: str) -> Path:
     if malformed:
         raise UnknownRun(f"no run {run_id!r}")
     path = Path(runs_dir).joinpath(*parts)
-    if not paths.is_inside(runs_dir, path) or not is_run_folder(path):
+    if not is_run_folder(path) or not paths.is_inside(runs_dir, path):
         raise UnknownRun(f"no run {run_id!r}")
     if len(parts) == 2 and is_run_folder(path.parent):
         raise UnknownRun(f"no run {run_id!r}")  # A folder inside a run is part of that run.

@@ -177,7 +177,7 @@ class ModelCache:
         if stamp is None:
             return None
         with self._guard:
-            failure = self._failures.get(str(folder.resolve()))
+            failure = self._failures.get(str(folder))
         if failure is not None and failure[0] == stamp:
             return failure[1]
         try:
@@ -194,11 +194,7 @@ class ModelCache:
             NoModel: no model.keras yet (the run is still going, or failed), or
                 one that does not load.
         """
-        key = str(folder.resolve())
-        if self.root is not None:
-            for name in (runs.MODEL, runs.CONFIG, runs.METRICS):
-                if not paths.is_inside(self.root, folder / name):
-                    raise NoModel(f"run {folder.name!r}: {name} is a link leading outside the runs folder, not read")
+        key = str(folder)
         stamp = _stamp(folder / runs.MODEL)
         if stamp is None:
             status = runs.status(folder) if (folder / runs.STATE).exists() else "incomplete"
@@ -212,6 +208,12 @@ class ModelCache:
                 self._models.move_to_end(key)
                 return loaded
             loading = self._loading.setdefault(key, threading.Lock())
+        # Where the files lead is checked whenever the model is (re)loaded: a
+        # model.keras replaced by a link has a new stamp, so it comes here again.
+        if self.root is not None:
+            for name in (runs.MODEL, runs.CONFIG, runs.METRICS):
+                if not paths.is_inside(self.root, folder / name):
+                    raise NoModel(f"run {folder.name!r}: {name} is a link leading outside the runs folder, not read")
         # One thread loads; the others wait here and then find it loaded.
         with loading:
             with self._guard:
