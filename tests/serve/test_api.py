@@ -362,6 +362,7 @@ def test_fifty_concurrent_predictions_all_succeed_and_the_model_loads_once(live_
         loads.append(1)
         original(self, *args, **kwargs)
 
+    live_server.server.config.app.state.models.clear()  # Other tests may have loaded it already.
     inference.LoadedModel.__init__ = counting
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:

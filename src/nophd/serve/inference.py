@@ -174,6 +174,15 @@ class ModelCache:
         self._failures: dict[str, tuple[tuple[int, int], str]] = {}
         self._guard = threading.Lock()
 
+    def clear(self) -> None:
+        """Unloads every model (each is loaded again on its next use)."""
+        with self._guard:
+            dropped = list(self._models.values())
+            self._models.clear()
+            self._failures.clear()
+        for model in dropped:
+            model.batcher.close()
+
     def problem(self, folder: Path) -> str | None:
         """Why the run's model cannot be used, in one line, or None when nothing is known against it.
 
