@@ -9,7 +9,9 @@ Pages (plain HTML; the JavaScript in static/ fills them from the API):
 API (JSON; every error is {"error": "<one line>"} with its status code):
 
     GET  /api/runs                     every run's summary and every ladder
-    GET  /api/runs/{id}                one run: summary, config, metrics, model summary, files
+    GET  /api/runs/{id}                one run: summary, config, metrics, model summary, files,
+                                       model_ok (false when model.keras is missing or known not
+                                       to load) and model_error (why, one line, or null)
     GET  /api/runs/{id}/history        history.csv's rows, the status and the planned schedule
     POST /api/runs/{id}/predict        an image (multipart field "image", or the raw body), or
                                        JSON {"pixels": 28x28}; ?top=3, ?input=1
