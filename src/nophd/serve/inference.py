@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from nophd import runs
-from nophd.errors import DataError, NophdError, RunError
+from nophd.errors import DataError, NophdError
 from nophd.serve import batching, paths
 
 # A picture larger than this many pixels is refused before it is decoded: a
