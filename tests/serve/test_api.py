@@ -362,6 +362,7 @@ def test_fifty_concurrent_predictions_all_succeed_and_the_model_loads_once(live_
         loads.append(1)
         original(self, *args, **kwargs)
 
+    live_server.server.config.app.state.models.clear()  # Other tests may have loaded it already.
     inference.LoadedModel.__init__ = counting
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
@@ -398,3 +399,92 @@ def test_a_report_is_served_without_running_scripts(client):
     response = client.get("/api/runs/digits/files/report.html")
     assert response.status_code == 200 and "<html" in response.text
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+# Hostile inputs: one-line 4xx, never a traceback (issue 11, defect 4)
+
+
+def assert_quiet(capfd) -> None:
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err, err
+
+
+def test_a_one_pixel_high_picture_millions_wide_is_400(client, capfd):
+    line = png_bytes(Image.new("L", (39_000_000, 1), 0))
+    assert len(line) < app_module.MAX_UPLOAD_BYTES
+    assert_error(client.post("/api/runs/photos/predict", content=line), 400, "39000000x1", "long and thin")
+    assert_error(client.post("/api/runs/digits/predict", content=line), 400, "long and thin")
+    assert_quiet(capfd)
+
+
+def test_json_nested_fifty_thousand_deep_is_400(client, capfd):
+    deep = b"[" * 50_000 + b"]" * 50_000
+    headers = {"Content-Type": "application/json"}
+    assert_error(client.post("/api/runs/digits/predict", content=deep, headers=headers), 400, "nested too deeply")
+    assert_error(client.post("/api/runs/digits/predict", content=b'{"pixels": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                             headers=headers), 400)
+    assert_quiet(capfd)
+
+
+def test_digit_pictures_get_a_far_smaller_pixel_budget_than_photos(client, capfd):
+    from nophd.serve import inference
+
+    big = png_bytes(Image.new("1", (6300, 6300), 0))  # A few kilobytes, 40 megapixels decoded.
+    assert_error(client.post("/api/runs/digits/predict", content=big), 413, "6300x6300", "digit model")
+    assert inference.MAX_DIGIT_PIXELS < 6300 * 6300 <= inference.MAX_PIXELS
+    assert_quiet(capfd)
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_size():
+    from nophd.serve import inference
+
+    buffer = io.BytesIO()
+    Image.new("L", (8000, 6000), 200).save(buffer, format="JPEG", quality=50)  # A 48-megapixel phone photo.
+    photo = inference.decode_image(buffer.getvalue(), "big.jpg", "photos")
+    digit = inference.decode_image(buffer.getvalue(), "big.jpg", "digits")
+    assert photo.size == digit.size and inference.DRAFT_SIDE <= min(photo.size) and max(photo.size) <= 8000 // 2
+    small = io.BytesIO()
+    Image.new("RGB", (640, 480), (10, 20, 30)).save(small, format="JPEG")
+    assert inference.decode_image(small.getvalue(), "small.jpg", "photos").size == (640, 480)
+
+
+# Host header, blank JSON digits, broken models (issue 11, defect 6)
+
+
+@pytest.mark.parametrize("host", ["::1", "0:0:0:0:0:0:0:1", "127.0.0.1", "localhost"])
+def test_loopback_servers_check_the_host_header_ipv6_included(served_runs, host):
+    from nophd.serve import server
+
+    allowed = server.allowed_hosts(host)
+    assert allowed is not None
+    with TestClient(app_module.create_app(served_runs, allowed_hosts=allowed)) as checked:
+        assert checked.get("/api/runs", headers={"Host": "evil.example:8000"}).status_code == 400
+        for good in ("localhost:8000", "127.0.0.1:8000") + (("[::1]:8000", "[::1]") if ":" in host else ()):
+            assert checked.get("/api/runs", headers={"Host": good}).status_code == 200, good
+    assert server.allowed_hosts("0.0.0.0") is None
+
+
+@pytest.mark.parametrize("pixels", [[[0] * 28] * 28, [[0.01] * 28] * 28, [[3] * 28] * 28],
+                         ids=["zeros", "faint-float", "faint-bytes"])
+def test_a_blank_json_digit_is_refused_like_a_blank_picture(client, pixels):
+    assert_error(client.post("/api/runs/digits/predict", json={"pixels": pixels}), 400, "no digit")
+
+
+def test_a_truncated_model_is_reported_in_one_line_and_not_offered(served_runs, tmp_path, capfd):
+    root = tmp_path / "runs"
+    shutil.copytree(served_runs / "digits", root / "cut")
+    model = root / "cut" / runs.MODEL
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    with TestClient(app_module.create_app(root)) as cut_client:
+        detail = cut_client.get("/api/runs/cut").json()
+        assert detail["has_model"] is True and detail["model_ok"] is False
+        assert "model.keras" in detail["model_error"] and "\n" not in detail["model_error"]
+        assert_error(cut_client.post("/api/runs/cut/predict", content=drawn_one()), 409, "model.keras")
+        assert cut_client.get("/api/runs/cut").json()["model_ok"] is False
+        good = cut_client.get("/api/runs/cut")  # Still a page, not an error.
+        assert good.status_code == 200
+    with TestClient(app_module.create_app(served_runs)) as fine:
+        detail = fine.get("/api/runs/digits").json()
+        assert detail["model_ok"] is True and detail["model_error"] is None
+        assert fine.get("/api/runs/running").json()["model_ok"] is False
+    assert_quiet(capfd)

@@ -9,13 +9,23 @@ Pages (plain HTML; the JavaScript in static/ fills them from the API):
 API (JSON; every error is {"error": "<one line>"} with its status code):
 
     GET  /api/runs                     every run's summary and every ladder
-    GET  /api/runs/{id}                one run: summary, config, metrics, model summary, files
+    GET  /api/runs/{id}                one run: summary, config, metrics, model summary, files,
+                                       model_ok (false when model.keras is missing or known not
+                                       to load) and model_error (why, one line, or null)
     GET  /api/runs/{id}/history        history.csv's rows, the status and the planned schedule
     POST /api/runs/{id}/predict        an image (multipart field "image", or the raw body), or
                                        JSON {"pixels": 28x28}; ?top=3, ?input=1
     GET  /api/runs/{id}/misclassified  the test digits the model gets wrong; ?limit=40
     GET  /api/runs/{id}/files/{name}   curves.png, lr.png, predictions.png, confusion.png, report.html, summary.txt
     GET  /api/ladders/{name}/ladder.png
+
+The Open Inference Protocol (KServe v2 REST) is served under /v2 (see
+`nophd.serve.v2`).
+
+Predictions: the request is read on the event loop, decoded and prepared in
+a bounded thread pool of its own (the default pool stays free for the
+pages), then gathered with other requests for the same model into one
+compiled call by the model's batcher (`nophd.serve.batching`).
 
 Status codes: 400 bad input (not an image, a truncated image, wrong array
 shape, bad JSON), 404 unknown run or path, 405 wrong method, 409 the run has
@@ -28,6 +38,8 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import html
 import importlib.util
 import json
@@ -48,7 +60,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from nophd.errors import DataError, NophdError
-from nophd.serve import catalog, inference
+from nophd.serve import catalog, inference, v2
 
 PACKAGE = Path(__file__).resolve().parent
 STATIC = PACKAGE / "static"
@@ -58,6 +70,8 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_TOP = 100
 DEFAULT_MISCLASSIFIED = 40
 MAX_MISCLASSIFIED = 500
+# Threads that decode and prepare pictures; the model calls run on each model's own batcher thread.
+PREDICTION_THREADS = max(2, min(8, os.cpu_count() or 2))
 _ACTIONS = ("history", "predict", "misclassified")
 # API routes accept every method and answer a wrong one with 405 and a JSON reason.
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -102,7 +116,12 @@ def create_app(
             rebinding when bound to localhost); None accepts any.
     """
     runs_dir = Path(runs_dir)
-    models = inference.ModelCache()
+    models = inference.ModelCache(root=runs_dir)
+    pool = concurrent.futures.ThreadPoolExecutor(PREDICTION_THREADS, thread_name_prefix="nophd-predict")
+
+    async def in_pool(function, *args):
+        """Runs `function(*args)` in the prediction pool (never on the event loop, never in the pages' pool)."""
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
     misclassified = inference.Misclassified(inference.MnistTestSet(data_dir))
     tensorboard_installed = importlib.util.find_spec("tensorboard") is not None
 
@@ -136,10 +155,20 @@ def create_app(
         """/api/runs/{id}[/history|/predict|/misclassified|/files/{name}]; ids hold "/" themselves."""
         rest: str = request.path_params["rest"].rstrip("/")
         method = request.method
+        head, _, action = rest.rpartition("/")
+        if action == "predict" and head and method == "POST":
+            # The hot path: the run is found in the prediction pool, with the decoding.
+            return json_response({"id": head, **await _predict(request, lambda: _find_action_run(rest, head))})
         if await run_in_threadpool(_is_run, rest):
             _require(method, "GET")
             detail = await run_in_threadpool(catalog.run_detail, runs_dir, rest)
             detail["tensorboard_installed"] = tensorboard_installed
+            # model_ok: false (with model_error, one line) when model.keras is known not to load.
+            problem = None
+            if detail["has_model"]:
+                problem = await run_in_threadpool(lambda: models.problem(catalog.find_run(runs_dir, rest)))
+            detail["model_ok"] = bool(detail["has_model"]) and problem is None
+            detail["model_error"] = problem
             return json_response(detail)
         head, _, action = rest.rpartition("/")
         if action in _ACTIONS and head:
@@ -153,13 +182,19 @@ def create_app(
                 result = await run_in_threadpool(lambda: misclassified.get(folder, models.get(folder), limit))
                 return json_response({"id": head, **result})
             _require(method, "POST", hint="POST an image file or JSON pixels")
-            return json_response({"id": head, **await _predict(request, folder)})
+            return json_response({"id": head, **await _predict(request, lambda: folder)})
         run_id, _, files = head.rpartition("/")
         if files == "files" and run_id:
             _require(method, "GET")
             path = await run_in_threadpool(catalog.run_file, runs_dir, run_id, action)
             return FileResponse(path, headers=_FILE_HEADERS)
         raise catalog.UnknownRun(f"no run {rest!r}")
+
+    def _find_action_run(rest: str, head: str) -> Path:
+        """The folder of run `head`; 405 when `rest` is itself a run's id (a run named "predict")."""
+        if _is_run(rest):
+            _require("POST", "GET")
+        return catalog.find_run(runs_dir, head)
 
     def _is_run(run_id: str) -> bool:
         try:
@@ -175,29 +210,33 @@ def create_app(
     async def api_not_found(request: Request) -> Response:
         raise HTTPException(404, f"no API endpoint {request.url.path}")
 
-    async def _predict(request: Request, folder: Path) -> dict[str, Any]:
+    async def _predict(request: Request, find_folder) -> dict[str, Any]:
+        """The prediction for the request's picture; `find_folder()` gives the run's folder (raises UnknownRun)."""
         top = _int_parameter(request, "top", 3, 1, MAX_TOP)
         with_input = request.query_params.get("input", "").lower() in ("1", "true", "yes")
         body = await _read_body(request, max_upload_bytes)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        json_body = None
         if content_type == "multipart/form-data":
             data, name = await _form_file(request, body, max_upload_bytes)
-            pixels = None
         elif content_type == "application/json" or content_type.endswith("+json"):
-            pixels, data, name = _json_body(body), None, None
+            json_body, data, name = body, None, None
         else:
             # Anything else is taken as the image file itself (curl --data-binary @seven.png).
-            data, name, pixels = body, "request body", None
+            data, name = body, "request body"
         if data is not None and not data:
             raise inference.BadInput(f"{name}: empty, no image (send a PNG or JPEG, or JSON pixels)")
 
-        def work() -> dict[str, Any]:
-            model = models.get(folder)
-            if pixels is not None:
-                return inference.predict_pixels(model, pixels, top, with_input)
-            return inference.predict_image(model, inference.decode_image(data, name), top, with_input)
+        def prepare() -> tuple[inference.LoadedModel, Any]:
+            model = models.get(find_folder())
+            if json_body is not None:
+                return model, inference.prepare_pixels(model, _json_body(json_body))
+            image = inference.decode_image(data, name, model.predictor.kind)
+            return model, inference.prepare_image(model, image)
 
-        return await run_in_threadpool(work)
+        model, inputs = await in_pool(prepare)
+        probabilities = await model.predict(inputs)
+        return inference.result(model, probabilities[0], top, inputs[0] if with_input else None)
 
     routes = [
         Route("/", index_page),
@@ -206,6 +245,7 @@ def create_app(
         Route("/api/runs", api_runs, methods=_ALL_METHODS),
         Route("/api/runs/{rest:path}", api_run, methods=_ALL_METHODS),
         Route("/api/ladders/{group}/ladder.png", api_ladder_image),
+        *v2.routes(runs_dir, models, in_pool, lambda request: _read_body(request, max_upload_bytes)),
         Route("/api/{rest:path}", api_not_found, methods=_ALL_METHODS),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -217,6 +257,7 @@ def create_app(
     )
     app.state.runs_dir = runs_dir
     app.state.models = models
+    app.state.prediction_pool = pool
     return app
 
 
@@ -291,6 +332,8 @@ def _json_body(body: bytes) -> Any:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise inference.BadInput(f"not valid JSON ({_one_line(error)})") from None
+    except RecursionError:
+        raise inference.BadInput("JSON nested too deeply: expected {\"pixels\": [[28 numbers], ... 28 rows]}") from None
 
 
 def _file_name(name: str | None) -> str:
@@ -306,7 +349,7 @@ def _one_line(error: BaseException | str) -> str:
 
 def _error_response(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
     message = _one_line(message)
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith(("/api/", "/v2")):
         return StrictJSONResponse({"error": message}, status_code=status, headers={**_API_HEADERS, **(headers or {})})
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>nophd: '

@@ -12,7 +12,10 @@ started), half-written by something that does not write atomically, or plain
 garbage: each reader returns what it could read and a list of one-line
 problems, and never raises for the contents of a file. Only an id that does
 not name a run raises (`UnknownRun`), and ids are checked part by part, so
-no id can reach outside RUNS_DIR.
+no id can reach outside RUNS_DIR. Every file and folder is resolved (symlinks
+included) and read only when it lies inside the resolved RUNS_DIR
+(`nophd.serve.paths.inside`): a symlink leading out is not a run, and a file
+that leads out is treated as missing, with a problem line saying so.
 
 Example:
     summaries, ladders = scan("runs")
@@ -34,6 +37,7 @@ from typing import Any
 from nophd import runs
 from nophd.config import PhotoConfig
 from nophd.errors import NophdError, RunError
+from nophd.serve import paths
 
 # Files whose presence makes a folder a run folder.
 RUN_MARKERS = (runs.STATE, runs.CONFIG, runs.HISTORY, runs.METRICS, runs.MODEL)
@@ -45,6 +49,7 @@ RUN_FILES = ("curves.png", "lr.png", "predictions.png", "confusion.png", "report
 STATUSES = ("running", "finished", "failed", "interrupted")
 # summary.txt of even the largest model is a few kilobytes; never send more than this.
 _MAX_TEXT_BYTES = 256 * 1024
+_OUTSIDE = "{}: a link leading outside the runs folder, not read"
 
 
 class UnknownRun(NophdError):
@@ -64,9 +69,11 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _subfolders(path: Path) -> list[Path]:
+def _subfolders(path: Path, root: Path) -> list[Path]:
+    """The visible folders in `path` that resolve inside `root` (a symlinked folder leading out is skipped)."""
     try:
-        return sorted(entry for entry in path.iterdir() if _visible(entry) and entry.is_dir())
+        return sorted(entry for entry in path.iterdir()
+                      if _visible(entry) and entry.is_dir() and paths.is_inside(root, entry))
     except OSError:
         return []
 
@@ -89,7 +96,7 @@ def find_run(runs_dir: str | os.PathLike, run_id: str) -> Path:
     if malformed:
         raise UnknownRun(f"no run {run_id!r}")
     path = Path(runs_dir).joinpath(*parts)
-    if not is_run_folder(path):
+    if not is_run_folder(path) or not paths.is_inside(runs_dir, path):
         raise UnknownRun(f"no run {run_id!r}")
     if len(parts) == 2 and is_run_folder(path.parent):
         raise UnknownRun(f"no run {run_id!r}")  # A folder inside a run is part of that run.
@@ -104,15 +111,15 @@ def scan(runs_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[dict[s
     """
     root = Path(runs_dir)
     summaries, ladders = [], []
-    for entry in _subfolders(root):
+    for entry in _subfolders(root, root):
         if is_run_folder(entry):
-            summaries.append(summarize(entry, entry.name))
+            summaries.append(summarize(entry, entry.name, root=root))
             continue
-        children = [child for child in _subfolders(entry) if is_run_folder(child)]
+        children = [child for child in _subfolders(entry, root) if is_run_folder(child)]
         for child in children:
-            summaries.append(summarize(child, f"{entry.name}/{child.name}", group=entry.name))
+            summaries.append(summarize(child, f"{entry.name}/{child.name}", group=entry.name, root=root))
         if (entry / LADDER_JSON).is_file():
-            ladders.append(read_ladder(entry, entry.name, {child.name for child in children}))
+            ladders.append(read_ladder(entry, entry.name, {child.name for child in children}, root=root))
     summaries.sort(key=lambda summary: (summary["started_at"] or "", summary["id"]), reverse=True)
     return summaries, ladders
 
@@ -130,16 +137,23 @@ class _RunFiles:
     status: str
 
 
-def _read_run(folder: Path) -> _RunFiles:
+def _read_run(folder: Path, root: Path) -> _RunFiles:
     problems: list[str] = []
-    state = _read_object(folder / runs.STATE, problems)
-    config = _read_object(folder / runs.CONFIG, problems) or {}
-    metrics = _read_object(folder / runs.METRICS, problems) or {}
-    rows = read_history_rows(folder, problems)
+    state = _read_object(folder / runs.STATE, problems, root)
+    config = _read_object(folder / runs.CONFIG, problems, root) or {}
+    metrics = _read_object(folder / runs.METRICS, problems, root) or {}
+    rows = read_history_rows(folder, problems, root)
     return _RunFiles(problems, state, config, metrics, rows, _status(folder, state, metrics, problems))
 
 
-def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFiles | None = None) -> dict[str, Any]:
+def _has_file(folder: Path, name: str, root: Path) -> bool:
+    """True for a file of the run that resolves inside `root`."""
+    path = paths.inside(root, folder / name)
+    return path is not None and path.is_file()
+
+
+def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFiles | None = None,
+              root: str | os.PathLike | None = None) -> dict[str, Any]:
     """One run as the runs page shows it (`files`: the folder already read).
 
     Returns:
@@ -149,9 +163,11 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
         "epochs_done", "epochs_total", "best_val_accuracy",
         "final_val_accuracy", "test_accuracy", "wall_seconds", "parameters",
         "started_at", "updated_at", "has_model", "has_tensorboard",
-        "problems" (one line each)}.
+        "problems" (one line each)}. `root`: RUNS_DIR (default: the folder's
+        parent); nothing resolving outside it is read.
     """
-    files = files or _read_run(folder)
+    root = Path(root) if root is not None else folder.parent
+    files = files or _read_run(folder, root)
     problems, config, metrics, rows, status = files.problems, files.config, files.metrics, files.rows, files.status
     state = files.state or {}
     kind = "photos" if config.get("task") == "photos" else "digits"
@@ -176,8 +192,8 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
         "parameters": _integer(metrics.get("parameters")),
         "started_at": _text(state.get("started_at")) or _modified_at(folder),
         "updated_at": _text(state.get("updated_at")) or _modified_at(folder),
-        "has_model": (folder / runs.MODEL).is_file(),
-        "has_tensorboard": (folder / TENSORBOARD_FOLDER).is_dir(),
+        "has_model": _has_file(folder, runs.MODEL, root),
+        "has_tensorboard": (folder / TENSORBOARD_FOLDER).is_dir() and paths.is_inside(root, folder / TENSORBOARD_FOLDER),
         "problems": problems,
     }
 
@@ -189,13 +205,14 @@ def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
         UnknownRun: see `find_run`.
     """
     folder = find_run(runs_dir, run_id)
-    files = _read_run(folder)
-    detail = summarize(folder, run_id, group=run_id.split("/")[0] if "/" in run_id else None, files=files)
+    root = Path(runs_dir)
+    files = _read_run(folder, root)
+    detail = summarize(folder, run_id, group=run_id.split("/")[0] if "/" in run_id else None, files=files, root=root)
     problems = detail["problems"]
     detail["config"] = files.config or None
     detail["metrics"] = files.metrics or None
-    detail["model_summary"] = _read_text(folder / runs.SUMMARY, problems)
-    detail["files"] = [name for name in RUN_FILES if (folder / name).is_file()]
+    detail["model_summary"] = _read_text(folder / runs.SUMMARY, problems, root)
+    detail["files"] = [name for name in RUN_FILES if _has_file(folder, name, root)]
     detail["planned_learning_rates"] = planned_learning_rates(detail["config"] or {}, detail["epochs_total"])
     detail["tensorboard_command"] = tensorboard_command(folder / TENSORBOARD_FOLDER)
     return detail
@@ -211,7 +228,7 @@ def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
         UnknownRun: see `find_run`.
     """
     folder = find_run(runs_dir, run_id)
-    files = _read_run(folder)
+    files = _read_run(folder, Path(runs_dir))
     state = files.state or {}
     epochs_total = _integer(state.get("epochs_total")) or _config_epochs(files.config)
     return {
@@ -233,8 +250,8 @@ def run_file(runs_dir: str | os.PathLike, run_id: str, name: str) -> Path:
         UnknownRun: no such run, or a name that is not one of the files served.
     """
     folder = find_run(runs_dir, run_id)
-    path = folder / name
-    if name not in RUN_FILES or not path.is_file():
+    path = paths.inside(runs_dir, folder / name) if name in RUN_FILES else None
+    if path is None or not path.is_file():
         raise UnknownRun(f"run {run_id!r} has no file {name!r}")
     return path
 
@@ -247,19 +264,21 @@ def ladder_image(runs_dir: str | os.PathLike, group: str) -> Path:
     """
     if not group or group.startswith(".") or "/" in group or "\\" in group:
         raise UnknownRun(f"no ladder {group!r}")
-    path = Path(runs_dir) / group / LADDER_IMAGE
-    if not path.is_file():
+    path = paths.inside(runs_dir, Path(runs_dir) / group / LADDER_IMAGE)
+    if path is None or not path.is_file():
         raise UnknownRun(f"no ladder {group!r}")
     return path
 
 
-def read_ladder(folder: Path, group: str, rung_folders: set[str]) -> dict[str, Any]:
+def read_ladder(folder: Path, group: str, rung_folders: set[str], root: str | os.PathLike | None = None) -> dict[str, Any]:
     """ladder.json of a ladder folder: the rows of `nophd ladder`'s comparison.
 
-    Each row gets "run_id" when its run folder is there.
+    Each row gets "run_id" when its run folder is there. `root`: RUNS_DIR
+    (default: the folder's parent).
     """
+    root = Path(root) if root is not None else folder.parent
     problems: list[str] = []
-    value = _read_json(folder / LADDER_JSON, problems)
+    value = _read_json(folder / LADDER_JSON, problems, root)
     rows = []
     if value is not None and not isinstance(value, list):
         problems.append(f"{LADDER_JSON}: expected a list of rows, found {type(value).__name__}")
@@ -278,7 +297,7 @@ def read_ladder(folder: Path, group: str, rung_folders: set[str]) -> dict[str, A
             "codelab_text": _text(row.get("codelab_text")),
             "run_id": f"{group}/{run}" if run in rung_folders else None,
         })
-    return {"id": group, "rows": rows, "has_image": (folder / LADDER_IMAGE).is_file(), "problems": problems}
+    return {"id": group, "rows": rows, "has_image": _has_file(folder, LADDER_IMAGE, root), "problems": problems}
 
 
 def planned_learning_rates(config: dict[str, Any], epochs: int | None) -> list[float]:
@@ -322,8 +341,12 @@ def tensorboard_command(logdir: str | os.PathLike) -> str:
     return f"tensorboard --logdir {shlex.quote(str(logdir))}"
 
 
-def read_history_rows(folder: Path, problems: list[str]) -> list[dict[str, float]]:
-    """history.csv's rows (see runs.read_history), or [] and a problem when it is unreadable."""
+def read_history_rows(folder: Path, problems: list[str], root: str | os.PathLike | None = None) -> list[dict[str, float]]:
+    """history.csv's rows (see runs.read_history), or [] and a problem when it is unreadable
+    or resolves outside `root` (RUNS_DIR; default: the folder's parent)."""
+    if paths.inside(root if root is not None else folder.parent, folder / runs.HISTORY) is None:
+        problems.append(_OUTSIDE.format(runs.HISTORY))
+        return []
     try:
         rows = runs.read_history(folder)
     except RunError as error:
@@ -352,7 +375,7 @@ def file_version(folder: Path, names: tuple[str, ...]) -> str:
 
 def _status(folder: Path, state: dict | None, metrics: dict, problems: list[str]) -> str:
     if state is None:
-        if (folder / runs.STATE).exists():
+        if (folder / runs.STATE).exists() or (folder / runs.STATE).is_symlink():
             return "corrupt"
         if metrics.get("status") == "finished":
             return "finished"
@@ -371,8 +394,8 @@ def _status(folder: Path, state: dict | None, metrics: dict, problems: list[str]
     return value
 
 
-def _read_json(path: Path, problems: list[str]) -> Any:
-    text = _read_text(path, problems)
+def _read_json(path: Path, problems: list[str], root: Path) -> Any:
+    text = _read_text(path, problems, root)
     if text is None:
         return None
     try:
@@ -382,17 +405,22 @@ def _read_json(path: Path, problems: list[str]) -> Any:
         return None
 
 
-def _read_object(path: Path, problems: list[str]) -> dict[str, Any] | None:
-    value = _read_json(path, problems)
+def _read_object(path: Path, problems: list[str], root: Path) -> dict[str, Any] | None:
+    value = _read_json(path, problems, root)
     if value is not None and not isinstance(value, dict):
         problems.append(f"{path.name}: expected a JSON object, found {type(value).__name__}")
         return None
     return value
 
 
-def _read_text(path: Path, problems: list[str]) -> str | None:
+def _read_text(path: Path, problems: list[str], root: Path) -> str | None:
+    """The file's text (at most _MAX_TEXT_BYTES), or None when missing, unreadable or outside `root`."""
+    resolved = paths.inside(root, path)
+    if resolved is None:
+        problems.append(_OUTSIDE.format(path.name))
+        return None
     try:
-        with path.open("rb") as handle:
+        with resolved.open("rb") as handle:
             raw = handle.read(_MAX_TEXT_BYTES + 1)
     except FileNotFoundError:
         return None

@@ -7,8 +7,15 @@ the command line give the same answer for the same picture.
 Keras does not promise that one model may be called from several threads
 at once, and a web server calls from many. Each loaded model therefore has
 a lock; preprocessing (decoding, MNIST-style centring) runs outside it, only
-the model call inside. A model is loaded once per version of its
+the model call inside. Concurrent requests for one model are gathered by
+its `nophd.serve.batching.Batcher` and run as one compiled call (a
+`tf.function` over the model, traced once for any batch size), never Keras'
+per-call `model.predict`. A model is loaded once per version of its
 model.keras: a run trained again is loaded again.
+
+TensorFlow is imported once, by `import_tensorflow`, under one lock: a
+second thread must never see a half-imported TensorFlow (that breaks it for
+the life of the process). The server calls it before it accepts requests.
 
 Example:
     cache = ModelCache()
@@ -24,7 +31,6 @@ import dataclasses
 import io
 import math
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -34,12 +40,22 @@ import numpy as np
 from PIL import Image
 
 from nophd import runs
-from nophd.errors import DataError, NophdError, RunError
+from nophd.errors import DataError, NophdError
+from nophd.serve import batching, paths
 
 # A picture larger than this many pixels is refused before it is decoded: a
 # small, highly compressed PNG can otherwise expand to gigabytes in memory.
+# A digit becomes 28x28, so a digit picture gets a far smaller budget than a
+# photo. JPEGs are first decoded at a reduced scale (Image.draft), so a phone
+# photo's 48 megapixels count as what is really decoded.
 MAX_PIXELS = 40_000_000
+MAX_DIGIT_PIXELS = 4096 * 4096 // 4
+# JPEGs are drafted down to no less than this on their shorter side.
+DRAFT_SIDE = 1024
+# A picture longer than this many times its width (or wider than its height) is no digit and no photo.
+MAX_ASPECT_RATIO = 50
 DIGIT_SIZE = 28
+_BLANK = "no digit in the image: it is blank, or its ink is too faint"
 # Test digits run through the model in chunks, taking the model's lock per
 # chunk, so that a drawing on the canvas is answered between two chunks.
 _CHUNK = 1000
@@ -57,24 +73,87 @@ class NoModel(NophdError):
     """The run has no usable model yet (HTTP 409)."""
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_tensorflow() -> None:
+    """Imports TensorFlow and Keras completely, once, whichever thread asks first.
+
+    Every server path that may touch TensorFlow calls this first; the lock
+    makes a second thread wait for the first import to finish instead of
+    seeing a half-imported module.
+    """
+    with _IMPORT_LOCK:
+        from nophd import quiet
+
+        quiet.import_tensorflow()
+        import keras  # noqa: F401
+
+
 @dataclasses.dataclass
 class LoadedModel:
-    """A run's Predictor and the lock every call to its model takes.
+    """A run's Predictor, the lock every call to its model takes, and its batcher.
 
     Attributes:
         predictor: nophd.training.predictor.Predictor.
         stamp: (modification time, size) of the model.keras it was loaded from.
-        lock: held while the Keras model runs.
+        lock: held while the model runs.
+        batcher: gathers concurrent requests into one call (see `predict`).
     """
 
     predictor: Any
     stamp: tuple[int, int]
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    batcher: batching.Batcher | None = None
+
+    def __post_init__(self):
+        self.call = compiled_call(self.predictor)
+        if self.batcher is None:
+            self.batcher = batching.Batcher(self.call, self.lock, max_batch=batch_limit(self.predictor),
+                                            name=f"nophd-batcher-{self.predictor.path.name}")
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
-        """Model outputs (N, classes) for inputs already shaped as the model takes them."""
+        """Model outputs (N, classes) for inputs already shaped as the model takes them (one call, this thread)."""
         with self.lock:
-            return self.predictor.predict_inputs(inputs)
+            return np.asarray(self.call(inputs))
+
+    async def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """`probabilities` through the batcher, for asyncio callers."""
+        return await self.batcher.predict(inputs)
+
+
+def batch_limit(predictor) -> int:
+    """The most inputs the batcher puts in one call: 64 digits, about 8 photos at 192 px.
+
+    A photo model's call on 64 photos takes seconds on two cores; smaller
+    batches keep each call short, so the pictures being prepared meanwhile
+    (TensorFlow's resize shares its thread pool) are not starved.
+    """
+    side = predictor.image_size
+    values = side * side * (3 if predictor.kind == "photos" else 1)
+    return max(4, min(batching.DEFAULT_MAX_BATCH, 1_000_000 // values))
+
+
+def compiled_call(predictor) -> Any:
+    """The model's compiled call: float32 (N, ...) -> (N, classes) as a NumPy array.
+
+    A Keras model becomes one `tf.function` with a batch axis of any size
+    (traced once; Keras' `model.predict` costs a hundred milliseconds of
+    set-up per call). An export keeps its own call (`Predictor.predict_inputs`).
+    """
+    if predictor.model is None:
+        return predictor.predict_inputs
+    import_tensorflow()
+    import tensorflow as tf
+
+    model = predictor.model
+    signature = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)]
+    function = tf.function(lambda inputs: model(inputs, training=False), input_signature=signature, autograph=False)
+
+    def call(inputs: np.ndarray) -> np.ndarray:
+        return function(np.asarray(inputs, dtype=np.float32)).numpy()
+
+    return call
 
 
 class ModelCache:
@@ -83,13 +162,52 @@ class ModelCache:
     Args:
         capacity: how many models to keep loaded; the least recently used
             one is dropped beyond that (a whole ladder is ten models).
+        root: RUNS_DIR: a model.keras, config.json or metrics.json resolving
+            outside it is not read (None: no such check).
     """
 
-    def __init__(self, capacity: int = 12):
+    def __init__(self, capacity: int = 12, root: str | os.PathLike | None = None):
         self.capacity = capacity
+        self.root = Path(root) if root is not None else None
         self._models: collections.OrderedDict[str, LoadedModel] = collections.OrderedDict()
         self._loading: dict[str, threading.Lock] = {}
+        self._failures: dict[str, tuple[tuple[int, int], str]] = {}
         self._guard = threading.Lock()
+
+    def clear(self) -> None:
+        """Unloads every model (each is loaded again on its next use)."""
+        with self._guard:
+            dropped = list(self._models.values())
+            self._models.clear()
+            self._failures.clear()
+        for model in dropped:
+            model.batcher.close()
+
+    def problem(self, folder: Path) -> str | None:
+        """Why the run's model cannot be used, in one line, or None when nothing is known against it.
+
+        Cheap (no loading): a model.keras that is not a complete zip file (a
+        truncated copy), one that failed to load before in this server, or a
+        file leading outside RUNS_DIR.
+        """
+        import zipfile
+
+        model_path = folder / runs.MODEL
+        if self.root is not None and not paths.is_inside(self.root, model_path):
+            return f"{runs.MODEL}: a link leading outside the runs folder, not read"
+        stamp = _stamp(model_path)
+        if stamp is None:
+            return None
+        with self._guard:
+            failure = self._failures.get(str(folder))
+        if failure is not None and failure[0] == stamp:
+            return failure[1]
+        try:
+            with zipfile.ZipFile(model_path) as archive:
+                archive.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
+            return f"{runs.MODEL} is damaged or truncated, the model cannot load ({_one_line(error)}); train the run again"
+        return None
 
     def get(self, folder: Path) -> LoadedModel:
         """The run's model, loading it when it is not loaded or its model.keras changed.
@@ -98,7 +216,7 @@ class ModelCache:
             NoModel: no model.keras yet (the run is still going, or failed), or
                 one that does not load.
         """
-        key = str(folder.resolve())
+        key = str(folder)
         stamp = _stamp(folder / runs.MODEL)
         if stamp is None:
             status = runs.status(folder) if (folder / runs.STATE).exists() else "incomplete"
@@ -112,64 +230,134 @@ class ModelCache:
                 self._models.move_to_end(key)
                 return loaded
             loading = self._loading.setdefault(key, threading.Lock())
+        # Where the files lead is checked whenever the model is (re)loaded: a
+        # model.keras replaced by a link has a new stamp, so it comes here again.
+        if self.root is not None:
+            for name in (runs.MODEL, runs.CONFIG, runs.METRICS):
+                if not paths.is_inside(self.root, folder / name):
+                    raise NoModel(f"run {folder.name!r}: {name} is a link leading outside the runs folder, not read")
         # One thread loads; the others wait here and then find it loaded.
         with loading:
             with self._guard:
                 loaded = self._models.get(key)
             if loaded is None or loaded.stamp != stamp:
+                import_tensorflow()
                 from nophd.training.predictor import Predictor
 
                 try:
                     loaded = LoadedModel(Predictor(folder), stamp)
-                except RunError as error:
-                    raise NoModel(str(error).replace(str(folder), folder.name)) from None
+                except NophdError as error:
+                    message = _one_line(error).replace(str(folder / runs.MODEL), runs.MODEL).replace(str(folder), folder.name)
+                    with self._guard:
+                        self._failures[key] = (stamp, message)
+                    raise NoModel(message) from None
                 with self._guard:
+                    self._failures.pop(key, None)
+                    previous = self._models.get(key)
                     self._models[key] = loaded
                     self._models.move_to_end(key)
+                    dropped = [previous] if previous is not None else []
                     while len(self._models) > self.capacity:
-                        self._models.popitem(last=False)
+                        dropped.append(self._models.popitem(last=False)[1])
+                for model in dropped:
+                    model.batcher.close()
         return loaded
 
 
-def decode_image(data: bytes, name: str) -> Image.Image:
+def decode_image(data: bytes, name: str, kind: str = "photos") -> Image.Image:
     """Decodes an uploaded file the way `nophd predict` decodes a file on disk.
 
-    The header is read first and a picture over MAX_PIXELS refused before
-    anything is decoded; the rest is `nophd.data.images.load_image` (whole
-    decode, EXIF orientation, first frame), so truncated and corrupt files
-    give the same one-line reasons.
+    The header is read first: a picture over the pixel budget of its kind
+    (MAX_DIGIT_PIXELS for a digit model, MAX_PIXELS for a photo model), or
+    more than MAX_ASPECT_RATIO times longer than wide, is refused before
+    anything is decoded. A JPEG is decoded at a reduced scale (Pillow's
+    draft mode) when it is much larger than the model needs. The decode is
+    Pillow's whole decode with EXIF orientation and the first frame, as
+    `nophd.data.images.load_image` does, so truncated and corrupt files give
+    the same one-line reasons.
 
     Args:
         data: the file's bytes.
         name: how to call the file in messages (the uploaded file name).
+        kind: "digits" or "photos", the model's kind (sets the pixel budget).
 
     Raises:
-        BadInput: empty, not an image, truncated or corrupt.
-        TooLarge: more than MAX_PIXELS pixels.
+        BadInput: empty, not an image, truncated, corrupt, or an extreme shape.
+        TooLarge: more pixels than the budget.
     """
-    from nophd.data import images
+    from PIL import ImageOps
 
     if not data:
         raise BadInput(f"{name}: empty file (0 bytes), not an image")
+    budget = MAX_DIGIT_PIXELS if kind == "digits" else MAX_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
     except Image.UnidentifiedImageError:
         raise BadInput(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError:
-        raise TooLarge(f"{name}: image too large to decode safely (limit {MAX_PIXELS:,} pixels)") from None
+        raise TooLarge(f"{name}: image too large to decode safely (limit {budget:,} pixels)") from None
     except Exception as error:  # noqa: BLE001 - Pillow raises many types for a broken header.
         raise BadInput(f"{name}: truncated or corrupt image ({_one_line(error)})") from None
-    if width * height > MAX_PIXELS:
-        raise TooLarge(f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels")
-    # load_image reads a path; a private temporary folder keeps this upload's bytes apart from others'.
-    with tempfile.TemporaryDirectory(prefix="nophd-upload-") as folder:
-        path = Path(folder) / "upload"
-        path.write_bytes(data)
-        try:
-            return images.load_image(path)
-        except DataError as error:
-            raise BadInput(str(error).replace(str(path), name)) from None
+    if width < 1 or height < 1:
+        raise BadInput(f"{name}: {width}x{height} pixels, an empty picture")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise BadInput(f"{name}: {width}x{height} pixels is too long and thin to be a picture of anything "
+                       f"(at most {MAX_ASPECT_RATIO}:1)")
+    if image.format == "JPEG" and min(width, height) > 2 * DRAFT_SIDE:
+        # Decode at 1/2, 1/4 or 1/8 scale: the shorter side stays at least DRAFT_SIDE.
+        image.draft(image.mode, (max(DRAFT_SIDE, width * DRAFT_SIDE // min(width, height)),
+                                 max(DRAFT_SIDE, height * DRAFT_SIDE // min(width, height))))
+        width, height = image.size
+    if width * height > budget:
+        what = "a digit model" if kind == "digits" else "a photo model"
+        raise TooLarge(f"{name}: {width}x{height} pixels is over the limit of {budget:,} pixels for {what}; "
+                       "send a smaller picture")
+    try:
+        image.load()
+        if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn a phone photo upright.
+            image = ImageOps.exif_transpose(image)
+    except MemoryError:
+        raise TooLarge(f"{name}: not enough memory to decode the image") from None
+    except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on corrupt data.
+        raise BadInput(f"{name}: truncated or corrupt image ({_one_line(error)})") from None
+    return image
+
+
+def prepare_image(model: LoadedModel, image: Image.Image) -> np.ndarray:
+    """One picture as the model's input, (1, ...), prepared as the run's model was trained.
+
+    Raises:
+        BadInput: a digit model and a picture with no digit in it (blank, or ink too faint).
+    """
+    try:
+        prepared = model.predictor.prepare(image)
+    except DataError as error:
+        raise BadInput(str(error)) from None
+    if model.predictor.kind == "digits" and not prepared.any():
+        raise BadInput(_BLANK)
+    return prepared[np.newaxis]
+
+
+def prepare_pixels(model: LoadedModel, value: Any) -> np.ndarray:
+    """A JSON 28x28 digit as the model's input (1, 28, 28, 1) (see `predict_pixels`).
+
+    A digit with no ink is refused by the same rule as a blank picture: the
+    array goes through MNIST's preparation (`to_mnist`), and one that comes
+    out empty has no digit in it.
+
+    Raises:
+        BadInput: a photo model, no pixels, not 28x28 numbers in range, or blank.
+    """
+    from nophd.data import images as images_module
+    from nophd.training import predictor as predictor_module
+
+    if model.predictor.kind != "digits":
+        raise BadInput("this run is a photo model: send an image file, not a pixel array")
+    digits = parse_pixels(value)
+    if not images_module.to_mnist(digits).any():
+        raise BadInput(_BLANK)
+    return predictor_module.digits_input(digits)
 
 
 def predict_image(model: LoadedModel, image: Image.Image, top: int = 3, with_input: bool = False) -> dict[str, Any]:
@@ -178,15 +366,8 @@ def predict_image(model: LoadedModel, image: Image.Image, top: int = 3, with_inp
     Raises:
         BadInput: a digit model and a picture with no digit in it (blank, or ink too faint).
     """
-    predictor = model.predictor
-    try:
-        prepared = predictor.prepare(image)
-    except DataError as error:
-        raise BadInput(str(error)) from None
-    if predictor.kind == "digits" and not prepared.any():
-        raise BadInput("no digit in the image: it is blank, or its ink is too faint")
-    probabilities = model.probabilities(prepared[np.newaxis])[0]
-    return _result(predictor, probabilities, top, prepared if with_input else None)
+    inputs = prepare_image(model, image)
+    return result(model, model.probabilities(inputs)[0], top, inputs[0] if with_input else None)
 
 
 def predict_pixels(model: LoadedModel, value: Any, top: int = 3, with_input: bool = False) -> dict[str, Any]:
@@ -198,17 +379,10 @@ def predict_pixels(model: LoadedModel, value: Any, top: int = 3, with_input: boo
             value is over 1. The array is fed as it is (no centring).
 
     Raises:
-        BadInput: a photo model, no pixels, or not 28x28 numbers in range.
+        BadInput: a photo model, no pixels, not 28x28 numbers in range, or no ink.
     """
-    from nophd.training import predictor as predictor_module
-
-    predictor = model.predictor
-    if predictor.kind != "digits":
-        raise BadInput("this run is a photo model: send an image file, not a pixel array")
-    digits = parse_pixels(value)
-    inputs = predictor_module.digits_input(digits)
-    probabilities = model.probabilities(inputs)[0]
-    return _result(predictor, probabilities, top, inputs[0] if with_input else None)
+    inputs = prepare_pixels(model, value)
+    return result(model, model.probabilities(inputs)[0], top, inputs[0] if with_input else None)
 
 
 def parse_pixels(value: Any) -> np.ndarray:
@@ -223,7 +397,7 @@ def parse_pixels(value: Any) -> np.ndarray:
         value = value["pixels"]
     try:
         array = np.asarray(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise BadInput("pixels must be 28 rows of 28 numbers each (rows of different lengths)") from None
     if array.dtype.kind not in "iuf" or array.dtype == np.bool_:
         raise BadInput("pixels must be 28 rows of 28 numbers each")
@@ -240,8 +414,11 @@ def parse_pixels(value: Any) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _result(predictor, probabilities: np.ndarray, top: int, model_input: np.ndarray | None) -> dict[str, Any]:
-    result = {
+def result(model: LoadedModel, probabilities: np.ndarray, top: int, model_input: np.ndarray | None) -> dict[str, Any]:
+    """The JSON answer for one picture: kind, class names, probabilities, the `top` likeliest
+    and, for a digit when `model_input` is given, what the model saw (28x28 in [0, 1])."""
+    predictor = model.predictor
+    answer = {
         "kind": predictor.kind,
         "class_names": list(predictor.class_names),
         "probabilities": [float(value) for value in probabilities],
@@ -250,8 +427,8 @@ def _result(predictor, probabilities: np.ndarray, top: int, model_input: np.ndar
     }
     if model_input is not None and predictor.kind == "digits":
         # What the model saw: the drawing centred and scaled as MNIST's digits are.
-        result["input"] = np.round(model_input[..., 0].astype(float), 3).tolist()
-    return result
+        answer["input"] = np.round(model_input[..., 0].astype(float), 3).tolist()
+    return answer
 
 
 class MnistTestSet:

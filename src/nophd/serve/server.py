@@ -5,12 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-import sys
-import threading
 from pathlib import Path
 
 from nophd.errors import ConfigError
-from nophd.serve import app as app_module, catalog
+from nophd.serve import app as app_module, catalog, inference
 from nophd.serve.command import DEFAULT_HOST, DEFAULT_PORT
 
 # Host header values a browser sends for a server bound to a loopback address.
@@ -53,9 +51,7 @@ def serve(
     listener = open_listener(host, port)
     bound_port = listener.getsockname()[1]
     loopback = is_loopback(host)
-    application = app_module.create_app(
-        runs_dir, data_dir=data_dir, allowed_hosts=_LOCAL_NAMES + [host] if loopback and ":" not in host else None,
-    )
+    application = app_module.create_app(runs_dir, data_dir=data_dir, allowed_hosts=allowed_hosts(host))
     if runs_dir.is_dir():
         count = len(catalog.scan(runs_dir)[0])
         where = f"{count} run{'s' if count != 1 else ''} in {runs_dir}"
@@ -68,8 +64,17 @@ def serve(
     announce(f"  TensorBoard: {catalog.tensorboard_command(runs_dir)}")
     if not loopback:
         announce(f"nophd serve: note: listening on {host}: anyone who can reach this machine can see the runs and use the models")
+    # TensorFlow is imported here, in this thread, before the first request is
+    # accepted: a request importing it while another thread is half-way
+    # through leaves it broken for the life of the process.
+    announce("nophd serve: loading TensorFlow…")
+    try:
+        inference.import_tensorflow()
+    except Exception as error:  # noqa: BLE001 - a broken install: say so in one line and stop.
+        listener.close()
+        raise ConfigError(f"nophd serve: TensorFlow does not import ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())[:200]})") from None
     announce("Ctrl-C stops it.")
-    _warm_up_tensorflow()
     config = uvicorn.Config(application, log_level="warning", access_log=False, timeout_graceful_shutdown=3,
                             lifespan="off")
     try:
@@ -105,6 +110,28 @@ def open_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
+def allowed_hosts(host: str) -> list[str] | None:
+    """The Host header values to accept when bound to `host`; None (any) when not loopback.
+
+    Starlette's TrustedHostMiddleware compares the Host header without its
+    port, and an IPv6 literal keeps its brackets ("[::1]:8000" -> "[::1]"),
+    so an IPv6 address is allowed in brackets.
+
+    Example:
+        allowed_hosts("::1")  # ["127.0.0.1", "localhost", "[::1]"]
+    """
+    if not is_loopback(host):
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return _LOCAL_NAMES + ([host] if host not in _LOCAL_NAMES else [])
+    if address.version == 6:
+        # "::1" and its long spellings ("0:0:0:0:0:0:0:1") alike.
+        return _LOCAL_NAMES + sorted({f"[{host.lower()}]", f"[{address.compressed}]", f"[{address.exploded}]"})
+    return _LOCAL_NAMES + ([host] if host not in _LOCAL_NAMES else [])
+
+
 def is_loopback(host: str) -> bool:
     """True for localhost and 127.0.0.0/8, ::1."""
     if host == "localhost":
@@ -113,18 +140,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _warm_up_tensorflow() -> None:
-    """Imports TensorFlow in the background, so that the first prediction is not the slow one."""
-
-    def work():
-        from nophd import quiet
-
-        try:
-            quiet.import_tensorflow()
-            import keras  # noqa: F401
-        except Exception as error:  # noqa: BLE001 - the first prediction will report it properly.
-            print(f"nophd serve: note: TensorFlow did not import ({type(error).__name__}: {error})", file=sys.stderr)
-
-    threading.Thread(target=work, name="nophd-warm-up", daemon=True).start()
