@@ -205,6 +205,12 @@ def test_uploading_a_photo_to_a_photo_model(browser, live_server, tmp_path):
     find(browser, "#photo-input")[0].send_keys(str(photo))
     top = wait_for(browser, lambda: prediction(browser), "the photo's prediction")
     assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
+    # Class names are shown whole (they were cut to one letter by a column sized for digits).
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('#prediction-top .label')].map((label) =>"
+        " [label.textContent, label.scrollWidth <= label.clientWidth + 1, label.getBoundingClientRect().width])")
+    assert sorted(text for text, _, _ in shown) == sorted(PHOTO_CLASSES)
+    assert all(whole for _, whole, _ in shown), shown
     # Its wrong validation photos, as thumbnails with their probabilities.
     mistakes = wait_for(browser, lambda: find(browser, "#mistakes .mistake.photo img"), "the misclassified photos")
     assert all(image.get_attribute("naturalWidth") not in (None, "0") for image in mistakes)

@@ -130,10 +130,25 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+# Wide enough for every column of a functional model's summary (layer,
+# output shape, parameters, connected to) with MobileNet's long layer names.
+SUMMARY_WIDTH = 120
+
+
 def model_summary(model) -> str:
+    """model.summary() as text, every column kept.
+
+    Keras draws the table with rich, whose console is as wide as $COLUMNS
+    (80 when there is no terminal) whatever `line_length` says: a wider table
+    was cut at 80 columns and lost "Param #". The console gets the table's
+    width for the time of the call.
+    """
+    from unittest import mock
+
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
-    return "\n".join(lines) + "\n"
+    with mock.patch.dict(os.environ, {"COLUMNS": str(SUMMARY_WIDTH + 4)}):
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=SUMMARY_WIDTH)
+    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
 
 
 def _prepare_run_directory(

@@ -14,8 +14,12 @@ const nophdTry = (() => {
   // While drawing, at most one request is in flight, and a new one starts no sooner than this.
   const MIN_INTERVAL_MS = 120;
 
+  // Digits get a big one-character label; class names ("sunflowers") a column as wide as the longest.
   function ranking(result) {
-    return el("ol", { id: "prediction-top" }, result.top.map((entry) => el("li", { dataset: { label: entry.label } },
+    const longest = Math.max(1, ...result.top.map((entry) => String(entry.label).length));
+    const words = longest > 2;
+    return el("ol", { id: "prediction-top", class: words ? "words" : null, style: words ? { "--label-width": `${Math.ceil(longest * 1.15) + 1}ch` } : null },
+      result.top.map((entry) => el("li", { dataset: { label: entry.label } },
       el("span", { class: "label", text: entry.label, title: entry.label }),
       el("span", { class: "meter" }, el("span", { style: { width: `${(100 * entry.probability).toFixed(1)}%` } })),
       el("span", { class: "probability", text: `${(100 * entry.probability).toFixed(1)}%` }))));
