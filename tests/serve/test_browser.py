@@ -8,6 +8,7 @@ page's screenshot there (that is how the README's picture is made).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -80,6 +81,12 @@ def chart_points(driver, name: str) -> int:
     return int(charts[0].get_attribute("data-points")) if charts else -1
 
 
+def chart_series(driver, name: str) -> list[str]:
+    """The names of the lines a chart draws (charts.js keeps them in data-series)."""
+    charts = find(driver, f"#chart-{name} .chart")
+    return json.loads(charts[0].get_attribute("data-series") or "[]") if charts else []
+
+
 def assert_no_console_errors(driver) -> None:
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors
@@ -120,9 +127,10 @@ def test_runs_page_run_page_curves_and_drawing_a_one(browser, live_server, tmp_p
 
     find(browser, 'tr[data-run-id="digits"] a')[0].click()
     wait_for(browser, lambda: chart_points(browser, "accuracy") == 4, "the accuracy curve's four epochs")
-    assert len(find(browser, "#chart-accuracy path.series")) == 2  # Training and validation.
-    assert len(find(browser, "#chart-loss path.series")) == 2
-    assert len(find(browser, "#chart-lr path.series.dashed")) == 1  # The planned schedule.
+    assert chart_series(browser, "accuracy") == ["training", "validation"]
+    assert chart_series(browser, "loss") == ["training", "validation"]
+    assert find(browser, "#chart-lr .chart")[0].get_attribute("data-dashed") == "1"  # The planned schedule.
+    assert find(browser, "#chart-accuracy .uplot canvas")  # Drawn by the vendored uPlot.
     assert "dense-lrdecay" in find(browser, "h1")[0].text
 
     draw_one(browser)
@@ -190,9 +198,8 @@ def test_sorting_and_comparing_runs(browser, live_server):
     for run_id in ("digits", "running"):
         find(browser, f'tr[data-run-id="{run_id}"] input[type=checkbox]')[0].click()
     find(browser, "#compare-button")[0].click()
-    wait_for(browser, lambda: len(find(browser, "#chart-val_accuracy path.series")) == 2, "two runs' curves overlaid")
-    names = {path.get_attribute("data-name") for path in find(browser, "#chart-val_accuracy path.series")}
-    assert names == {"digits", "running"}
+    wait_for(browser, lambda: len(chart_series(browser, "val_accuracy")) == 2, "two runs' curves overlaid")
+    assert set(chart_series(browser, "val_accuracy")) == {"digits", "running"}
     assert len(find(browser, "#compare-table tbody tr")) == 2
     assert_no_console_errors(browser)
 
@@ -215,4 +222,40 @@ def test_uploading_a_photo_to_a_photo_model(browser, live_server, tmp_path):
     mistakes = wait_for(browser, lambda: find(browser, "#mistakes .mistake.photo img"), "the misclassified photos")
     assert all(image.get_attribute("naturalWidth") not in (None, "0") for image in mistakes)
     assert "validation photos wrong" in find(browser, "#misclassified")[0].text
+    assert_no_console_errors(browser)
+
+
+def test_charts_hover_zoom_and_log_scale(browser, live_server):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(live_server.url + "/runs/digits")
+    wait_for(browser, lambda: chart_points(browser, "loss") == 4, "the loss curve's four epochs")
+    over = find(browser, "#chart-loss .u-over")[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", over)
+    legend = lambda: [cell.text for cell in find(browser, "#chart-loss .u-legend .u-value")]  # noqa: E731
+
+    # Hover: the legend shows the epoch and both losses under the pointer.
+    ActionChains(browser).move_to_element_with_offset(over, over.size["width"] // 2 - 2, 0).perform()
+    values = wait_for(browser, lambda: (lambda shown: shown if shown and shown[0] in {"1", "2", "3", "4"} else None)(legend()),
+                      "hover values in the legend")
+    assert all(value.replace(".", "").isdigit() for value in values[1:]), values
+
+    # Zoom: drag over the left half; double-click: every epoch again.
+    scale = lambda: browser.execute_script(  # noqa: E731
+        "const u = document.querySelector('#chart-loss .chart'); const s = window.nophdChartOf(u).scales.x; return [s.min, s.max];")
+    full = scale()
+    ActionChains(browser).move_to_element_with_offset(over, -over.size["width"] // 2 + 5, 0).click_and_hold() \
+        .move_by_offset(over.size["width"] // 2, 0).release().perform()
+    zoomed = wait_for(browser, lambda: (lambda now: now if now[1] - now[0] < full[1] - full[0] - 0.5 else None)(scale()), "the zoom")
+    assert zoomed[0] >= full[0]
+    ActionChains(browser).double_click(over).perform()
+    wait_for(browser, lambda: scale() == full, "the zoom reset by a double-click")
+
+    # Log scale: the loss chart's y axis becomes logarithmic, and back.
+    box = find(browser, "#chart-loss .log-toggle input")[0]
+    box.click()
+    wait_for(browser, lambda: browser.execute_script(
+        "return window.nophdChartOf(document.querySelector('#chart-loss .chart')).scales.y.distr") == 3, "a log y axis")
+    assert chart_points(browser, "loss") == 4
+    assert find(browser, "#chart-accuracy .log-toggle")[0].is_displayed() is False  # Accuracy stays linear.
     assert_no_console_errors(browser)

@@ -90,7 +90,7 @@
     const xMax = Math.max(0, ...selected.map((id) => (histories.get(id) || {}).epochs_total || 0));
     for (const [key, title, kind, clamp] of METRICS) {
       const options = {
-        title, yLabel: kind === "rate" ? "learning rate" : kind, xMax, clampY: clamp, yFormat: FORMATS[kind],
+        title, yLabel: kind === "rate" ? "learning rate" : kind, xMax, clampY: clamp, yFormat: FORMATS[kind], logToggle: kind !== "accuracy",
         empty: selected.length ? "no epochs recorded yet" : "pick runs above",
         series: selected.filter((id) => histories.has(id)).map((id) => ({
           name: id, color: colour(id), points: histories.get(id).rows.map((row) => [row.epoch, row[key]]),

@@ -32,7 +32,7 @@
     const rows = history.rows;
     const xMax = history.epochs_total || 0;
     chart("loss", {
-      title: "Loss", yLabel: "cross-entropy", xMax, yFormat: (value) => fixed(value, 3), clampY: [0, Infinity],
+      title: "Loss", yLabel: "cross-entropy", xMax, yFormat: (value) => fixed(value, 3), clampY: [0, Infinity], logToggle: true,
       series: [
         { name: "training", color: TRAIN, points: column(rows, "loss") },
         { name: "validation", color: VALIDATION, points: column(rows, "val_loss") },
@@ -48,7 +48,7 @@
     });
     const planned = history.planned_learning_rates.map((value, index) => [index + 1, value]);
     chart("lr", {
-      title: "Learning rate per epoch", yLabel: "learning rate", xMax, yFormat: rate, clampY: [0, Infinity],
+      title: "Learning rate per epoch", yLabel: "learning rate", xMax, yFormat: rate, clampY: [0, Infinity], logToggle: true,
       empty: "no learning rate recorded yet",
       series: [
         { name: "epochs done", color: "#2b7a4b", points: column(rows, "learning_rate") },
