@@ -342,7 +342,7 @@ def fit_epochs(
     # validation), for people who already use it: tensorboard --logdir runs.
     tensorboard = keras.callbacks.TensorBoard(
         log_dir=str(run_directory / runs.TENSORBOARD), write_graph=False, update_freq="epoch", profile_batch=0)
-    callback_list = [recorder, tensorboard]
+    callback_list = [recorder, tensorboard, callbacks_module.ProgressFile(run_directory, final_epoch, steps_per_epoch)]
     if config.lr_decay is not None:
         callback_list.insert(0, keras.callbacks.LearningRateScheduler(config.learning_rate_at))
     if progress:
@@ -391,7 +391,7 @@ def save_final_model(run_directory: Path, model) -> None:
 def end_run(run_directory: Path, epochs_done: int, wall_seconds: float,
             checkpoints: tuple[str, ...] = (runs.CHECKPOINT, runs.PREVIOUS_CHECKPOINT)) -> None:
     """Removes what only a resume needs and marks the run finished."""
-    for name in (*checkpoints, runs.RANDOM_STATES):
+    for name in (*checkpoints, runs.RANDOM_STATES, runs.PROGRESS):
         (run_directory / name).unlink(missing_ok=True)
     runs.write_state(run_directory, status="finished", epochs_done=epochs_done, wall_seconds=round(wall_seconds, 3))
 
@@ -539,6 +539,7 @@ def _finish(run_directory: Path, config: TrainConfig, spec, model, splits: Mnist
         "codelab_accuracy": spec.codelab_accuracy,
         "codelab_text": spec.codelab_text,
         "per_class_accuracy": evaluation.per_class_accuracy,
+        "confusion": evaluation.confusion.tolist(),  # Rows: true classes; columns: predicted (for the dashboard).
         "class_names": [str(index) for index in range(10)],
         "versions": versions(),
         "finished_at": runs.now(),
