@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nophd import runs
+from nophd import atomic, runs
 
 from .conftest import PHOTO_CLASSES, write_epochs, write_running_run
 
@@ -147,7 +147,10 @@ def test_runs_page_run_page_curves_and_drawing_a_one(browser, live_server, tmp_p
     wait_for(browser, lambda: find(browser, "#mistakes .mistake") or "No mistakes" in find(browser, "#misclassified")[0].text,
              "the misclassified examples")
     assert "test digits wrong" in find(browser, "#misclassified")[0].text
-    assert find(browser, "#picture-predictions") and find(browser, "#picture-confusion")
+    assert find(browser, "#picture-predictions")
+    # The confusion matrix as a table (metrics.json keeps it), with the per-class accuracy beside it.
+    assert len(find(browser, "#confusion-matrix tbody tr")) == 10
+    assert len(find(browser, "#per-class-table tbody tr")) == 10
 
     browser.execute_script("window.scrollTo(0, 0)")
     browser.set_window_size(1280, 1320)
@@ -171,8 +174,19 @@ def test_live_curves_grow_while_a_run_trains(browser, live_server, served_runs):
         assert "epoch 2/6" in find(browser, "#live")[0].text and "live" in find(browser, "#live")[0].get_attribute("class")
         browser.execute_script("window.nophdNotReloaded = true")
 
+        # Inside epoch 3: the step, the ETA and a bar, as training's progress.json says (about once a second).
+        atomic.write_json(folder / runs.PROGRESS, {"epoch": 3, "epochs": 6, "step": 40, "steps_per_epoch": 160,
+                                                   "elapsed": 5.0, "eta_seconds": 75.0, "run_eta_seconds": 400.0,
+                                                   "loss": 0.3, "accuracy": 0.91, "updated_at": time.time()})
+        text = wait_for(browser, lambda: find(browser, "#step-text") and find(browser, "#step-text")[0].text, "the step progress")
+        assert "step 40/160" in text and "epoch ETA 1:15" in text and "run ETA 6:40" in text, text
+        assert find(browser, "#epoch-progress .step-bar")[0].get_attribute("aria-valuenow") == "40"
+        atomic.write_json(folder / runs.PROGRESS, {"epoch": 3, "epochs": 6, "step": 120, "steps_per_epoch": 160})
+        wait_for(browser, lambda: "step 120/160" in find(browser, "#step-text")[0].text, "the next step", seconds=15)
+
         write_epochs(folder, 3)  # What nophd train writes after its third epoch.
         wait_for(browser, lambda: chart_points(browser, "loss") == 3, "the third epoch to appear", seconds=15)
+        wait_for(browser, lambda: not find(browser, "#step-text"), "the finished epoch's progress gone")
         assert "epoch 3/6" in find(browser, "#live")[0].text
         assert chart_points(browser, "accuracy") == 3 and chart_points(browser, "lr") == 6  # 3 done + 6 planned.
         assert browser.execute_script("return window.nophdNotReloaded") is True  # Updated in place, no reload.
@@ -258,4 +272,47 @@ def test_charts_hover_zoom_and_log_scale(browser, live_server):
         "return window.nophdChartOf(document.querySelector('#chart-loss .chart')).scales.y.distr") == 3, "a log y axis")
     assert chart_points(browser, "loss") == 4
     assert find(browser, "#chart-accuracy .log-toggle")[0].is_displayed() is False  # Accuracy stays linear.
+    assert_no_console_errors(browser)
+
+
+def test_clicking_a_confusion_cell_shows_its_examples(browser, live_server):
+    browser.get(live_server.url + "/runs/digits")
+    wait_for(browser, lambda: find(browser, "#mistakes .mistake"), "the misclassified digits")
+    # The cell with the most mistakes (off the diagonal).
+    cell = max((cell for cell in find(browser, "#confusion-matrix td.cell")
+                if cell.get_attribute("data-label") != cell.get_attribute("data-predicted")), key=lambda cell: int(cell.text))
+    label, predicted, count = cell.get_attribute("data-label"), cell.get_attribute("data-predicted"), int(cell.text)
+    assert count > 0
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+    cell.click()
+    wait_for(browser, lambda: find(browser, "#mistake-filter"), "the filtered mistakes")
+    shown = [(card.get_attribute("data-label"), card.get_attribute("data-predicted")) for card in find(browser, "#mistakes .mistake")]
+    assert shown and set(shown) == {(label, predicted)}
+    assert len(shown) <= count
+    assert "chosen" in cell.get_attribute("class")
+    find(browser, "#show-all-mistakes")[0].click()
+    wait_for(browser, lambda: not find(browser, "#mistake-filter"), "every mistake again")
+    assert len({card.get_attribute("data-label") for card in find(browser, "#mistakes .mistake")}) > 1
+    # The per-class table agrees with the matrix's diagonal.
+    rows = {row.get_attribute("data-label"): row for row in find(browser, "#per-class-table tbody tr")}
+    assert set(rows) == {str(digit) for digit in range(10)}
+    assert all(row.text.rstrip().endswith("%") for row in rows.values())
+    assert_no_console_errors(browser)
+
+
+def test_warnings_on_the_run_page(browser, live_server, served_runs):
+    folder = served_runs / "overfit"
+    write_running_run(folder, epochs_done=0)
+    runs.write_history(folder, [{"epoch": 1, "loss": 0.1, "accuracy": 0.99, "val_loss": 0.6, "val_accuracy": 0.80}])
+    atomic.write_json(folder / runs.METRICS, {"train_examples": 500, "per_class_accuracy": [1.0, 0.0],
+                                              "class_names": ["0", "1"], "confusion": [[50, 0], [50, 0]]})
+    runs.write_state(folder, status="finished", epochs_done=1)
+    try:
+        browser.get(live_server.url + "/runs/overfit")
+        wait_for(browser, lambda: find(browser, "#warnings .warning"), "the warnings")
+        kinds = [warning.get_attribute("data-kind") for warning in find(browser, "#warnings .warning")]
+        assert kinds == ["one-class", "overfitting", "little-data"]
+        assert "19.0 points" in find(browser, '#warnings .warning[data-kind="overfitting"]')[0].text
+    finally:
+        shutil.rmtree(folder)
     assert_no_console_errors(browser)
