@@ -215,6 +215,17 @@ def test_sorting_and_comparing_runs(browser, live_server):
     wait_for(browser, lambda: len(chart_series(browser, "val_accuracy")) == 2, "two runs' curves overlaid")
     assert set(chart_series(browser, "val_accuracy")) == {"digits", "running"}
     assert len(find(browser, "#compare-table tbody tr")) == 2
+    # Their configurations side by side: "digits" trained 4 epochs at 0.003, "running" plans 6 at 0.01.
+    wait_for(browser, lambda: find(browser, '#config-table tr[data-field="epochs"]'), "the configurations")
+    fields = {row.get_attribute("data-field"): row for row in find(browser, "#config-table tbody tr")}
+    assert "differs" in fields["epochs"].get_attribute("class")
+    assert "differs" in fields["learning_rate"].get_attribute("class")
+    assert "differs" not in fields["model"].get_attribute("class")  # Both dense-lrdecay.
+    assert [cell.text for cell in fields["epochs"].find_elements("css selector", "td")] == ["4", "6"]
+    find(browser, "#only-differences")[0].click()
+    wait_for(browser, lambda: all("differs" in row.get_attribute("class") for row in find(browser, "#config-table tbody tr")),
+             "only the fields that differ")
+    assert not find(browser, '#config-table tr[data-field="model"]')
     assert_no_console_errors(browser)
 
 
