@@ -327,3 +327,30 @@ def test_warnings_on_the_run_page(browser, live_server, served_runs):
     finally:
         shutil.rmtree(folder)
     assert_no_console_errors(browser)
+
+
+def test_download_and_export_from_the_run_page(browser, live_server, served_runs):
+    folder = served_runs / "exportable"
+    shutil.copytree(served_runs / "digits", folder)
+    fetch = ("const done = arguments[arguments.length - 1];"
+             "fetch(arguments[0]).then(async (r) => done([r.status, r.headers.get('content-disposition'), (await r.blob()).size]))")
+    try:
+        browser.get(live_server.url + "/runs/exportable")
+        link = wait_for(browser, lambda: find(browser, "#download-model"), "the model's download button")[0]
+        status, disposition, size = browser.execute_async_script(fetch, link.get_attribute("href"))
+        assert status == 200 and disposition.startswith("attachment") and size == (folder / runs.MODEL).stat().st_size
+        assert not find(browser, '#exports-table tr[data-format="tflite"] a.download')  # Not exported yet.
+
+        button = find(browser, '#exports-table button[data-format="tflite"]')[0]
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+        download = wait_for(browser, lambda: find(browser, '#exports-table tr[data-format="tflite"] a.download'),
+                            "the finished export's download link", seconds=240)[0]
+        assert find(browser, '#export-state [data-state="finished"]')
+        assert find(browser, '#exports-table tr[data-format="tflite"] td.number')[0].text.endswith("%")
+        status, disposition, size = browser.execute_async_script(fetch, download.get_attribute("href"))
+        assert status == 200 and "tflite" in disposition
+        assert size == (folder / "export" / "tflite" / "model.tflite").stat().st_size
+    finally:
+        shutil.rmtree(folder)
+    assert_no_console_errors(browser)

@@ -340,6 +340,78 @@
       detail.tensorboard_installed ? null : el("p", { class: "note" }, "TensorBoard is not installed here: ", el("code", { text: "pip install tensorboard" })));
   }
 
+  const FORMAT_NOTES = {
+    savedmodel: "TensorFlow SavedModel (TF Serving, TF.js converter); downloaded as a .zip",
+    tflite: "TensorFlow Lite, float (phones)",
+    "tflite-int8": "TensorFlow Lite, 8-bit integers (microcontrollers, Edge TPU)",
+  };
+  let exportTimer = null;
+
+  // model.keras and the exports to download; a button per format runs `nophd export` on the server.
+  async function renderDownloads() {
+    const container = document.getElementById("downloads");
+    clearTimeout(exportTimer);
+    if (!detail.has_model) {
+      nophd.replace(container, el("p", { class: "missing", text: "The model and its exports can be downloaded when the run has finished." }));
+      return;
+    }
+    let listing;
+    try {
+      listing = await nophd.api(nophd.runApi(runId, "/exports"));
+    } catch (error) {
+      nophd.replace(container, el("p", { class: "error", text: error.message }));
+      return;
+    }
+    const job = listing.job;
+    const running = job && job.state === "running";
+    const canExport = detail.status === "finished" && detail.model_ok !== false;
+    const rows = listing.formats.map((entry) => {
+      const button = el("button", { type: "button", class: entry.exists ? "" : "primary", dataset: { format: entry.format },
+        text: entry.exists ? "export again" : "export", disabled: running || !canExport });
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          await nophd.api(nophd.runApi(runId, `/exports/${entry.format}`), { method: "POST" });
+        } catch (error) {
+          nophd.replace(document.getElementById("export-state"), el("span", { class: "error", text: error.message }));
+          return;
+        }
+        renderDownloads();
+      });
+      return el("tr", { dataset: { format: entry.format } },
+        el("td", {}, el("strong", { text: entry.format }), el("div", { class: "note", text: FORMAT_NOTES[entry.format] || "" })),
+        el("td", { class: "number", text: entry.exists ? percent(entry.accuracy) : "—" }),
+        el("td", { class: "number", text: entry.exists ? size(entry.file_bytes) : "—" }),
+        el("td", { class: "number", text: entry.exists && nophd.isNumber(entry.latency_ms) ? `${entry.latency_ms.toFixed(2)} ms` : "—" }),
+        el("td", {}, entry.exists
+          ? el("a", { class: "button download", href: nophd.runApi(runId, `/download/export/${entry.format}`), download: "", text: "download" })
+          : null, " ", button));
+    });
+    let state = null;
+    if (job) {
+      const seconds = ((job.finished_at || Date.now() / 1000) - job.started_at);
+      state = el("span", { class: job.state === "failed" ? "error" : job.state === "running" ? "live" : "note",
+        dataset: { state: job.state }, text: `${job.message} (${duration(seconds)})` });
+    }
+    nophd.replace(container,
+      el("p", {}, el("a", { class: "button download", id: "download-model", href: nophd.runApi(runId, "/download/model.keras"), download: "" },
+        "download model.keras"), " ", el("span", { class: "note", text: "the trained Keras model (keras.models.load_model)" })),
+      el("div", { class: "scroll" }, el("table", { id: "exports-table" },
+        el("thead", {}, el("tr", {}, ["format", "accuracy", "size", "latency (1 image)", ""].map((heading, index) =>
+          el("th", { class: index && index < 4 ? "number" : "", text: heading })))),
+        el("tbody", {}, rows))),
+      el("p", { id: "export-state" }, state),
+      canExport ? null : el("p", { class: "note", text: "Only a finished run with a model that loads can be exported." }));
+    if (running) exportTimer = setTimeout(renderDownloads, 1000);
+  }
+
+  function size(bytes) {
+    if (!nophd.isNumber(bytes)) return "—";
+    if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+    if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} KB`;
+    return `${bytes} B`;
+  }
+
   // `full`: also the sections that should not be rebuilt on every epoch (a drawing in progress).
   async function loadDetail(full) {
     detail = await nophd.api(nophd.runApi(runId));
@@ -354,6 +426,7 @@
     if (full) {
       renderTryIt();
       renderMistakes();
+      renderDownloads();
     }
   }
 
