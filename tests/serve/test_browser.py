@@ -50,7 +50,9 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,1000", "--hide-scrollbars", "--force-device-scale-factor=1"):
+                     "--window-size=1280,1000", "--hide-scrollbars", "--force-device-scale-factor=1",
+                     # A camera that needs no permission prompt and shows Chromium's moving test pattern.
+                     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options,
@@ -353,4 +355,33 @@ def test_download_and_export_from_the_run_page(browser, live_server, served_runs
         assert size == (folder / "export" / "tflite" / "model.tflite").stat().st_size
     finally:
         shutil.rmtree(folder)
+    assert_no_console_errors(browser)
+
+
+def test_camera_and_paste_on_a_photo_run(browser, live_server):
+    browser.get(live_server.url + "/runs/photos")
+    start = wait_for(browser, lambda: find(browser, "#camera-start"), "the camera button")[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
+    start.click()
+    wait_for(browser, lambda: browser.execute_script(
+        "const video = document.getElementById('camera-video'); return video.readyState >= 2 && video.videoWidth > 0"),
+        "the fake camera's picture")
+    find(browser, "#camera-capture")[0].click()
+    top = wait_for(browser, lambda: prediction(browser), "the captured frame's prediction")
+    assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
+    assert find(browser, '#photo-preview img[alt="camera.jpg"]')
+    find(browser, "#camera-stop")[0].click()
+    assert not find(browser, "#camera-video")[0].is_displayed()
+
+    # Ctrl-V of an image: a paste event carrying a PNG, as the clipboard gives one.
+    browser.execute_script(
+        "const canvas = document.createElement('canvas'); canvas.width = canvas.height = 40;"
+        "const context = canvas.getContext('2d'); context.fillStyle = '#3a5'; context.fillRect(0, 0, 40, 40);"
+        "document.getElementById('prediction').dataset.state = 'busy';"
+        "canvas.toBlob((blob) => { const data = new DataTransfer();"
+        "  data.items.add(new File([blob], 'clip.png', {type: 'image/png'}));"
+        "  document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data})); }, 'image/png');")
+    wait_for(browser, lambda: find(browser, '#photo-preview img[alt="pasted image"]'), "the pasted image")
+    top = wait_for(browser, lambda: prediction(browser), "the pasted image's prediction")
+    assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
     assert_no_console_errors(browser)

@@ -180,7 +180,7 @@
     }
     const predictUrl = nophd.runApi(runId, "/predict");
     if (detail.kind === "photos") {
-      document.getElementById("try-title").textContent = "Try it: upload a photo";
+      document.getElementById("try-title").textContent = "Try it: a photo, pasted, dropped or from the camera";
       nophdTry.photoPicker(container, predictUrl);
     } else {
       document.getElementById("try-title").textContent = "Try it: draw a digit";
