@@ -48,6 +48,7 @@ def test_a_train_validation_gap_over_five_points_at_the_last_epoch_is_flagged():
     # An early gap that closed, and a gap of exactly five points, are not.
     assert insights.warnings({}, {}, rows((0.99, 0.80), (0.95, 0.93))) == []
     assert insights.warnings({}, {}, rows((0.95, 0.90))) == []
+    assert insights.warnings({}, {}, rows((0.40, 0.35))) == []  # 0.40 - 0.35 is a hair over 0.05 in floating point.
 
 
 def test_fewer_than_ten_steps_per_epoch_is_flagged():

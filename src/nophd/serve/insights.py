@@ -153,7 +153,8 @@ def _overfitting(config, metrics, rows, progress) -> dict[str, str] | None:
                  and _number(row.get("val_accuracy")) is not None), None)
     if last is None:
         return None
-    gap = 100 * (last["accuracy"] - last["val_accuracy"])
+    # Rounded: 0.40 - 0.35 is 0.05000000000000004 in floating point, and exactly five points is not over five.
+    gap = round(100 * (last["accuracy"] - last["val_accuracy"]), 6)
     if gap <= GAP_POINTS:
         return None
     return {"kind": "overfitting", "message": f"Training accuracy {100 * last['accuracy']:.1f}% is {gap:.1f} points "
