@@ -43,3 +43,26 @@ def test_progress_file_is_written_at_most_once_an_interval(tmp_path):
     seen = _fit(tmp_path, interval=3600)
     # Only the start of each epoch (step 0), never a step in between.
     assert {(record["epoch"], record["step"]) for record in seen} == {(1, 0), (2, 0)}
+
+
+def test_a_training_run_writes_progress_while_it_trains_and_removes_it_at_the_end(tiny_mnist, tmp_path, monkeypatch):
+    from nophd import atomic, cli
+
+    written = []
+    write_json = atomic.write_json
+
+    def recording(path, value):
+        if str(path).endswith(runs.PROGRESS):
+            written.append(value)
+        write_json(path, value)
+
+    monkeypatch.setattr(atomic, "write_json", recording)
+    folder = tmp_path / "run"
+    assert cli.main(["train", "mnist", "--model", "dense", "--epochs", "2", "--batch-size", "100",
+                     "--data-dir", str(tiny_mnist), "--out", str(folder), "--quiet"]) == 0
+    # At least the start of each epoch, with the run's real number of steps (1,200 examples, batches of 100).
+    assert {record["epoch"] for record in written} == {1, 2}
+    assert {record["steps_per_epoch"] for record in written} == {12} and {record["epochs"] for record in written} == {2}
+    assert not (folder / runs.PROGRESS).exists()  # A finished run has no epoch in progress.
+    assert "Param #" in (folder / runs.SUMMARY).read_text()  # And its summary keeps every column.
+    assert len(json.loads((folder / runs.METRICS).read_text())["confusion"]) == 10
