@@ -101,3 +101,12 @@ def test_stale_or_broken_progress_is_left_out(tmp_path):
     atomic.write_json(folder / runs.PROGRESS, {"epoch": 3, "step": 5, "steps_per_epoch": 160})
     runs.write_state(folder, status="finished")
     assert catalog.run_history(tmp_path, "live")["progress"] is None  # Only while it trains.
+
+
+def test_a_progress_file_linked_from_outside_the_run_is_not_read(tmp_path):
+    folder = tmp_path / "runs" / "live"
+    write_running_run(folder, epochs_done=2)
+    outside = tmp_path / "elsewhere.json"
+    atomic.write_json(outside, {"epoch": 3, "step": 5, "steps_per_epoch": 160})
+    (folder / runs.PROGRESS).symlink_to(outside)
+    assert catalog.run_history(tmp_path / "runs", "live")["progress"] is None

@@ -48,11 +48,15 @@ def read_progress(folder: Path, status: str, epochs_done: int | None) -> dict[st
     """
     if status != "running":
         return None
+    path = folder / runs.PROGRESS
     try:
-        with (folder / runs.PROGRESS).open("rb") as handle:
+        # Nothing outside the run folder is read, even through a symlink.
+        if not path.resolve(strict=True).is_relative_to(folder.resolve(strict=True)):
+            return None
+        with path.open("rb") as handle:
             raw = handle.read(_MAX_PROGRESS_BYTES + 1)
         value = json.loads(raw.decode("utf-8")) if len(raw) <= _MAX_PROGRESS_BYTES else None
-    except (OSError, ValueError):
+    except (OSError, RuntimeError, ValueError):
         return None
     if not isinstance(value, dict):
         return None
