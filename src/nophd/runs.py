@@ -41,6 +41,8 @@ METRICS = "metrics.json"
 # A photo run's wrong validation predictions, with thumbnails (for the dashboard).
 MISTAKES = "mistakes.json"
 SUMMARY = "summary.txt"
+# Where the epoch in progress is (step, ETA, latest batch loss), rewritten about once a second while a run trains.
+PROGRESS = "progress.json"
 TENSORBOARD = "tensorboard"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds", "elapsed")
 

@@ -8,6 +8,7 @@ page's screenshot there (that is how the README's picture is made).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nophd import runs
+from nophd import atomic, runs
 
 from .conftest import PHOTO_CLASSES, write_epochs, write_running_run
 
@@ -49,7 +50,9 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,1000", "--hide-scrollbars", "--force-device-scale-factor=1"):
+                     "--window-size=1280,1000", "--hide-scrollbars", "--force-device-scale-factor=1",
+                     # A camera that needs no permission prompt and shows Chromium's moving test pattern.
+                     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options,
@@ -78,6 +81,12 @@ def find(driver, selector: str):
 def chart_points(driver, name: str) -> int:
     charts = find(driver, f"#chart-{name} .chart")
     return int(charts[0].get_attribute("data-points")) if charts else -1
+
+
+def chart_series(driver, name: str) -> list[str]:
+    """The names of the lines a chart draws (charts.js keeps them in data-series)."""
+    charts = find(driver, f"#chart-{name} .chart")
+    return json.loads(charts[0].get_attribute("data-series") or "[]") if charts else []
 
 
 def assert_no_console_errors(driver) -> None:
@@ -120,9 +129,10 @@ def test_runs_page_run_page_curves_and_drawing_a_one(browser, live_server, tmp_p
 
     find(browser, 'tr[data-run-id="digits"] a')[0].click()
     wait_for(browser, lambda: chart_points(browser, "accuracy") == 4, "the accuracy curve's four epochs")
-    assert len(find(browser, "#chart-accuracy path.series")) == 2  # Training and validation.
-    assert len(find(browser, "#chart-loss path.series")) == 2
-    assert len(find(browser, "#chart-lr path.series.dashed")) == 1  # The planned schedule.
+    assert chart_series(browser, "accuracy") == ["training", "validation"]
+    assert chart_series(browser, "loss") == ["training", "validation"]
+    assert find(browser, "#chart-lr .chart")[0].get_attribute("data-dashed") == "1"  # The planned schedule.
+    assert find(browser, "#chart-accuracy .uplot canvas")  # Drawn by the vendored uPlot.
     assert "dense-lrdecay" in find(browser, "h1")[0].text
 
     draw_one(browser)
@@ -139,7 +149,10 @@ def test_runs_page_run_page_curves_and_drawing_a_one(browser, live_server, tmp_p
     wait_for(browser, lambda: find(browser, "#mistakes .mistake") or "No mistakes" in find(browser, "#misclassified")[0].text,
              "the misclassified examples")
     assert "test digits wrong" in find(browser, "#misclassified")[0].text
-    assert find(browser, "#picture-predictions") and find(browser, "#picture-confusion")
+    assert find(browser, "#picture-predictions")
+    # The confusion matrix as a table (metrics.json keeps it), with the per-class accuracy beside it.
+    assert len(find(browser, "#confusion-matrix tbody tr")) == 10
+    assert len(find(browser, "#per-class-table tbody tr")) == 10
 
     browser.execute_script("window.scrollTo(0, 0)")
     browser.set_window_size(1280, 1320)
@@ -163,8 +176,19 @@ def test_live_curves_grow_while_a_run_trains(browser, live_server, served_runs):
         assert "epoch 2/6" in find(browser, "#live")[0].text and "live" in find(browser, "#live")[0].get_attribute("class")
         browser.execute_script("window.nophdNotReloaded = true")
 
+        # Inside epoch 3: the step, the ETA and a bar, as training's progress.json says (about once a second).
+        atomic.write_json(folder / runs.PROGRESS, {"epoch": 3, "epochs": 6, "step": 40, "steps_per_epoch": 160,
+                                                   "elapsed": 5.0, "eta_seconds": 75.0, "run_eta_seconds": 400.0,
+                                                   "loss": 0.3, "accuracy": 0.91, "updated_at": time.time()})
+        text = wait_for(browser, lambda: find(browser, "#step-text") and find(browser, "#step-text")[0].text, "the step progress")
+        assert "step 40/160" in text and "epoch ETA 1:15" in text and "run ETA 6:40" in text, text
+        assert find(browser, "#epoch-progress .step-bar")[0].get_attribute("aria-valuenow") == "40"
+        atomic.write_json(folder / runs.PROGRESS, {"epoch": 3, "epochs": 6, "step": 120, "steps_per_epoch": 160})
+        wait_for(browser, lambda: "step 120/160" in find(browser, "#step-text")[0].text, "the next step", seconds=15)
+
         write_epochs(folder, 3)  # What nophd train writes after its third epoch.
         wait_for(browser, lambda: chart_points(browser, "loss") == 3, "the third epoch to appear", seconds=15)
+        wait_for(browser, lambda: not find(browser, "#step-text"), "the finished epoch's progress gone")
         assert "epoch 3/6" in find(browser, "#live")[0].text
         assert chart_points(browser, "accuracy") == 3 and chart_points(browser, "lr") == 6  # 3 done + 6 planned.
         assert browser.execute_script("return window.nophdNotReloaded") is True  # Updated in place, no reload.
@@ -190,10 +214,20 @@ def test_sorting_and_comparing_runs(browser, live_server):
     for run_id in ("digits", "running"):
         find(browser, f'tr[data-run-id="{run_id}"] input[type=checkbox]')[0].click()
     find(browser, "#compare-button")[0].click()
-    wait_for(browser, lambda: len(find(browser, "#chart-val_accuracy path.series")) == 2, "two runs' curves overlaid")
-    names = {path.get_attribute("data-name") for path in find(browser, "#chart-val_accuracy path.series")}
-    assert names == {"digits", "running"}
+    wait_for(browser, lambda: len(chart_series(browser, "val_accuracy")) == 2, "two runs' curves overlaid")
+    assert set(chart_series(browser, "val_accuracy")) == {"digits", "running"}
     assert len(find(browser, "#compare-table tbody tr")) == 2
+    # Their configurations side by side: "digits" trained 4 epochs at 0.003, "running" plans 6 at 0.01.
+    wait_for(browser, lambda: find(browser, '#config-table tr[data-field="epochs"]'), "the configurations")
+    fields = {row.get_attribute("data-field"): row for row in find(browser, "#config-table tbody tr")}
+    assert "differs" in fields["epochs"].get_attribute("class")
+    assert "differs" in fields["learning_rate"].get_attribute("class")
+    assert "differs" not in fields["model"].get_attribute("class")  # Both dense-lrdecay.
+    assert [cell.text for cell in fields["epochs"].find_elements("css selector", "td")] == ["4", "6"]
+    find(browser, "#only-differences")[0].click()
+    wait_for(browser, lambda: all("differs" in row.get_attribute("class") for row in find(browser, "#config-table tbody tr")),
+             "only the fields that differ")
+    assert not find(browser, '#config-table tr[data-field="model"]')
     assert_no_console_errors(browser)
 
 
@@ -205,8 +239,149 @@ def test_uploading_a_photo_to_a_photo_model(browser, live_server, tmp_path):
     find(browser, "#photo-input")[0].send_keys(str(photo))
     top = wait_for(browser, lambda: prediction(browser), "the photo's prediction")
     assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
+    # Class names are shown whole (they were cut to one letter by a column sized for digits).
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('#prediction-top .label')].map((label) =>"
+        " [label.textContent, label.scrollWidth <= label.clientWidth + 1, label.getBoundingClientRect().width])")
+    assert sorted(text for text, _, _ in shown) == sorted(PHOTO_CLASSES)
+    assert all(whole for _, whole, _ in shown), shown
     # Its wrong validation photos, as thumbnails with their probabilities.
     mistakes = wait_for(browser, lambda: find(browser, "#mistakes .mistake.photo img"), "the misclassified photos")
     assert all(image.get_attribute("naturalWidth") not in (None, "0") for image in mistakes)
     assert "validation photos wrong" in find(browser, "#misclassified")[0].text
+    assert_no_console_errors(browser)
+
+
+def test_charts_hover_zoom_and_log_scale(browser, live_server):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(live_server.url + "/runs/digits")
+    wait_for(browser, lambda: chart_points(browser, "loss") == 4, "the loss curve's four epochs")
+    over = find(browser, "#chart-loss .u-over")[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", over)
+    legend = lambda: [cell.text for cell in find(browser, "#chart-loss .u-legend .u-value")]  # noqa: E731
+
+    # Hover: the legend shows the epoch and both losses under the pointer.
+    ActionChains(browser).move_to_element_with_offset(over, over.size["width"] // 2 - 2, 0).perform()
+    values = wait_for(browser, lambda: (lambda shown: shown if shown and shown[0] in {"1", "2", "3", "4"} else None)(legend()),
+                      "hover values in the legend")
+    assert all(value.replace(".", "").isdigit() for value in values[1:]), values
+
+    # Zoom: drag over the left half; double-click: every epoch again.
+    scale = lambda: browser.execute_script(  # noqa: E731
+        "const u = document.querySelector('#chart-loss .chart'); const s = window.nophdChartOf(u).scales.x; return [s.min, s.max];")
+    full = scale()
+    ActionChains(browser).move_to_element_with_offset(over, -over.size["width"] // 2 + 5, 0).click_and_hold() \
+        .move_by_offset(over.size["width"] // 2, 0).release().perform()
+    zoomed = wait_for(browser, lambda: (lambda now: now if now[1] - now[0] < full[1] - full[0] - 0.5 else None)(scale()), "the zoom")
+    assert zoomed[0] >= full[0]
+    ActionChains(browser).double_click(over).perform()
+    wait_for(browser, lambda: scale() == full, "the zoom reset by a double-click")
+
+    # Log scale: the loss chart's y axis becomes logarithmic, and back.
+    box = find(browser, "#chart-loss .log-toggle input")[0]
+    box.click()
+    wait_for(browser, lambda: browser.execute_script(
+        "return window.nophdChartOf(document.querySelector('#chart-loss .chart')).scales.y.distr") == 3, "a log y axis")
+    assert chart_points(browser, "loss") == 4
+    assert find(browser, "#chart-accuracy .log-toggle")[0].is_displayed() is False  # Accuracy stays linear.
+    assert_no_console_errors(browser)
+
+
+def test_clicking_a_confusion_cell_shows_its_examples(browser, live_server):
+    browser.get(live_server.url + "/runs/digits")
+    wait_for(browser, lambda: find(browser, "#mistakes .mistake"), "the misclassified digits")
+    # The cell with the most mistakes (off the diagonal).
+    cell = max((cell for cell in find(browser, "#confusion-matrix td.cell")
+                if cell.get_attribute("data-label") != cell.get_attribute("data-predicted")), key=lambda cell: int(cell.text))
+    label, predicted, count = cell.get_attribute("data-label"), cell.get_attribute("data-predicted"), int(cell.text)
+    assert count > 0
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+    cell.click()
+    wait_for(browser, lambda: find(browser, "#mistake-filter"), "the filtered mistakes")
+    shown = [(card.get_attribute("data-label"), card.get_attribute("data-predicted")) for card in find(browser, "#mistakes .mistake")]
+    assert shown and set(shown) == {(label, predicted)}
+    assert len(shown) <= count
+    assert "chosen" in cell.get_attribute("class")
+    find(browser, "#show-all-mistakes")[0].click()
+    wait_for(browser, lambda: not find(browser, "#mistake-filter"), "every mistake again")
+    assert len({card.get_attribute("data-label") for card in find(browser, "#mistakes .mistake")}) > 1
+    # The per-class table agrees with the matrix's diagonal.
+    rows = {row.get_attribute("data-label"): row for row in find(browser, "#per-class-table tbody tr")}
+    assert set(rows) == {str(digit) for digit in range(10)}
+    assert all(row.text.rstrip().endswith("%") for row in rows.values())
+    assert_no_console_errors(browser)
+
+
+def test_warnings_on_the_run_page(browser, live_server, served_runs):
+    folder = served_runs / "overfit"
+    write_running_run(folder, epochs_done=0)
+    runs.write_history(folder, [{"epoch": 1, "loss": 0.1, "accuracy": 0.99, "val_loss": 0.6, "val_accuracy": 0.80}])
+    atomic.write_json(folder / runs.METRICS, {"train_examples": 500, "per_class_accuracy": [1.0, 0.0],
+                                              "class_names": ["0", "1"], "confusion": [[50, 0], [50, 0]]})
+    runs.write_state(folder, status="finished", epochs_done=1)
+    try:
+        browser.get(live_server.url + "/runs/overfit")
+        wait_for(browser, lambda: find(browser, "#warnings .warning"), "the warnings")
+        kinds = [warning.get_attribute("data-kind") for warning in find(browser, "#warnings .warning")]
+        assert kinds == ["one-class", "overfitting", "little-data"]
+        assert "19.0 points" in find(browser, '#warnings .warning[data-kind="overfitting"]')[0].text
+    finally:
+        shutil.rmtree(folder)
+    assert_no_console_errors(browser)
+
+
+def test_download_and_export_from_the_run_page(browser, live_server, served_runs):
+    folder = served_runs / "exportable"
+    shutil.copytree(served_runs / "digits", folder)
+    fetch = ("const done = arguments[arguments.length - 1];"
+             "fetch(arguments[0]).then(async (r) => done([r.status, r.headers.get('content-disposition'), (await r.blob()).size]))")
+    try:
+        browser.get(live_server.url + "/runs/exportable")
+        link = wait_for(browser, lambda: find(browser, "#download-model"), "the model's download button")[0]
+        status, disposition, size = browser.execute_async_script(fetch, link.get_attribute("href"))
+        assert status == 200 and disposition.startswith("attachment") and size == (folder / runs.MODEL).stat().st_size
+        assert not find(browser, '#exports-table tr[data-format="tflite"] a.download')  # Not exported yet.
+
+        button = find(browser, '#exports-table button[data-format="tflite"]')[0]
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+        download = wait_for(browser, lambda: find(browser, '#exports-table tr[data-format="tflite"] a.download'),
+                            "the finished export's download link", seconds=240)[0]
+        assert find(browser, '#export-state [data-state="finished"]')
+        assert find(browser, '#exports-table tr[data-format="tflite"] td.number')[0].text.endswith("%")
+        status, disposition, size = browser.execute_async_script(fetch, download.get_attribute("href"))
+        assert status == 200 and "tflite" in disposition
+        assert size == (folder / "export" / "tflite" / "model.tflite").stat().st_size
+    finally:
+        shutil.rmtree(folder)
+    assert_no_console_errors(browser)
+
+
+def test_camera_and_paste_on_a_photo_run(browser, live_server):
+    browser.get(live_server.url + "/runs/photos")
+    start = wait_for(browser, lambda: find(browser, "#camera-start"), "the camera button")[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
+    start.click()
+    wait_for(browser, lambda: browser.execute_script(
+        "const video = document.getElementById('camera-video'); return video.readyState >= 2 && video.videoWidth > 0"),
+        "the fake camera's picture")
+    find(browser, "#camera-capture")[0].click()
+    top = wait_for(browser, lambda: prediction(browser), "the captured frame's prediction")
+    assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
+    assert find(browser, '#photo-preview img[alt="camera.jpg"]')
+    find(browser, "#camera-stop")[0].click()
+    assert not find(browser, "#camera-video")[0].is_displayed()
+
+    # Ctrl-V of an image: a paste event carrying a PNG, as the clipboard gives one.
+    browser.execute_script(
+        "const canvas = document.createElement('canvas'); canvas.width = canvas.height = 40;"
+        "const context = canvas.getContext('2d'); context.fillStyle = '#3a5'; context.fillRect(0, 0, 40, 40);"
+        "document.getElementById('prediction').dataset.state = 'busy';"
+        "canvas.toBlob((blob) => { const data = new DataTransfer();"
+        "  data.items.add(new File([blob], 'clip.png', {type: 'image/png'}));"
+        "  document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data})); }, 'image/png');")
+    wait_for(browser, lambda: find(browser, '#photo-preview img[alt="pasted image"]'), "the pasted image")
+    top = wait_for(browser, lambda: prediction(browser), "the pasted image's prediction")
+    assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
     assert_no_console_errors(browser)

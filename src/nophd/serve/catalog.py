@@ -37,7 +37,7 @@ from typing import Any
 from nophd import runs
 from nophd.config import PhotoConfig
 from nophd.errors import NophdError, RunError
-from nophd.serve import paths
+from nophd.serve import insights, paths
 
 # Files whose presence makes a folder a run folder.
 RUN_MARKERS = (runs.STATE, runs.CONFIG, runs.HISTORY, runs.METRICS, runs.MODEL)
@@ -199,7 +199,9 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
 
 
 def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
-    """A run's summary plus its config, metrics, model summary and files.
+    """A run's summary plus its config, metrics, model summary and files, the
+    epoch in progress ("progress"), the "warnings" a user needs and the
+    "per_class" table (see `nophd.serve.insights`).
 
     Raises:
         UnknownRun: see `find_run`.
@@ -215,11 +217,15 @@ def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     detail["files"] = [name for name in RUN_FILES if _has_file(folder, name, root)]
     detail["planned_learning_rates"] = planned_learning_rates(detail["config"] or {}, detail["epochs_total"])
     detail["tensorboard_command"] = tensorboard_command(folder / TENSORBOARD_FOLDER)
+    detail["progress"] = insights.read_progress(folder, files.status, detail["epochs_done"])
+    detail["warnings"] = insights.warnings(files.config, files.metrics, files.rows, detail["progress"])
+    detail["per_class"] = insights.per_class(files.metrics)
     return detail
 
 
 def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
-    """The rows of history.csv with the status, for live curves.
+    """The rows of history.csv with the status, for live curves, and the
+    epoch in progress ("progress": step, steps per epoch, ETA; or None).
 
     `version` changes whenever history.csv or run.json changes, so a page
     that polls can skip redrawing when nothing moved.
@@ -239,7 +245,8 @@ def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
         "rows": files.rows,
         "planned_learning_rates": planned_learning_rates(files.config, epochs_total),
         "problems": files.problems,
-        "version": file_version(folder, (runs.HISTORY, runs.STATE, runs.METRICS)) + f"-{files.status}",
+        "progress": insights.read_progress(folder, files.status, len(files.rows) or _integer(state.get("epochs_done"))),
+        "version": file_version(folder, (runs.HISTORY, runs.STATE, runs.METRICS, runs.PROGRESS)) + f"-{files.status}",
     }
 
 

@@ -102,6 +102,72 @@ class Progress(keras.callbacks.Callback):
         )
 
 
+class ProgressFile(keras.callbacks.Callback):
+    """Writes the run folder's progress.json while an epoch runs, for the dashboard.
+
+    At most once every `interval` seconds (and at the start of each epoch),
+    atomically: {"epoch" (1-based, the one in progress), "epochs", "step",
+    "steps_per_epoch", "elapsed" (seconds into the epoch), "eta_seconds" (left
+    in the epoch), "run_eta_seconds", "loss", "accuracy" (the running values
+    of the epoch so far), "updated_at" (Unix time)}. history.csv stays the
+    record of finished epochs; this file only says where the current one is.
+
+    Example:
+        model.fit(..., callbacks=[ProgressFile(run_directory, epochs=10, steps_per_epoch=468)])
+    """
+
+    def __init__(self, run_directory: Path, epochs: int, steps_per_epoch: int, interval: float = 1.0):
+        super().__init__()
+        self.path = Path(run_directory) / runs.PROGRESS
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.interval = interval
+        self.epoch_seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.epoch_start = self.last_write = time.monotonic()
+        self._write(0, {})
+
+    def on_train_batch_end(self, batch, logs=None):
+        current = time.monotonic()
+        if current - self.last_write < self.interval:
+            return
+        self.last_write = current
+        self._write(batch + 1, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.monotonic() - self.epoch_start)
+
+    def _write(self, step: int, logs: dict) -> None:
+        elapsed = time.monotonic() - self.epoch_start
+        if self.epoch_seconds:
+            per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds)
+        else:
+            per_epoch = elapsed / step * self.steps_per_epoch if step else None
+        epoch_left = elapsed / step * (self.steps_per_epoch - step) if step else per_epoch
+        record = {
+            "epoch": self.epoch + 1, "epochs": self.epochs, "step": step, "steps_per_epoch": self.steps_per_epoch,
+            "elapsed": round(elapsed, 3),
+            "eta_seconds": None if epoch_left is None else round(epoch_left, 1),
+            "run_eta_seconds": None if epoch_left is None or per_epoch is None
+            else round(epoch_left + per_epoch * (self.epochs - self.epoch - 1), 1),
+            "loss": _float(logs.get("loss")), "accuracy": _float(logs.get("accuracy")), "updated_at": time.time(),
+        }
+        try:
+            atomic.write_json(self.path, record)
+        except OSError:
+            pass  # Progress is a nicety: a full disk must not stop the training (the epoch's own writes will say so).
+
+
+def _float(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
 class PredictProgress(keras.callbacks.Callback):
     """Progress lines with ETA for a long `model.predict` (e.g. backbone features).
 

@@ -322,6 +322,7 @@ def _finish(run_directory: Path, config: PhotoConfig, data, model, images, label
         "codelab_accuracy": None,
         "codelab_text": None,
         "per_class_accuracy": evaluation.per_class_accuracy,
+        "confusion": evaluation.confusion.tolist(),  # Rows: true classes; columns: predicted (for the dashboard).
         "class_names": list(config.class_names),
         "versions": train_module.versions(),
         "finished_at": runs.now(),

@@ -130,10 +130,25 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+# Wide enough for every column of a functional model's summary (layer,
+# output shape, parameters, connected to) with MobileNet's long layer names.
+SUMMARY_WIDTH = 120
+
+
 def model_summary(model) -> str:
+    """model.summary() as text, every column kept.
+
+    Keras draws the table with rich, whose console is as wide as $COLUMNS
+    (80 when there is no terminal) whatever `line_length` says: a wider table
+    was cut at 80 columns and lost "Param #". The console gets the table's
+    width for the time of the call.
+    """
+    from unittest import mock
+
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
-    return "\n".join(lines) + "\n"
+    with mock.patch.dict(os.environ, {"COLUMNS": str(SUMMARY_WIDTH + 4)}):
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=SUMMARY_WIDTH)
+    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
 
 
 def _prepare_run_directory(
@@ -327,7 +342,7 @@ def fit_epochs(
     # validation), for people who already use it: tensorboard --logdir runs.
     tensorboard = keras.callbacks.TensorBoard(
         log_dir=str(run_directory / runs.TENSORBOARD), write_graph=False, update_freq="epoch", profile_batch=0)
-    callback_list = [recorder, tensorboard]
+    callback_list = [recorder, tensorboard, callbacks_module.ProgressFile(run_directory, final_epoch, steps_per_epoch)]
     if config.lr_decay is not None:
         callback_list.insert(0, keras.callbacks.LearningRateScheduler(config.learning_rate_at))
     if progress:
@@ -376,7 +391,7 @@ def save_final_model(run_directory: Path, model) -> None:
 def end_run(run_directory: Path, epochs_done: int, wall_seconds: float,
             checkpoints: tuple[str, ...] = (runs.CHECKPOINT, runs.PREVIOUS_CHECKPOINT)) -> None:
     """Removes what only a resume needs and marks the run finished."""
-    for name in (*checkpoints, runs.RANDOM_STATES):
+    for name in (*checkpoints, runs.RANDOM_STATES, runs.PROGRESS):
         (run_directory / name).unlink(missing_ok=True)
     runs.write_state(run_directory, status="finished", epochs_done=epochs_done, wall_seconds=round(wall_seconds, 3))
 
@@ -524,6 +539,7 @@ def _finish(run_directory: Path, config: TrainConfig, spec, model, splits: Mnist
         "codelab_accuracy": spec.codelab_accuracy,
         "codelab_text": spec.codelab_text,
         "per_class_accuracy": evaluation.per_class_accuracy,
+        "confusion": evaluation.confusion.tolist(),  # Rows: true classes; columns: predicted (for the dashboard).
         "class_names": [str(index) for index in range(10)],
         "versions": versions(),
         "finished_at": runs.now(),

@@ -39,7 +39,13 @@ const nophd = (() => {
       if (name === "class") node.className = value;
       else if (name === "text") node.textContent = value;
       else if (name === "dataset") Object.assign(node.dataset, value);
-      else if (name === "style") Object.assign(node.style, value);
+      else if (name === "style") {
+        // Custom properties ("--label-width") only take setProperty.
+        for (const [property, setting] of Object.entries(value)) {
+          if (property.startsWith("--")) node.style.setProperty(property, setting);
+          else node.style[property] = setting;
+        }
+      }
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? "" : String(value));
     }

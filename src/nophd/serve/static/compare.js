@@ -26,6 +26,8 @@
   }).filter(Boolean) : [];
   selected = [...new Set(selected)];
   const histories = new Map();
+  const configs = new Map(); // Run id -> config.json (null when unreadable), fetched once.
+  let onlyDifferences = false;
   const charts = {};
   let runs = [];
   let lastListText = "";
@@ -90,7 +92,7 @@
     const xMax = Math.max(0, ...selected.map((id) => (histories.get(id) || {}).epochs_total || 0));
     for (const [key, title, kind, clamp] of METRICS) {
       const options = {
-        title, yLabel: kind === "rate" ? "learning rate" : kind, xMax, clampY: clamp, yFormat: FORMATS[kind],
+        title, yLabel: kind === "rate" ? "learning rate" : kind, xMax, clampY: clamp, yFormat: FORMATS[kind], logToggle: kind !== "accuracy",
         empty: selected.length ? "no epochs recorded yet" : "pick runs above",
         series: selected.filter((id) => histories.has(id)).map((id) => ({
           name: id, color: colour(id), points: histories.get(id).rows.map((row) => [row.epoch, row[key]]),
@@ -99,6 +101,54 @@
       if (charts[key]) charts[key].update(options);
       else charts[key] = nophdCharts.lineChart(document.getElementById(`chart-${key}`), options);
     }
+  }
+
+  function configText(value) {
+    if (value === undefined) return "—";
+    return typeof value === "string" ? value : JSON.stringify(value);
+  }
+
+  // The runs' configurations side by side (as TensorBoard's HParams table), the fields that differ marked.
+  function renderConfigs() {
+    const container = document.getElementById("configs");
+    const ids = selected.filter((id) => configs.has(id));
+    if (!ids.length) {
+      nophd.replace(container, el("p", { class: "note", text: "The configurations of the runs you pick appear here." }));
+      return;
+    }
+    const keys = [];
+    for (const id of ids) for (const key of Object.keys(configs.get(id) || {})) if (!keys.includes(key)) keys.push(key);
+    const differs = (key) => new Set(ids.map((id) => configText((configs.get(id) || {})[key]))).size > 1;
+    const shown = keys.filter((key) => !onlyDifferences || differs(key));
+    const toggle = el("input", { type: "checkbox", id: "only-differences", checked: onlyDifferences });
+    toggle.addEventListener("change", () => { onlyDifferences = toggle.checked; renderConfigs(); });
+    const count = keys.filter(differs).length;
+    nophd.replace(container,
+      el("div", { class: "toolbar" }, el("label", {}, toggle, " only the fields that differ"),
+        el("span", { class: "note", text: `${count} of ${keys.length} field(s) differ` })),
+      el("div", { class: "scroll" }, el("table", { id: "config-table", class: "config-compare" },
+        el("thead", {}, el("tr", {}, el("th", { text: "field" }), ids.map((id) =>
+          el("th", {}, el("span", { class: "swatch-inline", style: { background: colour(id) } }), id)))),
+        el("tbody", {}, shown.map((key) => el("tr", { class: differs(key) ? "differs" : "", dataset: { field: key } },
+          el("th", { text: key }),
+          ids.map((id) => {
+            const config = configs.get(id);
+            return el("td", {}, config === null ? el("span", { class: "missing", text: "unreadable" })
+              : el("code", { text: configText(config[key]) }));
+          })))))));
+  }
+
+  async function loadConfigs() {
+    const missing = selected.filter((id) => !configs.has(id) && runs.some((run) => run.id === id));
+    if (!missing.length) return false;
+    await Promise.all(missing.map(async (id) => {
+      try {
+        configs.set(id, (await nophd.api(nophd.runApi(id))).config || null);
+      } catch (error) {
+        configs.set(id, null);
+      }
+    }));
+    return true;
   }
 
   async function refresh() {
@@ -111,6 +161,8 @@
         lastListText = listText;
         renderPicker();
         renderSelected();
+        await loadConfigs();
+        renderConfigs();
       }
     } catch (error) {
       nophd.replace(document.getElementById("selected"), el("p", { class: "error", text: error.message }));

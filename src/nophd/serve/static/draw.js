@@ -14,8 +14,12 @@ const nophdTry = (() => {
   // While drawing, at most one request is in flight, and a new one starts no sooner than this.
   const MIN_INTERVAL_MS = 120;
 
+  // Digits get a big one-character label; class names ("sunflowers") a column as wide as the longest.
   function ranking(result) {
-    return el("ol", { id: "prediction-top" }, result.top.map((entry) => el("li", { dataset: { label: entry.label } },
+    const longest = Math.max(1, ...result.top.map((entry) => String(entry.label).length));
+    const words = longest > 2;
+    return el("ol", { id: "prediction-top", class: words ? "words" : null, style: words ? { "--label-width": `${Math.ceil(longest * 1.15) + 1}ch` } : null },
+      result.top.map((entry) => el("li", { dataset: { label: entry.label } },
       el("span", { class: "label", text: entry.label, title: entry.label }),
       el("span", { class: "meter" }, el("span", { style: { width: `${(100 * entry.probability).toFixed(1)}%` } })),
       el("span", { class: "probability", text: `${(100 * entry.probability).toFixed(1)}%` }))));
@@ -157,25 +161,45 @@ const nophdTry = (() => {
         output));
   }
 
+  // Paste anywhere on the page: the first image on the clipboard (a screenshot, an image copied in a browser)
+  // goes to the latest photo picker (one listener, however often the picker is rebuilt).
+  let pasteTarget = null;
+  let pasteListening = false;
+  function listenForPaste() {
+    if (pasteListening) return;
+    pasteListening = true;
+    document.addEventListener("paste", (event) => {
+      const items = [...((event.clipboardData && event.clipboardData.items) || [])];
+      const item = items.find((candidate) => candidate.kind === "file" && candidate.type.startsWith("image/"));
+      if (!item || !pasteTarget) return;
+      event.preventDefault();
+      pasteTarget(item.getAsFile());
+    });
+  }
+
+  // A photo model: pick, drop or paste (Ctrl-V) an image, or take one with the camera, as Teachable Machine does.
   function photoPicker(container, predictUrl) {
     const input = el("input", { type: "file", accept: "image/*", id: "photo-input" });
-    const preview = el("div");
-    const output = el("div", { class: "ranking", id: "prediction" }, el("p", { class: "muted", text: "Pick or drop a photo." }));
-    const zone = el("div", { class: "dropzone" }, el("p", { text: "Drop a photo here, or " }), input, preview);
+    const preview = el("div", { id: "photo-preview" });
+    const output = el("div", { class: "ranking", id: "prediction" }, el("p", { class: "muted", text: "Pick, drop or paste a photo, or use the camera." }));
+    const zone = el("div", { class: "dropzone" }, el("p", { text: "Drop a photo here, paste one (Ctrl-V), or " }), input, preview);
+    let generation = 0;
 
-    async function predict(file) {
+    async function predict(file, name) {
       if (!file) return;
-      nophd.replace(preview, el("img", { src: URL.createObjectURL(file), alt: file.name }));
+      const sent = ++generation;
+      nophd.replace(preview, el("img", { src: URL.createObjectURL(file), alt: name || file.name || "photo" }));
       nophd.replace(output, el("p", { class: "muted", text: "Predicting…" }));
       output.dataset.state = "busy";
       const form = new FormData();
-      form.append("image", file, file.name);
+      form.append("image", file, name || file.name || "photo");
       try {
-        nophd.replace(output, ranking(await post(`${predictUrl}?top=5`, form)));
+        const result = await post(`${predictUrl}?top=5`, form);
+        if (sent === generation) nophd.replace(output, ranking(result));
       } catch (error) {
-        nophd.replace(output, el("p", { class: "error", text: error.message }));
+        if (sent === generation) nophd.replace(output, el("p", { class: "error", text: error.message }));
       } finally {
-        output.dataset.state = "idle";
+        if (sent === generation) output.dataset.state = "idle";
       }
     }
 
@@ -187,7 +211,70 @@ const nophdTry = (() => {
       zone.classList.remove("over");
       predict(event.dataTransfer.files[0]);
     });
-    nophd.replace(container, el("div", { class: "tryit" }, zone, output));
+    pasteTarget = (file) => predict(file, "pasted image");
+    listenForPaste();
+    nophd.replace(container, el("div", { class: "tryit" }, el("div", { class: "pad" }, zone, camera((blob) => predict(blob, "camera.jpg"))), output));
+  }
+
+  // The camera: a live picture, "capture" sends the frame; "continuous" sends one about every second.
+  function camera(onFrame) {
+    const video = el("video", { id: "camera-video", autoplay: true, muted: true, playsinline: true, hidden: true });
+    const start = el("button", { type: "button", id: "camera-start", text: "Use the camera" });
+    const capture = el("button", { type: "button", class: "primary", id: "camera-capture", text: "Capture", disabled: true });
+    const continuous = el("input", { type: "checkbox", id: "camera-continuous", disabled: true });
+    const stop = el("button", { type: "button", id: "camera-stop", text: "Stop", hidden: true });
+    const message = el("span", { class: "note", id: "camera-message" });
+    let stream = null;
+    let timer = null;
+
+    function frame() {
+      if (!stream || video.readyState < 2 || !video.videoWidth) return;
+      const canvas = document.createElement("canvas");
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      canvas.getContext("2d").drawImage(video, 0, 0);
+      canvas.toBlob((blob) => { if (blob) onFrame(blob); }, "image/jpeg", 0.9);
+    }
+
+    function halt() {
+      clearInterval(timer);
+      if (stream) for (const track of stream.getTracks()) track.stop();
+      stream = null;
+      video.hidden = true;
+      stop.hidden = true;
+      start.hidden = false;
+      capture.disabled = true;
+      continuous.disabled = true;
+      continuous.checked = false;
+    }
+
+    start.addEventListener("click", async () => {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        message.textContent = "This browser gives no camera here (it needs https or localhost).";
+        return;
+      }
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      } catch (error) {
+        message.textContent = `No camera: ${error.message || error.name}`;
+        return;
+      }
+      video.srcObject = stream;
+      video.hidden = false;
+      start.hidden = true;
+      stop.hidden = false;
+      capture.disabled = false;
+      continuous.disabled = false;
+      message.textContent = "";
+    });
+    capture.addEventListener("click", frame);
+    stop.addEventListener("click", halt);
+    continuous.addEventListener("change", () => {
+      clearInterval(timer);
+      if (continuous.checked) timer = setInterval(frame, 1000);
+    });
+    return el("div", { class: "camera" }, video,
+      el("div", { class: "toolbar" }, start, capture, el("label", {}, continuous, " continuous"), stop, message));
   }
 
   return { digitPad, photoPicker };

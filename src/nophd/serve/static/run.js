@@ -32,7 +32,7 @@
     const rows = history.rows;
     const xMax = history.epochs_total || 0;
     chart("loss", {
-      title: "Loss", yLabel: "cross-entropy", xMax, yFormat: (value) => fixed(value, 3), clampY: [0, Infinity],
+      title: "Loss", yLabel: "cross-entropy", xMax, yFormat: (value) => fixed(value, 3), clampY: [0, Infinity], logToggle: true,
       series: [
         { name: "training", color: TRAIN, points: column(rows, "loss") },
         { name: "validation", color: VALIDATION, points: column(rows, "val_loss") },
@@ -48,7 +48,7 @@
     });
     const planned = history.planned_learning_rates.map((value, index) => [index + 1, value]);
     chart("lr", {
-      title: "Learning rate per epoch", yLabel: "learning rate", xMax, yFormat: rate, clampY: [0, Infinity],
+      title: "Learning rate per epoch", yLabel: "learning rate", xMax, yFormat: rate, clampY: [0, Infinity], logToggle: true,
       empty: "no learning rate recorded yet",
       series: [
         { name: "epochs done", color: "#2b7a4b", points: column(rows, "learning_rate") },
@@ -82,6 +82,45 @@
     } else {
       nophd.replace(state, el("span", { class: "note", id: "live", text: `${progress}${last ? "" : " · no epoch recorded"}` }));
     }
+    renderStepProgress(history.progress);
+  }
+
+  // The epoch in progress (progress.json, about once a second while training): step N/M, ETA, a bar.
+  function renderStepProgress(step) {
+    const container = document.getElementById("epoch-progress");
+    if (!step) {
+      nophd.replace(container);
+      container.hidden = true;
+      return;
+    }
+    container.hidden = false;
+    const share = Math.max(0, Math.min(1, step.fraction || 0));
+    const parts = [`epoch ${step.epoch}${step.epochs ? `/${step.epochs}` : ""}`, `step ${integer(step.step)}/${integer(step.steps_per_epoch)}`];
+    if (nophd.isNumber(step.eta_seconds)) parts.push(`epoch ETA ${clockDuration(step.eta_seconds)}`);
+    if (nophd.isNumber(step.run_eta_seconds)) parts.push(`run ETA ${clockDuration(step.run_eta_seconds)}`);
+    if (nophd.isNumber(step.loss)) parts.push(`loss ${fixed(step.loss, 4)}`);
+    if (nophd.isNumber(step.accuracy)) parts.push(`accuracy ${percent(step.accuracy)}`);
+    nophd.replace(container,
+      el("div", { class: "step-bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": step.steps_per_epoch, "aria-valuenow": step.step },
+        el("span", { style: { width: `${(100 * share).toFixed(1)}%` } })),
+      el("span", { id: "step-text", text: parts.join(" · ") }));
+  }
+
+  // 75 -> "1:15", 4000 -> "1:06:40" (as the terminal's progress line writes it).
+  function clockDuration(seconds) {
+    const total = Math.max(0, Math.round(seconds));
+    const hours = Math.floor(total / 3600);
+    const minutes = Math.floor((total % 3600) / 60);
+    const rest = String(total % 60).padStart(2, "0");
+    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+  }
+
+  function renderWarnings(run) {
+    const warnings = run.warnings || [];
+    nophd.replace(document.getElementById("warnings"), warnings.length
+      ? el("div", { class: "warnings", role: "status" }, warnings.map((warning) =>
+        el("p", { class: "warning", dataset: { kind: warning.kind } }, el("strong", { text: "Warning: " }), warning.message)))
+      : null);
   }
 
   function renderHeader(run) {
@@ -122,8 +161,7 @@
     nophd.replace(document.getElementById("predictions"), picture("predictions.png", "Prediction grid",
       detail.kind === "photos" ? "Validation images with their predicted labels; wrong ones in red."
         : "Digits rendered from fonts, then test digits, with the predicted label under each; wrong ones in red.", finishedLater));
-    nophd.replace(document.getElementById("confusion"), picture("confusion.png", "Confusion matrix",
-      "Rows are the true labels, columns the predicted ones.", finishedLater));
+    renderConfusion();
   }
 
   function renderTryIt() {
@@ -134,9 +172,15 @@
         : "This run has no model.keras, so there is nothing to try." }));
       return;
     }
+    if (detail.model_ok === false) {
+      // model.keras is there but does not load (truncated, from another Keras): say why instead of offering input.
+      nophd.replace(container, el("p", { class: "error", id: "model-error",
+        text: `model.keras cannot be loaded${detail.model_error ? `: ${detail.model_error}` : "."}` }));
+      return;
+    }
     const predictUrl = nophd.runApi(runId, "/predict");
     if (detail.kind === "photos") {
-      document.getElementById("try-title").textContent = "Try it: upload a photo";
+      document.getElementById("try-title").textContent = "Try it: a photo, pasted, dropped or from the camera";
       nophdTry.photoPicker(container, predictUrl);
     } else {
       document.getElementById("try-title").textContent = "Try it: draw a digit";
@@ -144,35 +188,133 @@
     }
   }
 
+  const MISTAKES_SHOWN = 40;
+  let mistakes = null; // /misclassified's answer (up to 500 examples), fetched once per page.
+  let mistakeFilter = null; // {label, predicted}: a confusion-matrix cell the user clicked.
+
   async function renderMistakes() {
     const container = document.getElementById("misclassified");
-    if (!detail.has_model) {
-      nophd.replace(container, el("p", { class: "missing", text: "Computed from the final model, when the run has finished." }));
+    if (!detail.has_model || detail.model_ok === false) {
+      nophd.replace(container, el("p", { class: "missing", text: detail.model_ok === false
+        ? "The model cannot be loaded, so its mistakes cannot be computed." : "Computed from the final model, when the run has finished." }));
       return;
     }
     nophd.replace(container, el("p", { class: "muted", text: "Running the model over the test set…" }));
-    let result;
     try {
-      result = await nophd.api(nophd.runApi(runId, "/misclassified?limit=40"));
+      mistakes = await nophd.api(nophd.runApi(runId, "/misclassified?limit=500"));
     } catch (error) {
       nophd.replace(container, el("p", { class: "error", text: error.message }));
       return;
     }
+    showMistakes();
+  }
+
+  function showMistakes() {
+    const container = document.getElementById("misclassified");
+    const result = mistakes;
+    if (!result) return;
     if (!result.available) {
       nophd.replace(container, el("p", { class: "missing", text: `Not available: ${result.reason}` }));
       return;
     }
     const what = result.what || "test digits";
     const photos = what !== "test digits";
-    const cards = result.examples.map((example) => el("div", { class: photos ? "mistake photo" : "mistake", title: `${what} #${example.index}` },
+    const chosen = mistakeFilter
+      ? result.examples.filter((example) => example.label === mistakeFilter.label && example.predicted === mistakeFilter.predicted)
+      : result.examples.slice(0, MISTAKES_SHOWN);
+    const cards = chosen.map((example) => el("div", { class: photos ? "mistake photo" : "mistake", title: `${what} #${example.index}`,
+      dataset: { label: example.label, predicted: example.predicted } },
       el("img", { src: example.image, alt: `${what} #${example.index}` }),
       el("div", {},
         el("div", { class: "verdict" }, `${example.label} → `, el("span", { class: "wrong", text: example.predicted })),
         el("ol", {}, example.top.map((entry) => el("li", { text: `${entry.label}: ${(100 * entry.probability).toFixed(1)}%` }))))));
+    const summary = el("p", { class: "note" }, `${integer(result.errors)} of ${integer(result.test_examples)} ${what} wrong (accuracy ${percent(result.accuracy)}). `);
+    let filterNote = null;
+    if (mistakeFilter) {
+      const all = el("button", { type: "button", id: "show-all-mistakes", text: "show all mistakes" });
+      all.addEventListener("click", () => { mistakeFilter = null; markCell(); showMistakes(); });
+      filterNote = el("p", { class: "filter-note", id: "mistake-filter" },
+        mistakeFilter.label === mistakeFilter.predicted
+          ? `True ${mistakeFilter.label}, predicted ${mistakeFilter.predicted}: these are right, and only mistakes are kept. `
+          : `True ${mistakeFilter.label}, predicted ${mistakeFilter.predicted}: ${chosen.length} example(s)`
+            + (result.examples.length < result.errors ? ` among the ${result.examples.length} most confident mistakes` : "") + ". ",
+        all);
+    } else if (chosen.length) {
+      summary.append(`The ${chosen.length} most confident mistakes first: true label → predicted, with the top three probabilities. `
+        + "Click a cell of the confusion matrix to see its examples.");
+    }
+    nophd.replace(container, summary, filterNote,
+      chosen.length ? el("div", { class: "mistakes", id: "mistakes" }, cards)
+        : el("p", { class: "missing", text: mistakeFilter ? "No example kept for this cell." : "No mistakes." }));
+  }
+
+  // The confusion matrix as a table (from metrics.json) whose cells show their examples when clicked,
+  // and the per-class accuracy table; the picture when metrics.json has no matrix (runs from before).
+  function renderConfusion() {
+    const table = detail.per_class;
+    const container = document.getElementById("confusion");
+    if (!table || !table.confusion) {
+      const finishedLater = detail.status === "running" ? "Written when the run finishes." : "Not written for this run.";
+      nophd.replace(container, picture("confusion.png", "Confusion matrix", "Rows are the true labels, columns the predicted ones.", finishedLater));
+      renderPerClass(table);
+      return;
+    }
+    const names = table.class_names;
+    const matrix = table.confusion;
+    const header = el("tr", {}, el("th", { class: "corner", text: "true ↓ / predicted →" }), names.map((name) => el("th", { class: "number", text: name })));
+    const body = matrix.map((row, trueIndex) => {
+      const total = row.reduce((sum, value) => sum + value, 0) || 1;
+      return el("tr", {}, el("th", { text: names[trueIndex] }), row.map((count, predictedIndex) => {
+        const share = count / total;
+        const right = trueIndex === predictedIndex;
+        const cell = el("td", {
+          class: `cell number${right ? " right" : ""}${count ? "" : " zero"}`, tabindex: count ? 0 : null,
+          title: `true ${names[trueIndex]}, predicted ${names[predictedIndex]}: ${count} (${(100 * share).toFixed(1)}% of the row)`,
+          dataset: { label: names[trueIndex], predicted: names[predictedIndex] },
+          style: { "--share": share.toFixed(3) }, text: String(count),
+        });
+        const choose = () => {
+          mistakeFilter = { label: names[trueIndex], predicted: names[predictedIndex] };
+          markCell();
+          showMistakes();
+          document.getElementById("misclassified").scrollIntoView({ behavior: "smooth", block: "start" });
+        };
+        if (count) {
+          cell.addEventListener("click", choose);
+          cell.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); choose(); } });
+        }
+        return cell;
+      }));
+    });
     nophd.replace(container,
-      el("p", { class: "note" }, `${integer(result.errors)} of ${integer(result.test_examples)} ${what} wrong (accuracy ${percent(result.accuracy)}). `,
-        result.examples.length ? `The ${result.examples.length} most confident mistakes first: true label → predicted, with the top three probabilities.` : ""),
-      result.examples.length ? el("div", { class: "mistakes", id: "mistakes" }, cards) : el("p", { class: "missing", text: "No mistakes." }));
+      el("div", { class: "scroll" }, el("table", { class: "confusion", id: "confusion-matrix" }, el("thead", {}, header), el("tbody", {}, body))),
+      el("p", { class: "note", text: "Rows are the true labels, columns the predicted ones; a cell's colour is its share of the row. Click a cell to see its examples below." }));
+    renderPerClass(table);
+    markCell();
+  }
+
+  function markCell() {
+    for (const cell of document.querySelectorAll("#confusion-matrix td.cell")) {
+      cell.classList.toggle("chosen", !!mistakeFilter && cell.dataset.label === mistakeFilter.label && cell.dataset.predicted === mistakeFilter.predicted);
+    }
+  }
+
+  function renderPerClass(table) {
+    const container = document.getElementById("per-class");
+    if (!table) {
+      nophd.replace(container, el("p", { class: "missing", text: "metrics.json has no per-class accuracy (written when the run finishes)." }));
+      return;
+    }
+    const worst = Math.min(...table.rows.map((row) => (nophd.isNumber(row.accuracy) ? row.accuracy : 1)));
+    nophd.replace(container, el("div", { class: "scroll" }, el("table", { id: "per-class-table" },
+      el("thead", {}, el("tr", {}, ["class", "examples", "predicted as it", "accuracy", ""].map((heading, index) =>
+        el("th", { class: index && index < 4 ? "number" : "", text: heading })))),
+      el("tbody", {}, table.rows.map((row) => el("tr", { class: row.accuracy === worst && table.rows.length > 1 ? "worst" : "", dataset: { label: row.label } },
+        el("td", { text: row.label }),
+        el("td", { class: "number", text: integer(row.examples) }),
+        el("td", { class: "number", text: integer(row.predicted) }),
+        el("td", { class: "number", text: percent(row.accuracy) }),
+        el("td", { class: "bar-cell" }, el("span", { class: "bar", style: { width: `${(100 * (row.accuracy || 0)).toFixed(1)}%` } }))))))));
   }
 
   function renderSummary() {
@@ -198,18 +340,93 @@
       detail.tensorboard_installed ? null : el("p", { class: "note" }, "TensorBoard is not installed here: ", el("code", { text: "pip install tensorboard" })));
   }
 
+  const FORMAT_NOTES = {
+    savedmodel: "TensorFlow SavedModel (TF Serving, TF.js converter); downloaded as a .zip",
+    tflite: "TensorFlow Lite, float (phones)",
+    "tflite-int8": "TensorFlow Lite, 8-bit integers (microcontrollers, Edge TPU)",
+  };
+  let exportTimer = null;
+
+  // model.keras and the exports to download; a button per format runs `nophd export` on the server.
+  async function renderDownloads() {
+    const container = document.getElementById("downloads");
+    clearTimeout(exportTimer);
+    if (!detail.has_model) {
+      nophd.replace(container, el("p", { class: "missing", text: "The model and its exports can be downloaded when the run has finished." }));
+      return;
+    }
+    let listing;
+    try {
+      listing = await nophd.api(nophd.runApi(runId, "/exports"));
+    } catch (error) {
+      nophd.replace(container, el("p", { class: "error", text: error.message }));
+      return;
+    }
+    const job = listing.job;
+    const running = job && job.state === "running";
+    const canExport = detail.status === "finished" && detail.model_ok !== false;
+    const rows = listing.formats.map((entry) => {
+      const button = el("button", { type: "button", class: entry.exists ? "" : "primary", dataset: { format: entry.format },
+        text: entry.exists ? "export again" : "export", disabled: running || !canExport });
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          await nophd.api(nophd.runApi(runId, `/exports/${entry.format}`), { method: "POST" });
+        } catch (error) {
+          nophd.replace(document.getElementById("export-state"), el("span", { class: "error", text: error.message }));
+          return;
+        }
+        renderDownloads();
+      });
+      return el("tr", { dataset: { format: entry.format } },
+        el("td", {}, el("strong", { text: entry.format }), el("div", { class: "note", text: FORMAT_NOTES[entry.format] || "" })),
+        el("td", { class: "number", text: entry.exists ? percent(entry.accuracy) : "—" }),
+        el("td", { class: "number", text: entry.exists ? size(entry.file_bytes) : "—" }),
+        el("td", { class: "number", text: entry.exists && nophd.isNumber(entry.latency_ms) ? `${entry.latency_ms.toFixed(2)} ms` : "—" }),
+        el("td", {}, entry.exists
+          ? el("a", { class: "button download", href: nophd.runApi(runId, `/download/export/${entry.format}`), download: "", text: "download" })
+          : null, " ", button));
+    });
+    let state = null;
+    if (job) {
+      const seconds = ((job.finished_at || Date.now() / 1000) - job.started_at);
+      state = el("span", { class: job.state === "failed" ? "error" : job.state === "running" ? "live" : "note",
+        dataset: { state: job.state }, text: `${job.message} (${duration(seconds)})` });
+    }
+    nophd.replace(container,
+      el("p", {}, el("a", { class: "button download", id: "download-model", href: nophd.runApi(runId, "/download/model.keras"), download: "" },
+        "download model.keras"), " ", el("span", { class: "note", text: "the trained Keras model (keras.models.load_model)" })),
+      el("div", { class: "scroll" }, el("table", { id: "exports-table" },
+        el("thead", {}, el("tr", {}, ["format", "accuracy", "size", "latency (1 image)", ""].map((heading, index) =>
+          el("th", { class: index && index < 4 ? "number" : "", text: heading })))),
+        el("tbody", {}, rows))),
+      el("p", { id: "export-state" }, state),
+      canExport ? null : el("p", { class: "note", text: "Only a finished run with a model that loads can be exported." }));
+    if (running) exportTimer = setTimeout(renderDownloads, 1000);
+  }
+
+  function size(bytes) {
+    if (!nophd.isNumber(bytes)) return "—";
+    if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+    if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} KB`;
+    return `${bytes} B`;
+  }
+
   // `full`: also the sections that should not be rebuilt on every epoch (a drawing in progress).
   async function loadDetail(full) {
     detail = await nophd.api(nophd.runApi(runId));
     detailStatus = detail.status;
     pictureVersion = `${detail.status}-${detail.epochs_done}-${detail.files.length}`;
     renderHeader(detail);
+    renderWarnings(detail);
+    renderStepProgress(detail.progress);
     renderPictures();
     renderSummary();
     renderFiles();
     if (full) {
       renderTryIt();
       renderMistakes();
+      renderDownloads();
     }
   }
 

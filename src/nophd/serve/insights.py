@@ -1,0 +1,191 @@
+"""What the dashboard tells a user about a run beyond its files: where the
+epoch in progress is, the warnings a user needs, and the per-class table.
+
+Pure functions over what a run folder holds (config.json, metrics.json,
+history.csv's rows, progress.json), read by `nophd.serve.catalog`; nothing
+here reads a file but `read_progress`, and nothing raises for a file's
+contents.
+
+Warnings (each {"kind", "message"}, the message one line a user can act on):
+
+    one-class   the model predicts one class for (nearly) everything: over
+                ONE_CLASS_SHARE of the evaluated examples go to one class
+                (from the confusion matrix metrics.json keeps; without it,
+                one class right and every other wrong).
+    overfitting training accuracy above validation accuracy by more than
+                GAP_POINTS percentage points at the last epoch.
+    little-data fewer than MIN_STEPS_PER_EPOCH steps (batches) per epoch:
+                too few updates for the learning rate schedules here, and a
+                noisy epoch-level curve; lower the batch size or add data.
+
+Example:
+    insights.warnings(config, metrics, rows)
+    [{"kind": "overfitting", "message": "Training accuracy 99.1% is 7.3 points above ..."}]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from nophd import runs
+
+ONE_CLASS_SHARE = 0.9
+GAP_POINTS = 5.0
+MIN_STEPS_PER_EPOCH = 10
+# progress.json is a few hundred bytes; a bigger one is not ours.
+_MAX_PROGRESS_BYTES = 16 * 1024
+
+
+def read_progress(folder: Path, status: str, epochs_done: int | None) -> dict[str, Any] | None:
+    """The epoch in progress from progress.json, while the run trains.
+
+    None when the run is not running, the file is missing or unreadable, or
+    it speaks of an epoch history.csv already holds (the file outlives the
+    epoch it describes).
+    """
+    if status != "running":
+        return None
+    path = folder / runs.PROGRESS
+    try:
+        # Nothing outside the run folder is read, even through a symlink.
+        if not path.resolve(strict=True).is_relative_to(folder.resolve(strict=True)):
+            return None
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_PROGRESS_BYTES + 1)
+        value = json.loads(raw.decode("utf-8")) if len(raw) <= _MAX_PROGRESS_BYTES else None
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    epoch, step, steps = _integer(value.get("epoch")), _integer(value.get("step")), _integer(value.get("steps_per_epoch"))
+    if not epoch or step is None or not steps or epoch <= (epochs_done or 0):
+        return None
+    return {
+        "epoch": epoch,
+        "epochs": _integer(value.get("epochs")),
+        "step": min(step, steps),
+        "steps_per_epoch": steps,
+        "fraction": min(1.0, step / steps),
+        "elapsed": _number(value.get("elapsed")),
+        "eta_seconds": _number(value.get("eta_seconds")),
+        "run_eta_seconds": _number(value.get("run_eta_seconds")),
+        "loss": _number(value.get("loss")),
+        "accuracy": _number(value.get("accuracy")),
+        "updated_at": _number(value.get("updated_at")),
+    }
+
+
+def warnings(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]],
+             progress: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The warnings that apply to a run (see the module's docstring), most serious first."""
+    found = []
+    for rule in (_one_class, _overfitting, _little_data):
+        warning = rule(config, metrics, rows, progress)
+        if warning:
+            found.append(warning)
+    return found
+
+
+def per_class(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The per-class table: {"class_names", "rows": [{"label", "accuracy",
+    "examples", "predicted"}], "confusion": K×K counts or None}; None when
+    metrics.json has no per-class accuracy."""
+    accuracies = metrics.get("per_class_accuracy")
+    if not isinstance(accuracies, list) or not accuracies:
+        return None
+    count = len(accuracies)
+    names = metrics.get("class_names")
+    names = [str(name) for name in names] if isinstance(names, list) and len(names) == count else [str(i) for i in range(count)]
+    confusion = _confusion(metrics, count)
+    rows = []
+    for index, name in enumerate(names):
+        rows.append({
+            "label": name,
+            "accuracy": _number(accuracies[index]),
+            "examples": sum(confusion[index]) if confusion else None,
+            "predicted": sum(row[index] for row in confusion) if confusion else None,
+        })
+    return {"class_names": names, "rows": rows, "confusion": confusion}
+
+
+def _confusion(metrics: dict[str, Any], count: int) -> list[list[int]] | None:
+    """metrics.json's confusion matrix if it is a K×K matrix of counts, else None."""
+    matrix = metrics.get("confusion")
+    if not isinstance(matrix, list) or len(matrix) != count:
+        return None
+    clean = []
+    for row in matrix:
+        if not isinstance(row, list) or len(row) != count:
+            return None
+        values = [_integer(value) for value in row]
+        if any(value is None for value in values):
+            return None
+        clean.append(values)
+    return clean
+
+
+def _one_class(config, metrics, rows, progress) -> dict[str, str] | None:
+    table = per_class(metrics)
+    if not table or len(table["rows"]) < 2:
+        return None
+    names = table["class_names"]
+    confusion = table["confusion"]
+    if confusion:
+        total = sum(map(sum, confusion))
+        predicted = [sum(row[index] for row in confusion) for index in range(len(names))]
+        top = max(range(len(names)), key=predicted.__getitem__)
+        if total and predicted[top] / total > ONE_CLASS_SHARE:
+            return {"kind": "one-class", "message": f"The model predicts one class: {predicted[top] / total:.0%} of the "
+                    f"{total:,} evaluated examples are called {names[top]!r}. It has not learned to tell the classes apart: "
+                    "check the labels and the class balance, lower the learning rate or train longer."}
+        return None
+    accuracies = [row["accuracy"] for row in table["rows"]]
+    right = [index for index, value in enumerate(accuracies) if value is not None and value >= 0.95]
+    wrong = [index for index, value in enumerate(accuracies) if value is not None and value <= 0.05]
+    if len(right) == 1 and len(wrong) == len(names) - 1:
+        return {"kind": "one-class", "message": f"The model gets only {names[right[0]]!r} right and every other class "
+                "wrong: it probably predicts that one class for everything. Check the labels and the class balance, "
+                "lower the learning rate or train longer."}
+    return None
+
+
+def _overfitting(config, metrics, rows, progress) -> dict[str, str] | None:
+    last = next((row for row in reversed(rows) if _number(row.get("accuracy")) is not None
+                 and _number(row.get("val_accuracy")) is not None), None)
+    if last is None:
+        return None
+    # Rounded: 0.40 - 0.35 is 0.05000000000000004 in floating point, and exactly five points is not over five.
+    gap = round(100 * (last["accuracy"] - last["val_accuracy"]), 6)
+    if gap <= GAP_POINTS:
+        return None
+    return {"kind": "overfitting", "message": f"Training accuracy {100 * last['accuracy']:.1f}% is {gap:.1f} points "
+            f"above validation accuracy {100 * last['val_accuracy']:.1f}% at epoch {last.get('epoch')}: the model "
+            "is memorising its training data. More data, augmentation, dropout or fewer epochs help."}
+
+
+def _little_data(config, metrics, rows, progress) -> dict[str, str] | None:
+    batch = _integer(config.get("batch_size"))
+    examples = _integer(metrics.get("train_examples"))
+    steps = examples // batch if examples is not None and batch else None
+    if steps is None and progress:
+        steps = progress.get("steps_per_epoch")
+    if steps is None or steps >= MIN_STEPS_PER_EPOCH:
+        return None
+    what = f"{examples:,} training examples at batch size {batch}" if examples is not None and batch else f"batch size {batch}"
+    return {"kind": "little-data", "message": f"Only {steps} step(s) per epoch ({what}): too few weight updates "
+            f"per epoch (under {MIN_STEPS_PER_EPOCH}) for curves to mean much. Lower --batch-size or add training data."}
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number == int(number) and number >= 0 else None
