@@ -38,7 +38,7 @@ from starlette.routing import Route
 
 from nophd import runs
 from nophd.export import FORMATS
-from nophd.serve import catalog
+from nophd.serve import catalog, paths
 
 EXPORT_FOLDER = "export"  # As nophd.export.export.EXPORT_FOLDER (not imported: that module imports NumPy and more).
 EXPORT_JSON = "export.json"
@@ -99,8 +99,9 @@ def exports_of(folder: Path) -> list[dict[str, Any]]:
     """Each format: {"format", "exists", "file_bytes", "exported_at", "accuracy", "original_accuracy", "latency_ms"}."""
     found = []
     for format in FORMATS:
-        metadata = runs.read_json(folder / EXPORT_FOLDER / format / EXPORT_JSON)
-        written = metadata is not None and _inside(folder, folder / EXPORT_FOLDER / format) is not None
+        metadata_path = paths.existing(folder, folder / EXPORT_FOLDER / format / EXPORT_JSON)
+        metadata = runs.read_json(metadata_path) if metadata_path is not None else None
+        written = metadata is not None
         found.append({"format": format, "exists": written, **(_figures(metadata) if written else {})})
     return found
 
@@ -113,20 +114,10 @@ def _figures(result: dict[str, Any]) -> dict[str, Any]:
             "latency_ms": exported.get("latency_ms"), "original_latency_ms": original.get("latency_ms")}
 
 
-def _inside(folder: Path, path: Path) -> Path | None:
-    """`path` resolved, if it exists and lies inside `folder` (resolved); else None."""
-    try:
-        resolved = path.resolve(strict=True)
-        root = folder.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return resolved if resolved.is_relative_to(root) else None
-
-
 def _run_folder(runs_dir: Path, run_id: str) -> Path:
     """The run's folder, which must resolve inside RUNS_DIR (a symlinked run folder does not)."""
     folder = catalog.find_run(runs_dir, run_id)
-    resolved = _inside(runs_dir, folder)
+    resolved = paths.existing(runs_dir, folder)
     if resolved is None:
         raise catalog.UnknownRun(f"no run {run_id!r}")
     return resolved
@@ -162,7 +153,7 @@ def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = Non
     async def download_model(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         folder = await run_in_threadpool(_run_folder, runs_dir, run_id)
-        path = _inside(folder, folder / runs.MODEL)
+        path = paths.existing(folder, folder / runs.MODEL)
         if path is None or not path.is_file():
             raise catalog.UnknownRun(f"run {run_id!r} has no {runs.MODEL}")
         return FileResponse(path, filename=_download_name(run_id, ".keras"), media_type="application/octet-stream",
@@ -173,7 +164,7 @@ def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = Non
         folder = await run_in_threadpool(_run_folder, runs_dir, run_id)
         if format not in FORMATS:
             raise catalog.UnknownRun(f"no export format {format!r}; formats: {', '.join(FORMATS)}")
-        export_folder = _inside(folder, folder / EXPORT_FOLDER / format)
+        export_folder = paths.existing(folder, folder / EXPORT_FOLDER / format)
         if export_folder is None or not (export_folder / EXPORT_JSON).is_file():
             raise catalog.UnknownRun(f"run {run_id!r} has no {format} export yet: export it first")
         if format == "savedmodel":
@@ -181,7 +172,7 @@ def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = Non
             name = _download_name(run_id, "-savedmodel.zip")
             return Response(data, media_type="application/zip",
                             headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
-        path = _inside(folder, export_folder / "model.tflite")
+        path = paths.existing(folder, export_folder / "model.tflite")
         if path is None or not path.is_file():
             raise catalog.UnknownRun(f"run {run_id!r}: the {format} export has no model.tflite")
         return FileResponse(path, filename=_download_name(run_id, f"-{format}.tflite"), media_type="application/octet-stream",

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nophd import runs
+from nophd.serve import paths
 
 ONE_CLASS_SHARE = 0.9
 GAP_POINTS = 5.0
@@ -48,11 +49,11 @@ def read_progress(folder: Path, status: str, epochs_done: int | None) -> dict[st
     """
     if status != "running":
         return None
-    path = folder / runs.PROGRESS
+    # Nothing outside the run folder is read, even through a symlink.
+    path = paths.existing(folder, folder / runs.PROGRESS)
+    if path is None:
+        return None
     try:
-        # Nothing outside the run folder is read, even through a symlink.
-        if not path.resolve(strict=True).is_relative_to(folder.resolve(strict=True)):
-            return None
         with path.open("rb") as handle:
             raw = handle.read(_MAX_PROGRESS_BYTES + 1)
         value = json.loads(raw.decode("utf-8")) if len(raw) <= _MAX_PROGRESS_BYTES else None

@@ -38,6 +38,12 @@ def inside(runs_dir: str | os.PathLike, path: str | os.PathLike) -> Path | None:
     return None
 
 
+def existing(runs_dir: str | os.PathLike, path: str | os.PathLike) -> Path | None:
+    """`path` resolved, when it exists and resolves inside `runs_dir`; else None."""
+    resolved = inside(runs_dir, path)
+    return resolved if resolved is not None and resolved.exists() else None
+
+
 def is_inside(runs_dir: str | os.PathLike, path: str | os.PathLike) -> bool:
     """True when `path` resolves inside `runs_dir` (see `inside`)."""
     return inside(runs_dir, path) is not None
