@@ -2,8 +2,11 @@
 
 The resolution tests ask pip what it would install (`--dry-run --report`),
 which needs the package index: they skip, saying so, where it cannot be
-reached. pip reads the wheels' metadata only (PEP 658), so the NVIDIA wheels
-of the `gpu` extra are not downloaded.
+reached. Where the index serves no separate wheel metadata (PEP 658), a plain
+dry run downloads every wheel whole, about 3 GB for the `gpu` extra's
+TensorFlow and NVIDIA wheels; `--use-feature=fast-deps` reads the metadata
+with HTTP range requests instead (measured: the same 68 distributions, 24-31 s
+instead of 46-77 s), so the tests use it when this pip has it.
 """
 
 import json
@@ -53,11 +56,12 @@ def _normalise(name: str) -> str:
 
 def resolve(extras: str, report: Path) -> set[str]:
     """The distribution names `pip install -e '<repository>[extras]'` would install into an empty environment."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-         "--report", str(report), "-e", f"{REPOSITORY}[{extras}]"],
-        capture_output=True, text=True, timeout=900,
-    )
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+               "--report", str(report), "-e", f"{REPOSITORY}[{extras}]"]
+    completed = subprocess.run([*command, "--use-feature=fast-deps"], capture_output=True, text=True, timeout=900)
+    if completed.returncode != 0 and "fast-deps" in completed.stderr:
+        # A pip without the feature: the same question, answered by downloading the wheels.
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert completed.returncode == 0, completed.stderr[-2000:]
     installs = json.loads(report.read_text(encoding="utf-8"))["install"]
     return {_normalise(item["metadata"]["name"]) for item in installs}
@@ -67,7 +71,7 @@ def resolve(extras: str, report: Path) -> set[str]:
 @pytest.mark.parametrize("extras, expected", [
     ("cpu", "tensorflow-cpu"),
     ("cpu,test", "tensorflow-cpu"),
-    pytest.param("gpu", "tensorflow", marks=pytest.mark.slow),
+    ("gpu", "tensorflow"),
 ])
 def test_documented_install_has_exactly_one_tensorflow(package_index, tmp_path, extras, expected):
     names = resolve(extras, tmp_path / "report.json")
