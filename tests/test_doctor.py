@@ -100,3 +100,15 @@ def test_without_tensorflow_doctor_still_reports_then_exits_2(tmp_path):
         "nophd: error: nophd needs TensorFlow: pip install 'nophd[cpu]' (or 'nophd[gpu]' on a CUDA machine)"]
     assert "tensorflow  not importable" in completed.stdout
     assert "mnist " in completed.stdout
+
+
+def test_a_tensorflow_that_does_not_import_is_reported_not_raised(monkeypatch):
+    def broken():
+        raise ImportError("libcudnn.so.9: cannot open shared object file")
+
+    monkeypatch.setattr(doctor.quiet, "import_tensorflow", broken)
+    report = doctor.collect()
+    assert report["tensorflow"]["version"] is None
+    assert "does not import (ImportError: libcudnn.so.9" in report["tensorflow"]["error"]
+    assert report["devices"] is None
+    assert "tensorflow  not importable" in doctor.format_report(report)

@@ -89,6 +89,12 @@ def _tensorflow_build() -> dict:
     except quiet.MissingTensorFlowError as error:
         build["error"] = str(error)
         return build
+    except ImportError as error:
+        # Installed but broken (a missing shared library, a half-removed
+        # second distribution): the very case a user runs doctor for.
+        build["error"] = (f"TensorFlow is installed but does not import ({_first_line(error)}); "
+                          "uninstall it and install nophd[cpu] or nophd[gpu] again")
+        return build
     build["version"] = tf.__version__
     return build
 
