@@ -112,3 +112,16 @@ def test_a_tensorflow_that_does_not_import_is_reported_not_raised(monkeypatch):
     assert "does not import (ImportError: libcudnn.so.9" in report["tensorflow"]["error"]
     assert report["devices"] is None
     assert "tensorflow  not importable" in doctor.format_report(report)
+
+
+def test_gpu_lines_name_each_gpu_with_its_memory(cpu_build):
+    """The GPU branch of the formatter, fed a report shaped as collect() makes it on a CUDA machine."""
+    report = doctor.collect()
+    report["tensorflow"].update(cuda_build=True, cuda_version="12.5.1", cudnn_version="9")
+    report["devices"]["gpu"] = [{"name": "/physical_device:GPU:0", "device_name": "NVIDIA H200",
+                                 "compute_capability": "9.0", "memory_limit_bytes": 130 * 2**30,
+                                 "memory_in_use_bytes": 2**29}]
+    lines = doctor.format_report(report).splitlines()
+    assert any(line.endswith("GPU build (CUDA 12.5.1, cuDNN 9), from tensorflow-cpu " + cpu_build) for line in lines)
+    assert ("gpu         /physical_device:GPU:0: NVIDIA H200, compute capability 9.0, 130.0 GiB for TensorFlow, "
+            "0.5 GiB in use") in lines
