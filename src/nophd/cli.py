@@ -199,6 +199,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 2 if failures else 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from nophd import doctor
+
+    report = doctor.collect(data_dir=args.data_dir)
+    print(json.dumps(report, indent=2) if args.json else doctor.format_report(report))
+    if report["tensorflow"]["error"]:
+        raise NophdError(report["tensorflow"]["error"])
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -349,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--top", type=_positive_int, default=3)
     predict.set_defaults(handler=cmd_predict)
+
+    doctor = commands.add_parser("doctor", help="the TensorFlow build, devices (is the GPU used?), and where data and weights are")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_data_dir(doctor)
+    doctor.set_defaults(handler=cmd_doctor)
 
     for module_name in COMMAND_MODULES:
         try:

@@ -6,9 +6,17 @@ import os
 import sys
 import tempfile
 
+from nophd.errors import NophdError
+
 # Printed before TensorFlow's logging is set up, so TF_CPP_MIN_LOG_LEVEL does
 # not hide them.
 _STARTUP_NOISE = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog()")
+
+MISSING_TENSORFLOW = "nophd needs TensorFlow: pip install 'nophd[cpu]' (or 'nophd[gpu]' on a CUDA machine)"
+
+
+class MissingTensorFlowError(NophdError):
+    """No TensorFlow distribution is installed: nophd's dependencies leave the choice to an extra."""
 
 
 def import_tensorflow():
@@ -27,6 +35,12 @@ def import_tensorflow():
         os.dup2(captured.fileno(), 2)
         try:
             import tensorflow
+        except ModuleNotFoundError as error:
+            # Only the top-level package missing is the user's to fix with an
+            # extra; a missing dependency inside TensorFlow is another error.
+            if error.name != "tensorflow":
+                raise
+            raise MissingTensorFlowError(MISSING_TENSORFLOW) from None
         finally:
             os.dup2(saved, 2)
             os.close(saved)
