@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from nophd import quiet
+from nophd import errors
 from nophd.errors import NophdError
 
 DATASETS = ("mnist",)
@@ -192,11 +193,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for result in nophd.predict(args.run, args.images, top=args.top):
         if result.error:
             failures += 1
-            print(f"nophd: error: {result.error}", file=sys.stderr)
+            print(f"nophd: error: {_printable_path(result.error)}", file=sys.stderr)
             continue
         ranked = "  ".join(f"{name} {100 * probability:5.1f}%" for name, probability in result.top)
-        print(f"{result.path}: {ranked}")
+        warning = f"  (warning: {result.warning})" if result.warning else ""
+        print(f"{_printable_path(result.path)}: {ranked}{warning}")
     return 2 if failures else 0
+
+
+def _printable_path(path) -> str:
+    """A path as one line: a name with a newline or another control character is quoted, escaped."""
+    text = str(path)
+    if any(ord(character) < 32 or ord(character) == 127 for character in text):
+        return repr(text)
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -213,6 +223,17 @@ def _non_negative_int(text: str) -> int:
     if text.isdigit():
         return int(text)
     raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+
+
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number 0..2**32-1 (what NumPy and TensorFlow accept)."""
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_SEED}, got {value}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -254,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "photos", help="a photo dataset's classes, counts per side of the split, and skipped files")
     data_photos.add_argument("source", help="flowers, an image folder ROOT/<class>/*.jpg, or a TFRecord shard folder")
     data_photos.add_argument("--validation-split", "--val-split", type=float, default=0.2)
-    data_photos.add_argument("--seed", type=_non_negative_int, default=0)
+    data_photos.add_argument("--seed", type=_seed, default=0)
     _add_data_dir(data_photos)
     data_photos.set_defaults(handler=cmd_data_photos)
     data_tfrecords = data_commands.add_parser(
@@ -278,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int)
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--learning-rate", type=_positive_float, help="initial learning rate")
-    train.add_argument("--seed", type=_non_negative_int, help="seed for repeatable runs (default 0)")
+    train.add_argument("--seed", type=_seed, help="seed for repeatable runs (default 0)")
     train.add_argument("--shift-pixels", type=_non_negative_int,
                        help="augment with random shifts of up to N pixels (default: the model's recipe)")
     train.add_argument("--validation-split", "--val-split", type=float,
@@ -333,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     ladder.add_argument("dataset", choices=DATASETS)
     ladder.add_argument("--epochs-scale", type=_positive_float, default=1.0, help="multiply every recipe's epochs (default 1)")
     ladder.add_argument("--models", help="comma-separated subset of rungs (default: all)")
-    ladder.add_argument("--seed", type=_non_negative_int, default=0)
+    ladder.add_argument("--seed", type=_seed, default=0)
     ladder.add_argument("--out", type=Path, default=Path("runs/ladder"), help="folder for the rungs' runs and ladder.html")
     _add_data_dir(ladder)
     _add_limits(ladder)
@@ -373,17 +394,29 @@ def main(argv: list[str] | None = None) -> int:
         # Point stdout at /dev/null so Python's exit flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # A full disk, a read-only folder, a missing permission, a file in
+        # the way: the user's to fix, so one line naming the path.
+        line = errors.os_error_line(error)
+        if line is None:
+            return _internal_error(error)
+        print(f"nophd: error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         hint = " (continue with the same command and --resume)" if args.command in ("train", "ladder") else ""
         print(f"\nnophd: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as error:
-        if os.environ.get("NOPHD_DEBUG"):
-            raise
-        first_line = (str(error).splitlines() or [""])[0]
-        print(f"nophd: internal error: {type(error).__name__}: {first_line} (set NOPHD_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        return 1
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    if os.environ.get("NOPHD_DEBUG"):
+        raise error
+    first_line = (str(error).splitlines() or [""])[0]
+    print(f"nophd: internal error: {type(error).__name__}: {first_line} (set NOPHD_DEBUG=1 for the traceback)",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -90,7 +90,9 @@ def write_run_report(run_directory: str | os.PathLike) -> pathlib.Path:
     # run.json knows whether the run is still going (and notices a killed
     # one); metrics.json only exists once it has finished.
     status = runs.status(directory)
-    if status == "unknown":
+    if status == "unknown" or values.get("status") == "finished":
+        # A run's last report is written after metrics.json and just before
+        # run.json says finished: metrics.json saying so is the run's word.
         status = _plain(values.get("status"))
 
     parts = ["<header>"]
