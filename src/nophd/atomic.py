@@ -68,32 +68,34 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             temporary_path.unlink()
 
 
-# What atomic_path names its temporary files: "." + stem + "." + mkstemp's
-# eight random characters (a-z, 0-9, _) + suffix, e.g. ".curves.k2j_9x0a.png".
-_TEMPORARY_NAME = re.compile(r"\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9_-]+)?")
+def temporary_name_pattern(name: str) -> re.Pattern:
+    """What atomic_path names the temporary files of target `name`: "." + stem + "." +
+    mkstemp's eight random characters (a-z, 0-9, _) + suffix, e.g. ".curves.k2j_9x0a.png"."""
+    target = Path(name)
+    return re.compile(rf"\.{re.escape(target.stem)}\.[a-z0-9_]{{8}}{re.escape(target.suffix)}")
 
 
-def is_temporary_name(name: str) -> bool:
-    """Whether `name` has the shape of one of atomic_path's temporary files."""
-    return _TEMPORARY_NAME.fullmatch(name) is not None
-
-
-def sweep_temporary_files(folder: str | os.PathLike) -> list[Path]:
-    """Removes atomic_path's temporary files left in `folder` by a killed process.
+def sweep_temporary_files(folder: str | os.PathLike, names) -> list[Path]:
+    """Removes atomic_path's temporary files for targets `names` left in `folder` by a killed process.
 
     Only call it on a folder no other process writes to (a run folder whose
     lock this process holds): a live writer's temporary file looks the same.
 
+    Args:
+        folder: the folder to sweep (not its subfolders).
+        names: the file names nophd writes there, e.g. ("curves.png", "model.keras").
+
     Returns:
         The paths removed.
     """
+    patterns = [temporary_name_pattern(name) for name in names]
     removed = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
     for entry in entries:
-        if is_temporary_name(entry.name) and entry.is_file(follow_symlinks=False):
+        if any(pattern.fullmatch(entry.name) for pattern in patterns) and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)
             except FileNotFoundError:

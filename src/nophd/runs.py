@@ -51,6 +51,11 @@ MISTAKES = "mistakes.json"
 SUMMARY = "summary.txt"
 TENSORBOARD = "tensorboard"
 LOCK = ".nophd.lock"
+# Every file nophd writes atomically into a run folder: their temporary
+# files, left by a process killed while writing one, are swept on (re)start.
+RUN_FILES = (CONFIG, STATE, HISTORY, CHECKPOINT, PREVIOUS_CHECKPOINT, "checkpoint-fine-tune.keras", RANDOM_STATES,
+             MODEL, METRICS, MISTAKES, SUMMARY, "curves.png", "lr.png", "predictions.png", "confusion.png",
+             "report.html", "evaluation.json")
 # What a run writes before its model is built: a retry may start over a
 # folder that holds only these (from a start-up that failed).
 STARTUP_FILES = frozenset({LOCK, CONFIG})
@@ -202,7 +207,13 @@ def only_startup_files(run_directory: str | os.PathLike) -> bool:
         names = os.listdir(run_directory)
     except FileNotFoundError:
         return True
-    return all(name in STARTUP_FILES or atomic.is_temporary_name(name) for name in names)
+    patterns = [atomic.temporary_name_pattern(name) for name in STARTUP_FILES if name != LOCK]
+    return all(name in STARTUP_FILES or any(pattern.fullmatch(name) for pattern in patterns) for name in names)
+
+
+def sweep(run_directory: str | os.PathLike) -> list[Path]:
+    """Removes the temporary files a killed nophd left in a run folder; call it holding the lock."""
+    return atomic.sweep_temporary_files(run_directory, RUN_FILES)
 
 
 def _process_alive(pid: int) -> bool:

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 import tempfile
@@ -286,7 +287,13 @@ def export_run(
     # permissions, so an export can be shared or served.
     os.chmod(temporary, 0o777 & ~_UMASK)
     try:
-        artifact_name = _write_artifact(model, format, kind, image_size, data.representative, temporary)
+        try:
+            artifact_name = _write_artifact(model, format, kind, image_size, data.representative, temporary)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # The temporary folder is gone when the user reads this: name --out.
+            raise OSError(error.errno, error.strerror, str(out_path)) from None
         metadata = {
             "format": format,
             "artifact": artifact_name,

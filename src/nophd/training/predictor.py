@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from nophd import runs
-from nophd.errors import DataError
+from nophd.errors import DataError, RunError
 
 DIGITS = "digits"
 PHOTOS = "photos"
@@ -96,6 +96,11 @@ class Predictor:
         folder = path if path.is_dir() else path.parent
         run_config = runs.read_json(folder / runs.CONFIG) or {}
         self.kind = run_kind(run_config)
+        if self.kind == DIGITS and tuple(self.model.input_shape[1:3]) != (DIGIT_SIZE, DIGIT_SIZE):
+            # A photo run's config.json says how its pictures are prepared.
+            raise RunError(f"{folder / runs.CONFIG}: missing or unreadable, and the model is not a digit model "
+                           f"(it takes {tuple(self.model.input_shape[1:])}); restore config.json from a backup, "
+                           "or retrain")
         outputs = int(self.model.output_shape[-1])
         names = run_config.get("class_names") or (runs.read_json(folder / runs.METRICS) or {}).get("class_names")
         if not names or len(names) != outputs:

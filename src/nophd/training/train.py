@@ -175,7 +175,7 @@ def _prepare_run_directory(
     try:
         # Again under the lock: another process may have filled it meanwhile.
         _check_new_folder(run_directory, locked=True)
-        atomic.sweep_temporary_files(run_directory)
+        runs.sweep(run_directory)
     except BaseException:
         held.release()
         raise
@@ -225,7 +225,7 @@ def _resume_checks(candidate: Path, config: AnyConfig, explicit: dict[str, Any],
                 f"{key} {value} differs from the interrupted run's {saved_value} "
                 f"({candidate}); drop the flag to resume, or start a new run"
             )
-    atomic.sweep_temporary_files(candidate)
+    runs.sweep(candidate)
     if runs.has_checkpoint(candidate):
         return candidate, saved_config, True, held
     # Stopped before its first epoch ended: nothing to continue, so the
