@@ -58,7 +58,7 @@ RUN_FILES = (CONFIG, STATE, HISTORY, CHECKPOINT, PREVIOUS_CHECKPOINT, "checkpoin
              "report.html", "evaluation.json")
 # What a run writes before its model is built: a retry may start over a
 # folder that holds only these (from a start-up that failed).
-STARTUP_FILES = frozenset({LOCK, CONFIG})
+STARTUP_FILES = frozenset({LOCK, CONFIG, SUMMARY})
 # config.json's record of the data a run trained on (see data_identity).
 DATA_IDENTITY = "data_identity"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds", "elapsed")
