@@ -73,7 +73,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     data = mnist.load(args.data_dir)
     print(f"MNIST found in {data.directory}")
-    for check in mnist.verify(data.directory):
+    for check in mnist.file_checks(data):
         verdict = "matches the official MNIST file" if check.official else "DOES NOT match the official MNIST file"
         print(f"  {check.path.name:28s} sha256 {check.sha256[:16]}…  {verdict}")
     for split, labels in (("train", data.train_labels), ("test", data.test_labels)):

@@ -120,15 +120,18 @@ class RunLock:
         self._created = created
 
     def release(self) -> None:
-        """Drops the lock. A folder this lock created and nothing else filled is removed again."""
+        """Drops the lock. A folder left holding only the lock file loses it, and the
+        folder too when this lock created it: a run that failed before writing
+        anything leaves nothing behind."""
         if self._descriptor is None:
             return
         try:
-            if self._created and os.listdir(self.directory) == [LOCK]:
+            if os.listdir(self.directory) == [LOCK]:
                 # Still holding the lock: a process waiting for it sees the
                 # unlinked file and retries on the folder's new state.
                 (self.directory / LOCK).unlink(missing_ok=True)
-                self.directory.rmdir()
+                if self._created:
+                    self.directory.rmdir()
         except OSError:
             pass
         finally:

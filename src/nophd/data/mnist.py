@@ -319,6 +319,17 @@ def verify(directory: str | os.PathLike, checksums: Mapping[str, str] = OFFICIAL
     return checks
 
 
+def file_checks(data: Mnist) -> list[FileCheck]:
+    """The FileChecks of loaded MNIST, from the checksums `load` already took (no second read).
+
+    Example:
+        [check.official for check in file_checks(load())]  # [True, True, True, True]
+    """
+    paths = file_paths(data.directory)
+    return [FileCheck(key=key, path=paths[key], sha256=data.sha256[key], official=data.sha256[key] == OFFICIAL_SHA256[key])
+            for key in FILES]
+
+
 def load(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
