@@ -160,7 +160,8 @@ def test_flag_and_path_errors_are_one_line(finished_run, tmp_path, capsys):
     _, data = finished_run
     with pytest.raises(SystemExit) as exit_info:
         cli.main([str(argument) for argument in train_arguments(data, tmp_path / "run", "--seed", str(2**32))])
-    assert exit_info.value.code == 2 and "--seed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "--seed" in err and "4294967295" in err, err
     (tmp_path / "file").write_text("x")
     code, _, err = run_cli(capsys, *train_arguments(data, tmp_path / "file"))
     one_line_error(code, err, str(tmp_path / "file"), "is a file")

@@ -257,10 +257,17 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with nophd's one-line errors (a bad flag value prints no usage block); exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"nophd: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nophd import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nophd", description="Train, understand and use the Keras codelab image classifiers.",
     )
     parser.add_argument("--version", action="version", version=f"nophd {__version__}")
