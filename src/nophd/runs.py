@@ -55,7 +55,7 @@ LOCK = ".nophd.lock"
 # files, left by a process killed while writing one, are swept on (re)start.
 RUN_FILES = (CONFIG, STATE, HISTORY, CHECKPOINT, PREVIOUS_CHECKPOINT, "checkpoint-fine-tune.keras", RANDOM_STATES,
              MODEL, METRICS, MISTAKES, SUMMARY, "curves.png", "lr.png", "predictions.png", "confusion.png",
-             "report.html", "evaluation.json")
+             "report.html", "evaluation.json", "progress.json")
 # What a run writes before its model is built: a retry may start over a
 # folder that holds only these (from a start-up that failed).
 STARTUP_FILES = frozenset({LOCK, CONFIG, SUMMARY})
