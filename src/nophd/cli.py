@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from nophd import quiet
+from nophd import errors
 from nophd.errors import NophdError
 
 DATASETS = ("mnist",)
@@ -72,7 +73,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     data = mnist.load(args.data_dir)
     print(f"MNIST found in {data.directory}")
-    for check in mnist.verify(data.directory):
+    for check in mnist.file_checks(data):
         verdict = "matches the official MNIST file" if check.official else "DOES NOT match the official MNIST file"
         print(f"  {check.path.name:28s} sha256 {check.sha256[:16]}…  {verdict}")
     for split, labels in (("train", data.train_labels), ("test", data.test_labels)):
@@ -192,10 +193,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for result in nophd.predict(args.run, args.images, top=args.top):
         if result.error:
             failures += 1
-            print(f"nophd: error: {result.error}", file=sys.stderr)
+            print(f"nophd: error: {_printable_path(result.error)}", file=sys.stderr)
             continue
         ranked = "  ".join(f"{name} {100 * probability:5.1f}%" for name, probability in result.top)
-        print(f"{result.path}: {ranked}")
+        warning = f"  (warning: {result.warning})" if result.warning else ""
+        print(f"{_printable_path(result.path)}: {ranked}{warning}")
     return 2 if failures else 0
 
 
@@ -207,6 +209,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if report["tensorflow"]["error"]:
         raise NophdError(report["tensorflow"]["error"])
     return 0
+
+def _printable_path(path) -> str:
+    """A path as one line: a name with a newline or another control character is quoted, escaped."""
+    text = str(path)
+    if any(ord(character) < 32 or ord(character) == 127 for character in text):
+        return repr(text)
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -223,6 +232,17 @@ def _non_negative_int(text: str) -> int:
     if text.isdigit():
         return int(text)
     raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+
+
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number 0..2**32-1 (what NumPy and TensorFlow accept)."""
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_SEED}, got {value}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -246,10 +266,17 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with nophd's one-line errors (a bad flag value prints no usage block); exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"nophd: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nophd import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nophd", description="Train, understand and use the Keras codelab image classifiers.",
     )
     parser.add_argument("--version", action="version", version=f"nophd {__version__}")
@@ -264,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         "photos", help="a photo dataset's classes, counts per side of the split, and skipped files")
     data_photos.add_argument("source", help="flowers, an image folder ROOT/<class>/*.jpg, or a TFRecord shard folder")
     data_photos.add_argument("--validation-split", "--val-split", type=float, default=0.2)
-    data_photos.add_argument("--seed", type=_non_negative_int, default=0)
+    data_photos.add_argument("--seed", type=_seed, default=0)
     _add_data_dir(data_photos)
     data_photos.set_defaults(handler=cmd_data_photos)
     data_tfrecords = data_commands.add_parser(
@@ -288,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int)
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--learning-rate", type=_positive_float, help="initial learning rate")
-    train.add_argument("--seed", type=_non_negative_int, help="seed for repeatable runs (default 0)")
+    train.add_argument("--seed", type=_seed, help="seed for repeatable runs (default 0)")
     train.add_argument("--shift-pixels", type=_non_negative_int,
                        help="augment with random shifts of up to N pixels (default: the model's recipe)")
     train.add_argument("--validation-split", "--val-split", type=float,
@@ -343,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     ladder.add_argument("dataset", choices=DATASETS)
     ladder.add_argument("--epochs-scale", type=_positive_float, default=1.0, help="multiply every recipe's epochs (default 1)")
     ladder.add_argument("--models", help="comma-separated subset of rungs (default: all)")
-    ladder.add_argument("--seed", type=_non_negative_int, default=0)
+    ladder.add_argument("--seed", type=_seed, default=0)
     ladder.add_argument("--out", type=Path, default=Path("runs/ladder"), help="folder for the rungs' runs and ladder.html")
     _add_data_dir(ladder)
     _add_limits(ladder)
@@ -388,17 +415,29 @@ def main(argv: list[str] | None = None) -> int:
         # Point stdout at /dev/null so Python's exit flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # A full disk, a read-only folder, a missing permission, a file in
+        # the way: the user's to fix, so one line naming the path.
+        line = errors.os_error_line(error)
+        if line is None:
+            return _internal_error(error)
+        print(f"nophd: error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         hint = " (continue with the same command and --resume)" if args.command in ("train", "ladder") else ""
         print(f"\nnophd: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as error:
-        if os.environ.get("NOPHD_DEBUG"):
-            raise
-        first_line = (str(error).splitlines() or [""])[0]
-        print(f"nophd: internal error: {type(error).__name__}: {first_line} (set NOPHD_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        return 1
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    if os.environ.get("NOPHD_DEBUG"):
+        raise error
+    first_line = (str(error).splitlines() or [""])[0]
+    print(f"nophd: internal error: {type(error).__name__}: {first_line} (set NOPHD_DEBUG=1 for the traceback)",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

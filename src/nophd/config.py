@@ -239,6 +239,9 @@ def from_dict(values: dict[str, typing.Any]) -> AnyConfig:
 
     A "task": "photos" entry makes it a PhotoConfig, otherwise a TrainConfig.
     """
+    # config.json also records the run's data (runs.DATA_IDENTITY), which is
+    # not a setting; runs written before that lack it.
+    values = {key: value for key, value in values.items() if key != "data_identity"}
     kind = PhotoConfig if values.get("task") == PHOTOS else TrainConfig
     fields = {field.name: field for field in dataclasses.fields(kind)}
     unknown = sorted(set(values) - set(fields))

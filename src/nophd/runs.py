@@ -13,15 +13,23 @@ Layout of a run folder (every file written atomically):
     summary.txt, curves.png, lr.png, predictions.png, confusion.png,
     report.html
     tensorboard/     TensorBoard event files (train/ and validation/)
+    .nophd.lock      held (flock) by the process training the run
+
+One process at a time trains a run folder: it takes the exclusive lock on
+.nophd.lock (`lock`) before it writes anything else there, and the kernel
+drops the lock when that process ends, however it ends. A run whose
+run.json says "running" but whose lock nobody holds was killed.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import fcntl
 import io
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +52,23 @@ SUMMARY = "summary.txt"
 # Where the epoch in progress is (step, ETA, latest batch loss), rewritten about once a second while a run trains.
 PROGRESS = "progress.json"
 TENSORBOARD = "tensorboard"
+LOCK = ".nophd.lock"
+# Every file nophd writes atomically into a run folder: their temporary
+# files, left by a process killed while writing one, are swept on (re)start.
+RUN_FILES = (CONFIG, STATE, HISTORY, CHECKPOINT, PREVIOUS_CHECKPOINT, "checkpoint-fine-tune.keras", RANDOM_STATES,
+             MODEL, METRICS, MISTAKES, SUMMARY, "curves.png", "lr.png", "predictions.png", "confusion.png",
+             "report.html", "evaluation.json", "progress.json")
+# What a run writes before its model is built: a retry may start over a
+# folder that holds only these (from a start-up that failed).
+STARTUP_FILES = frozenset({LOCK, CONFIG, SUMMARY})
+# config.json's record of the data a run trained on (see data_identity).
+DATA_IDENTITY = "data_identity"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds", "elapsed")
 
 DEFAULT_ROOT = Path("runs")
+# A dashboard probing a lock holds it for microseconds; a trainer trying to
+# take it waits this long before it concludes another process holds it.
+_LOCK_PATIENCE_SECONDS = 0.5
 
 
 def now() -> str:
@@ -86,6 +108,119 @@ def write_state(run_directory: str | os.PathLike, **fields: Any) -> dict[str, An
     return state
 
 
+class RunLock:
+    """The exclusive lock on one run folder, held until `release` (or the process ends).
+
+    Example:
+        with runs.lock("runs/conv-bn") as held:
+            ...  # write the run
+    """
+
+    def __init__(self, directory: Path, descriptor: int, created: bool):
+        self.directory = directory
+        self._descriptor: int | None = descriptor
+        self._created = created
+
+    def release(self) -> None:
+        """Drops the lock. A folder left holding only the lock file loses it, and the
+        folder too when this lock created it: a run that failed before writing
+        anything leaves nothing behind."""
+        if self._descriptor is None:
+            return
+        try:
+            if os.listdir(self.directory) == [LOCK]:
+                # Still holding the lock: a process waiting for it sees the
+                # unlinked file and retries on the folder's new state.
+                (self.directory / LOCK).unlink(missing_ok=True)
+                if self._created:
+                    self.directory.rmdir()
+        except OSError:
+            pass
+        finally:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.release()
+
+
+def busy_error(run_directory: str | os.PathLike) -> RunError:
+    return RunError(f"{run_directory}: another nophd process is using this run folder; "
+                    "wait for it to end, or choose another --out")
+
+
+def lock(run_directory: str | os.PathLike) -> RunLock:
+    """Takes the run folder's exclusive lock, creating the folder if needed.
+
+    Raises:
+        RunError: another process holds it.
+        OSError: the folder cannot be created or written (read-only, no
+            permission, a file in the way).
+    """
+    directory = Path(run_directory)
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + _LOCK_PATIENCE_SECONDS
+    while True:
+        descriptor = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            if time.monotonic() > deadline:
+                raise busy_error(directory) from None
+            time.sleep(0.02)
+            continue
+        # The holder before may have removed the file (RunLock.release) while
+        # this process waited on it: only the file at the path counts.
+        try:
+            same = os.fstat(descriptor).st_ino == os.stat(directory / LOCK).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return RunLock(directory, descriptor, created)
+        os.close(descriptor)
+        directory.mkdir(parents=True, exist_ok=True)
+
+
+def is_locked(run_directory: str | os.PathLike) -> bool | None:
+    """Whether a process holds the run folder's lock; None when the folder has no lock file."""
+    try:
+        descriptor = os.open(Path(run_directory) / LOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def only_startup_files(run_directory: str | os.PathLike) -> bool:
+    """Whether a folder holds nothing but what a failed start-up leaves (or is empty).
+
+    nophd's own temporary files count as start-up leftovers too.
+    """
+    try:
+        names = os.listdir(run_directory)
+    except FileNotFoundError:
+        return True
+    patterns = [atomic.temporary_name_pattern(name) for name in STARTUP_FILES if name != LOCK]
+    return all(name in STARTUP_FILES or any(pattern.fullmatch(name) for pattern in patterns) for name in names)
+
+
+def sweep(run_directory: str | os.PathLike) -> list[Path]:
+    """Removes the temporary files a killed nophd left in a run folder; call it holding the lock."""
+    return atomic.sweep_temporary_files(run_directory, RUN_FILES)
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -99,15 +234,21 @@ def _process_alive(pid: int) -> bool:
 def status(run_directory: str | os.PathLike) -> str:
     """finished, failed, interrupted, running, or unknown (no readable run.json).
 
-    A run whose run.json still says "running" but whose process is gone was
-    killed (kill -9, a crash, a reboot): it is reported as interrupted.
+    A run whose run.json still says "running" but whose lock no process
+    holds was killed (kill -9, a crash, a reboot): it is reported as
+    interrupted. (A folder written before runs had a lock file is judged by
+    its process id instead.)
     """
     state = read_state(run_directory)
     if state is None:
         return "unknown"
     value = state.get("status", "unknown")
-    if value == "running" and not _process_alive(int(state.get("pid", 0) or 0)):
-        return "interrupted"
+    if value == "running":
+        held = is_locked(run_directory)
+        if held is None:
+            held = _process_alive(int(state.get("pid", 0) or 0))
+        if not held:
+            return "interrupted"
     return value
 
 

@@ -262,3 +262,43 @@ def test_int8_conv_bn_stays_within_half_a_point_of_float_on_real_mnist(real_data
     result = export.export_run(run, "tflite-int8", tmp_path / "int8", data_dir=real_data, latency_runs=LATENCY_RUNS)
     assert result["test_examples"] == 10000 and result["original"]["accuracy"] > 0.99
     assert abs(result["accuracy_change_points"]) <= 0.5
+
+
+def test_an_export_folder_holding_a_users_files_is_refused_not_emptied(digit_run, tmp_path, capsys):
+    run, data = digit_run
+    deploy = tmp_path / "deploy"
+    first = export.export_run(run, "tflite", deploy, data_dir=data, latency_runs=LATENCY_RUNS)
+    assert first["files"] == ["export.json", "model.tflite"]
+    (deploy / "README.md").write_text("notes")
+    (deploy / "mine").mkdir()
+    (deploy / "mine" / "labels.txt").write_text("x")
+    code, out, err = run_cli(capsys, "export", run, "--format", "tflite-int8", "--out", deploy, "--data-dir", data)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert str(deploy) in err and "README.md" in err and "mine" in err
+    assert (deploy / "README.md").read_text() == "notes" and (deploy / "mine" / "labels.txt").read_text() == "x"
+    assert json.loads((deploy / "export.json").read_text())["format"] == "tflite"
+    # A folder holding only the earlier export is still replaced whole.
+    (deploy / "README.md").unlink()
+    (deploy / "mine" / "labels.txt").unlink()
+    (deploy / "mine").rmdir()
+    second = export.export_run(run, "tflite-int8", deploy, data_dir=data, latency_runs=LATENCY_RUNS)
+    assert second["format"] == "tflite-int8" and sorted(os.listdir(deploy)) == ["export.json", "model.tflite"]
+
+
+def test_a_killed_exports_temporary_folder_is_swept_and_a_live_one_kept(digit_run, tmp_path):
+    from nophd import atomic
+
+    run, data = digit_run
+    killed = tmp_path / ".tflite.tmp-k2j_9x0a"
+    (killed / ".savedmodel-abc").mkdir(parents=True)
+    (killed / "model.tflite").write_bytes(b"half")
+    old = tmp_path / ".tflite.old-zz000000"
+    (old / "export").mkdir(parents=True)
+    live = tmp_path / ".tflite.tmp-live0000"
+    live.mkdir()
+    held = atomic.hold_folder(live)  # As a running export into the same folder holds its own.
+    try:
+        export.export_run(run, "tflite", tmp_path / "tflite", data_dir=data, latency_runs=LATENCY_RUNS)
+    finally:
+        os.close(held)
+    assert sorted(os.listdir(tmp_path)) == [".tflite.tmp-live0000", "tflite"]

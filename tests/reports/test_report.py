@@ -167,3 +167,16 @@ def test_ladder_report_with_no_rows(tmp_path):
 )
 def test_format_duration(seconds, text):
     assert report.format_duration(seconds) == text
+
+
+def test_the_last_report_of_a_finishing_run_says_finished_and_does_not_reload(tmp_path):
+    # Issue 11, defect 5: the last report is written after metrics.json, while run.json still says running.
+    run = tmp_path / "run"
+    with runs.lock(run):  # The training process, still alive.
+        runs.write_state(run, status="running", pid=os.getpid(), epochs_done=2)
+        atomic.write_json(run / "metrics.json", {"status": "finished", "test_accuracy": 0.9})
+        page = report.write_run_report(run).read_text(encoding="utf-8")
+        assert 'http-equiv="refresh"' not in page and ">finished<" in page
+    # Killed between metrics.json and run.json: not finished.
+    page = report.write_run_report(run).read_text(encoding="utf-8")
+    assert ">interrupted<" in page and ">finished<" not in page

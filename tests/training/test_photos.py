@@ -325,3 +325,29 @@ def test_a_run_whose_class_folders_changed_is_refused(tmp_path, shapes, calibrat
     (data / "circles").rename(data / "ovals")
     with pytest.raises(DataError, match="dataset changed since the run started"):
         evaluate.evaluate_run(result.run_directory)
+
+
+def test_a_photo_run_that_fails_at_start_up_does_not_block_its_folder(tmp_path, shapes, calibrated_weights, capsys):
+    broken = tmp_path / "broken.weights.h5"
+    broken.write_bytes(b"not an HDF5 file")
+    arguments = ["train", str(shapes), "--base", BASE, "--image-size", str(SIZE), "--epochs", "1", "--fine-tune-epochs",
+                 "0", "--batch-size", "8", "--out", str(tmp_path / "run"), "--quiet"]
+    code = cli.main(arguments + ["--weights", str(broken)])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and str(broken) in error, error
+    assert not (tmp_path / "run" / runs.CONFIG).exists()
+    assert cli.main(arguments + ["--weights", str(calibrated_weights), "--resume"]) == 0, capsys.readouterr().err
+    assert runs.status(tmp_path / "run") == "finished"
+
+
+def test_a_photo_resume_on_changed_files_is_refused(tmp_path, monkeypatch, calibrated_weights):
+    data = synthetic.write_photo_folder(tmp_path / "data", per_class=8, size=SIZE)
+    interrupt_after(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(tiny_config(data, calibrated_weights), tmp_path / "run", progress=False)
+    recorded = runs.read_json(tmp_path / "run" / runs.CONFIG)[runs.DATA_IDENTITY]
+    assert set(recorded) == {"photos_index_sha256"}
+    first = sorted((data / "circles").iterdir())[0]
+    (data / "circles" / "extra.jpg").write_bytes(first.read_bytes())
+    with pytest.raises(RunError, match="not the data this run started on"):
+        train_and_evaluate(tiny_config(data, calibrated_weights), tmp_path / "run", resume=True, progress=False)

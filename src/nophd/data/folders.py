@@ -185,7 +185,13 @@ def _hidden(name: str) -> bool:
 def _files_under(root: Path, class_name: str) -> list[str]:
     """Non-hidden files under root/class_name, as sorted POSIX paths relative to root."""
     found = []
-    for folder, subfolders, file_names in os.walk(root / class_name):
+
+    def unreadable(error: OSError) -> None:
+        # os.walk skips a folder it cannot list; that is not "no images".
+        raise DataError(f"{error.filename}: cannot list the class folder ({error.strerror or error}); "
+                        "check its permissions")
+
+    for folder, subfolders, file_names in os.walk(root / class_name, onerror=unreadable):
         subfolders[:] = [name for name in subfolders if not _hidden(name)]
         relative_folder = Path(folder).relative_to(root).as_posix()
         found += [f"{relative_folder}/{name}" for name in file_names if not _hidden(name)]

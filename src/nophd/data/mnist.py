@@ -20,6 +20,7 @@ because re-gzipping a file changes its header's timestamp but not its content.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import sys
@@ -85,6 +86,8 @@ class Mnist:
         test_labels: uint8 (M,).
         directory: the folder the four files were read from.
         official: True when all four files match OFFICIAL_SHA256.
+        sha256: hex SHA-256 of each file's uncompressed contents, keyed like
+            FILES (what a run records as its data's identity).
 
     Example:
         data = load()
@@ -97,6 +100,7 @@ class Mnist:
     test_labels: np.ndarray
     directory: Path
     official: bool
+    sha256: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,14 +209,28 @@ def locate(
             raise DataError(f"{folder}: not a folder (pass the folder that holds the MNIST files)")
         # Name the files missing from whichever of the two layouts is nearer complete.
         nearest = min(folders, key=lambda candidate: len(_missing_names(candidate)))
-        missing = ", ".join(_missing_names(nearest))
-        raise DataError(f"{nearest}: MNIST files missing: {missing} (looked in {folder} and {folder / 'mnist'})")
+        raise DataError(f"{nearest}: MNIST files {_describe_missing(nearest)} "
+                        f"(looked in {folder} and {folder / 'mnist'})")
+    # A folder the user set up ($NOPHD_DATA/mnist) with some files but not
+    # all: say which before anything is downloaded, so a failed download
+    # does not hide what was wrong with it.
+    partial = [folder for folder in folders[:-1] if len(_missing_names(folder)) < len(FILES)]
+    problem = f"{partial[0]}: MNIST files {_describe_missing(partial[0])}" if partial else None
     if download:
         # `download` here is the flag, which hides the function of the same name.
         # A download takes a while: say what is happening, on stderr.
-        return _download_function(
-            cache_dir(), mirrors=mirrors, checksums=checksums, report=lambda line: print(line, file=sys.stderr)
-        )
+        if problem:
+            print(f"nophd: {problem}; downloading MNIST into {cache_dir()} instead", file=sys.stderr)
+        try:
+            return _download_function(
+                cache_dir(), mirrors=mirrors, checksums=checksums, report=lambda line: print(line, file=sys.stderr)
+            )
+        except DataError as error:
+            if problem is None:
+                raise
+            raise DataError(f"{problem}; the download instead failed too: {error}") from None
+    if problem:
+        raise DataError(f"{problem}; {_HOW_TO_FIX}")
     searched = " and ".join(str(folder) for folder in folders)
     raise DataError(
         f"MNIST files not found in {searched}; put the four MNIST files in {cache_dir()}, {_HOW_TO_FIX}"
@@ -301,6 +319,17 @@ def verify(directory: str | os.PathLike, checksums: Mapping[str, str] = OFFICIAL
     return checks
 
 
+def file_checks(data: Mnist) -> list[FileCheck]:
+    """The FileChecks of loaded MNIST, from the checksums `load` already took (no second read).
+
+    Example:
+        [check.official for check in file_checks(load())]  # [True, True, True, True]
+    """
+    paths = file_paths(data.directory)
+    return [FileCheck(key=key, path=paths[key], sha256=data.sha256[key], official=data.sha256[key] == OFFICIAL_SHA256[key])
+            for key in FILES]
+
+
 def load(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
@@ -330,7 +359,8 @@ def load(
     paths = file_paths(directory)
     # Each file is read and un-gzipped once, for its checksum and its array.
     contents = {key: idx.read_bytes(path) for key, path in paths.items()}
-    official = all(hashlib.sha256(contents[key]).hexdigest() == OFFICIAL_SHA256[key] for key in FILES)
+    digests = {key: hashlib.sha256(contents[key]).hexdigest() for key in FILES}
+    official = all(digests[key] == OFFICIAL_SHA256[key] for key in FILES)
     arrays = {}
     for split in ("train", "test"):
         images_path, labels_path = paths[f"{split}_images"], paths[f"{split}_labels"]
@@ -341,7 +371,7 @@ def load(
                 f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
             )
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
-    return Mnist(directory=directory, official=official, **arrays)
+    return Mnist(directory=directory, official=official, sha256=digests, **arrays)
 
 
 # `locate` and `load` take a `download` flag named like the function; they call it through this.
@@ -400,6 +430,38 @@ def _download_one(
 def _missing_names(folder: Path) -> list[str]:
     """The FILES names (in .gz form) that `folder` holds in neither form."""
     return [path.name for path in file_paths(folder).values() if not path.is_file()]
+
+
+def _describe_missing(folder: Path) -> str:
+    """What is wrong with each MNIST file `folder` lacks, e.g. "missing: a.gz; b.gz is a folder, not a file"."""
+    missing, other = [], []
+    for path in file_paths(folder).values():
+        if path.is_file():
+            continue
+        problem = None
+        for candidate in (path, path.with_name(_plain_name(path.name))):
+            problem = _not_a_file(candidate)
+            if problem:
+                break
+        (other.append(problem) if problem else missing.append(path.name))
+    parts = ([f"missing: {', '.join(missing)}"] if missing else []) + other
+    return "; ".join(parts)
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why something at `path` is not a readable MNIST file, or None when nothing is there."""
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return f"{path.name} is a symbolic link loop"
+            return f"{path.name} is a dangling symbolic link (to {os.readlink(path)}, which does not exist)"
+    if path.is_dir():
+        return f"{path.name} is a folder, not a file"
+    if os.path.lexists(path) and not path.is_file():
+        return f"{path.name} is not a regular file"
+    return None
 
 
 def _plain_name(name: str) -> str:

@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -67,6 +69,17 @@ class PhotoData:
             # Shards keep their own (shuffled) record order; read in parallel.
             return _resized(tfrecords.shard_dataset(self.source, examples), self.stored_size, self.image_size)
         return folders.folder_dataset(self.source, examples, self.image_size)
+
+    def index_sha256(self) -> str:
+        """SHA-256 of the dataset's index: its classes and every example's path, label and side of the split.
+
+        Cheap (no image is read): it tells a resumed run whether it sees the
+        same files split the same way as when it started.
+        """
+        index = {"class_names": list(self.class_names),
+                 "training": [[example.relative_path, int(example.label)] for example in self.training],
+                 "validation": [[example.relative_path, int(example.label)] for example in self.validation]}
+        return hashlib.sha256(json.dumps(index, sort_keys=True).encode("utf-8")).hexdigest()
 
     def require_classes(self, class_names) -> None:
         """Checks that the data still hold a run's classes (empty: nothing to check).

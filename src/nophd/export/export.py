@@ -12,7 +12,10 @@ What `export_run` does, in order:
    the export and of the original, their ratios) into the temporary folder,
    then renames it onto the output folder. A failed or interrupted export
    leaves no half-written artifact; an earlier export in the same folder is
-   replaced only by a complete new one.
+   replaced only by a complete new one, and only when the folder holds
+   nothing but what that export wrote (export.json lists it under "files").
+   A killed export's temporary folder is swept by the next export to the
+   same folder.
 
 The output folder holds:
 
@@ -28,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 import tempfile
@@ -181,12 +185,19 @@ def check_run(run: str | os.PathLike) -> Path:
     return path
 
 
+# What an export folder held before exports listed their files in
+# export.json ("files"): a SavedModel's parts, or model.tflite.
+_EXPORT_NAMES = frozenset({artifacts.EXPORT_JSON, artifacts.TFLITE_NAME, artifacts.SAVED_MODEL_FILE, "variables",
+                           "assets", "fingerprint.pb", "keras_metadata.pb"})
+
+
 def check_out(out: str | os.PathLike) -> Path:
     """The output folder, if an export may be written there; else a one-line ConfigError.
 
     It may not exist yet, be an empty folder, or hold an earlier export
-    (which is replaced); a file, a folder of other things, or a path
-    through a file is refused.
+    and nothing else (which is replaced whole); a file, a folder holding
+    anything nophd did not write there, or a path through a file is
+    refused: nothing a user put there is ever deleted.
     """
     path = Path(out)
     if path.suffix in (".tflite", ".pb", ".json"):
@@ -196,10 +207,27 @@ def check_out(out: str | os.PathLike) -> Path:
         if parent.exists() and not parent.is_dir():
             where = "is a file" if parent == path else f"is inside {parent}, which is a file"
             raise ConfigError(f"--out {path}: {where}; give a folder for the export")
-    if path.is_dir() and any(path.iterdir()) and not (path / artifacts.EXPORT_JSON).exists():
+    if not path.is_dir():
+        return path
+    names = sorted(os.listdir(path))
+    if not names:
+        return path
+    if artifacts.EXPORT_JSON not in names:
         raise ConfigError(f"--out {path}: the folder holds other files; give a new or empty folder, "
                           "or an earlier export's folder to replace it")
+    foreign = [name for name in names if name not in _written_by_export(path)]
+    if foreign:
+        raise ConfigError(f"--out {path}: holds files an earlier export did not write ({', '.join(foreign[:3])}"
+                          + (", ..." if len(foreign) > 3 else "") + "); move them away, or choose another --out")
     return path
+
+
+def _written_by_export(path: Path) -> frozenset[str]:
+    """The names an earlier export in `path` wrote: its export.json's "files", or the export names."""
+    listed = artifacts.read_metadata(path).get("files")
+    if isinstance(listed, list) and all(isinstance(name, str) for name in listed):
+        return frozenset(listed) | {artifacts.EXPORT_JSON}
+    return _EXPORT_NAMES
 
 
 def export_run(
@@ -250,12 +278,22 @@ def export_run(
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"--out {out_path}: cannot create its folder ({error.strerror})") from None
+    # Temporary folders of exports to this --out killed before they ended.
+    atomic.sweep_temporary_folders(out_path.parent, f".{out_path.name}.tmp-")
+    atomic.sweep_temporary_folders(out_path.parent, f".{out_path.name}.old-")
     temporary = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.tmp-"))
+    held = atomic.hold_folder(temporary)  # Until it is renamed into place or removed.
     # mkdtemp makes the folder private (0700); give it a plain mkdir's
     # permissions, so an export can be shared or served.
     os.chmod(temporary, 0o777 & ~_UMASK)
     try:
-        artifact_name = _write_artifact(model, format, kind, image_size, data.representative, temporary)
+        try:
+            artifact_name = _write_artifact(model, format, kind, image_size, data.representative, temporary)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # The temporary folder is gone when the user reads this: name --out.
+            raise OSError(error.errno, error.strerror, str(out_path)) from None
         metadata = {
             "format": format,
             "artifact": artifact_name,
@@ -277,11 +315,15 @@ def export_run(
                                      "drawn_from": "the run's training images, at random (seed 0)"}
         result["versions"] = _versions()
         result["exported_at"] = runs.now()
+        # What this export wrote, so a later one replaces only a folder of these.
+        result["files"] = sorted({*os.listdir(temporary), artifacts.EXPORT_JSON})
         atomic.write_json(temporary / artifacts.EXPORT_JSON, result)
+        check_out(out_path)  # Again: a user may have added files while this export ran.
         _replace(temporary, out_path)
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
+        os.close(held)
     artifact_path = out_path if artifact_name == "." else out_path / artifact_name
     return {**result, "path": str(out_path), "artifact_path": str(artifact_path)}
 
@@ -293,7 +335,8 @@ def _write_artifact(model, format: str, kind: str, image_size: int, representati
         formats.write_savedmodel(formats.serving_model(model, kind, image_size, "uint8"), folder)
         return "."
     # TFLite is converted from a SavedModel, the converter's best-supported input.
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.savedmodel-") as scratch:
+    # Inside `folder`, so that the sweep of a killed export's folder takes it too.
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".savedmodel-") as scratch:
         saved_model = Path(scratch) / "savedmodel"
         if format == "tflite":
             formats.write_savedmodel(formats.serving_model(model, kind, image_size, "uint8"), saved_model)
@@ -390,6 +433,7 @@ def _replace(temporary: Path, out_path: Path) -> None:
         os.replace(temporary, out_path)
         return
     old = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.old-"))
+    held = atomic.hold_folder(old)
     os.replace(out_path, old / "export")
     try:
         os.replace(temporary, out_path)
@@ -398,6 +442,7 @@ def _replace(temporary: Path, out_path: Path) -> None:
         raise
     finally:
         shutil.rmtree(old, ignore_errors=True)
+        os.close(held)
 
 
 def _versions() -> dict:

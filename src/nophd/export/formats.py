@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import tempfile
@@ -81,6 +82,10 @@ def write_savedmodel(serving, folder: str | os.PathLike) -> None:
         with quiet_stderr():
             serving.export(str(folder), format="tf_saved_model", verbose=False)
     except Exception as error:  # TensorFlow raises many types while tracing.
+        if "No space left on device" in str(error):
+            # TensorFlow's file errors carry no errno: make it the OSError it is,
+            # for the caller to name the folder the user chose.
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder)) from None
         raise ExportError(f"{folder}: cannot write the SavedModel ({first_line(error)})") from None
 
 

@@ -90,7 +90,10 @@ def write_run_report(run_directory: str | os.PathLike) -> pathlib.Path:
     # run.json knows whether the run is still going (and notices a killed
     # one); metrics.json only exists once it has finished.
     status = runs.status(directory)
-    if status == "unknown":
+    if status == "unknown" or (status == "running" and values.get("status") == "finished"):
+        # A run's last report is written by the running process after
+        # metrics.json and just before run.json says finished: metrics.json
+        # saying so is the run's word. (Killed at that point, it is interrupted.)
         status = _plain(values.get("status"))
 
     parts = ["<header>"]

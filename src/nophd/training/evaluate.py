@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from nophd import atomic, runs
-from nophd.errors import NophdError, RunError
+from nophd.errors import CorruptModelError, NophdError, RunError
 
 # Keras clips probabilities to [eps, 1 - eps] in its cross-entropy; so do we.
 _EPSILON = 1e-7
@@ -117,10 +117,46 @@ def load_run_model(run: str | os.PathLike):
     if not model_path.exists():
         hint = " (the run has not finished; resume it with --resume)" if runs.has_checkpoint(path) else ""
         raise RunError(f"{path}: no {runs.MODEL} in this run folder{hint}")
+    if model_path.is_dir():
+        raise RunError(f"{model_path}: is a folder, not a Keras model file")
+    damage = archive_damage(model_path)
+    if damage is not None:
+        raise CorruptModelError(f"{model_path}: {model_path.name} is corrupt or truncated ({damage}); "
+                                "retrain or restore it")
     try:
         return keras.models.load_model(model_path)
-    except Exception as error:  # Keras raises many types for a damaged zip.
-        raise RunError(f"{model_path}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+    except OSError:
+        raise  # Permission denied and the like: the CLI names the file.
+    except Exception as error:  # Keras raises many types for a damaged archive.
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        raise CorruptModelError(f"{model_path}: {model_path.name} is corrupt or truncated ({reason}); "
+                                "retrain or restore it") from None
+
+
+def archive_damage(path: Path) -> str | None:
+    """What is wrong with a .keras file as a zip archive, or None when it reads whole.
+
+    A .keras file is a zip archive; a truncated or overwritten one makes
+    Keras say "File not found", which misleads. Every member's checksum is
+    checked (a few MB for the ladder's models).
+    """
+    import zipfile
+    import zlib
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except zipfile.BadZipFile as error:
+        return str(error) or "not a zip archive"
+    except (EOFError, zipfile.LargeZipFile, zlib.error) as error:
+        return str(error) or type(error).__name__
+    except OSError as error:
+        if error.errno is None:
+            return str(error)
+        raise
+    if bad is not None:
+        return f"bad checksum in {bad}"
+    return None
 
 
 def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
@@ -181,6 +217,8 @@ class FilePrediction:
     path: Path
     top: list[tuple[str, float]]
     error: str | None = None
+    # Why the guess means little (Predictor.warning): a blank or noise picture.
+    warning: str | None = None
 
 
 def predict_files(run: str | os.PathLike, paths: list[str | os.PathLike], top: int = 3) -> list[FilePrediction]:
@@ -195,10 +233,11 @@ def predict_files(run: str | os.PathLike, paths: list[str | os.PathLike], top: i
 
     predictor = Predictor(run)
     results: list[FilePrediction | None] = []
-    inputs, positions = [], []
+    inputs, positions, warnings = [], [], []
     for path in paths:
         try:
             inputs.append(predictor.prepare(images_module.load_image(path)))
+            warnings.append(predictor.warning(inputs[-1]))
             positions.append(len(results))
             results.append(None)
         except NophdError as error:
@@ -206,6 +245,6 @@ def predict_files(run: str | os.PathLike, paths: list[str | os.PathLike], top: i
             results.append(FilePrediction(Path(path), [], reason if reason.startswith(str(path)) else f"{path}: {reason}"))
     if inputs:
         probabilities = predictor.predict_inputs(np.stack(inputs))
-        for position, row in zip(positions, probabilities):
-            results[position] = FilePrediction(Path(paths[position]), predictor.top(row, top))
+        for position, row, warning in zip(positions, probabilities, warnings):
+            results[position] = FilePrediction(Path(paths[position]), predictor.top(row, top), warning=warning)
     return results

@@ -92,6 +92,9 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
         data_dir=data_dir,
     )
     data.require_classes(config.class_names)
+    identity = {"photos_index_sha256": data.index_sha256()}
+    if resumed:
+        train_module.check_data_identity(run_directory, identity, str(data.source))
     config = dataclasses.replace(config, class_names=tuple(data.class_names))
     train_count = len(data.training)
     if train_count < config.batch_size:
@@ -118,7 +121,6 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
     if not resumed:
         for leftover in (fine_checkpoint, frozen_checkpoint):
             leftover.unlink(missing_ok=True)  # From a run restarted before its first epoch ended.
-        atomic.write_json(run_directory / runs.CONFIG, config.to_dict())
 
     # Where the run stands: which phase, how many epochs done, the model(s).
     head = None
@@ -138,6 +140,9 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
         model = fresh_model()
         initial_epoch, history_rows, wall_before = 0, [], 0.0
     if not resumed:
+        # Only once the model is built: a start-up that fails (unreadable
+        # --weights) leaves no config.json to block a retry.
+        train_module.write_config(run_directory, config, identity)
         atomic.write_text(run_directory / runs.SUMMARY, train_module.model_summary(model))
     if resumed and progress:
         print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.total_epochs}", file=sys.stderr)

@@ -36,11 +36,20 @@ import numpy as np
 from PIL import Image
 
 from nophd import runs
-from nophd.errors import DataError
+from nophd.errors import DataError, RunError
 
 DIGITS = "digits"
 PHOTOS = "photos"
 DIGIT_SIZE = 28
+# A picture whose MNIST-style digit has fewer ink pixels (above 0.2) than
+# this holds no digit: blank, too faint, or noise with no stroke standing out
+# from it (to_mnist removes the border's level plus five deviations). The
+# fewest in the real MNIST test set is 34.
+MIN_INK_PIXELS = 10
+INK_LEVEL = 0.2
+# A photo whose grey levels spread less than this (standard deviation, of
+# 255) is one flat colour.
+MIN_PHOTO_SPREAD = 2.0
 
 
 def run_kind(run_config: dict) -> str:
@@ -87,6 +96,11 @@ class Predictor:
         folder = path if path.is_dir() else path.parent
         run_config = runs.read_json(folder / runs.CONFIG) or {}
         self.kind = run_kind(run_config)
+        if self.kind == DIGITS and tuple(self.model.input_shape[1:3]) != (DIGIT_SIZE, DIGIT_SIZE):
+            # A photo run's config.json says how its pictures are prepared.
+            raise RunError(f"{folder / runs.CONFIG}: missing or unreadable, and the model is not a digit model "
+                           f"(it takes {tuple(self.model.input_shape[1:])}); restore config.json from a backup, "
+                           "or retrain")
         outputs = int(self.model.output_shape[-1])
         names = run_config.get("class_names") or (runs.read_json(folder / runs.METRICS) or {}).get("class_names")
         if not names or len(names) != outputs:
@@ -112,6 +126,26 @@ class Predictor:
         from nophd.data import images as images_module
 
         return digits_input(images_module.to_mnist(image))[0]
+
+    def warning(self, prepared: np.ndarray) -> str | None:
+        """Why a prediction for this prepared input means little, or None.
+
+        Args:
+            prepared: what `prepare` returned for one picture.
+
+        Digits: fewer than MIN_INK_PIXELS ink pixels after MNIST-style
+        preprocessing (a blank or pure-noise picture: nothing in it stands
+        out as a stroke). Photos: a picture of one flat colour. Sparse noise
+        that leaves strokes, or a picture of something else, is not caught.
+        """
+        array = np.asarray(prepared, dtype=np.float32)
+        if self.kind == DIGITS:
+            if int((array > INK_LEVEL).sum()) < MIN_INK_PIXELS:
+                return "no digit found (blank or noise after MNIST-style preprocessing); this guess means nothing"
+            return None
+        if float(array.mean(axis=-1).std()) < MIN_PHOTO_SPREAD:
+            return "the picture is one flat colour; this guess means nothing"
+        return None
 
     def predict_images(self, images: list[Image.Image]) -> np.ndarray:
         """Probabilities (N, classes) for Pillow images of any size and mode."""

@@ -54,6 +54,7 @@ class MnistSplits:
     test_labels: np.ndarray  # uint8 (N,)
     official: bool
     directory: Path
+    sha256: dict[str, str]  # of each uncompressed MNIST file, keyed like mnist.FILES
 
 
 def load_mnist_splits(config: TrainConfig, data_dir: str | os.PathLike | None) -> MnistSplits:
@@ -83,7 +84,7 @@ def load_mnist_splits(config: TrainConfig, data_dir: str | os.PathLike | None) -
     if train_count < config.batch_size:
         raise ConfigError(f"batch_size: {config.batch_size} is larger than the {train_count} training examples")
     return MnistSplits(train_records, validation_records, test_records, train_count, validation_count, test_images, test_labels,
-                       data.official, data.directory)
+                       data.official, data.directory, dict(data.sha256))
 
 
 def versions() -> dict[str, str]:
@@ -154,62 +155,122 @@ def model_summary(model) -> str:
 def _prepare_run_directory(
     config: AnyConfig, run_directory: Path | None, resume: bool, runs_root: Path, explicit: dict[str, Any],
     distribution=None,
-) -> tuple[Path, AnyConfig, bool]:
-    """Picks the run folder; on resume, reads back the interrupted run's config.
+) -> tuple[Path, AnyConfig, bool, runs.RunLock]:
+    """Picks the run folder and takes its lock; on resume, reads back the interrupted run's config.
 
+    The lock is taken before anything is written into the folder, so a
+    second process training into the same folder stops here with one line.
     Explicit batch sizes and learning rates are per replica; the saved
     config holds them scaled for its replica count, which must be this
     process's (`distribution`).
 
     Returns:
-        (run folder, the config to use, whether this continues a run).
+        (run folder, the config to use, whether this continues a run, the
+        folder's lock, to release when the run ends).
     """
     if resume:
         candidate = run_directory if run_directory is not None else runs.find_resumable(config.model, runs_root)
         if candidate is not None and (Path(candidate) / runs.STATE).exists():
             candidate = Path(candidate)
-            state = runs.status(candidate)
-            if state == "running":
-                raise RunError(f"{candidate}: another process (pid {runs.read_state(candidate).get('pid')}) is still training this run")
-            if state == "finished":
-                raise RunError(f"{candidate}: this run already finished; nothing to resume")
-            saved = runs.read_json(candidate / runs.CONFIG)
-            if saved is None:
-                raise RunError(f"{candidate / runs.CONFIG}: missing or unreadable; cannot resume this run")
-            saved_config = config_module.from_dict(saved)
-            if saved_config.model != config.model or type(saved_config) is not type(config):
-                raise RunError(f"{candidate}: holds a {saved_config.model} run, not {config.model}")
-            if isinstance(config, PhotoConfig) and saved_config.dataset != config.dataset:
-                raise RunError(f"dataset {config.dataset} differs from the interrupted run's {saved_config.dataset} "
-                               f"({candidate}); resume with the same dataset, or start a new run")
-            if distribution is not None:
-                distribute.check_replicas(saved_config, distribution, str(candidate))
-            for key, value in explicit.items():
-                saved_value = distribute.per_replica_value(saved_config, key, getattr(saved_config, key))
-                if value is not None and not _same(saved_value, value):
-                    raise RunError(
-                        f"{key} {value} differs from the interrupted run's {saved_value} "
-                        f"({candidate}); drop the flag to resume, or start a new run"
-                    )
-            if runs.has_checkpoint(candidate):
-                return candidate, saved_config, True
-            # Stopped before its first epoch ended: nothing to continue, so the
-            # same run starts again in the same folder.
-            print(f"nophd: {candidate} stopped before its first epoch ended; starting it again", file=sys.stderr)
-            return candidate, saved_config, False
+            held = runs.lock(candidate)
+            try:
+                return _resume_checks(candidate, config, explicit, distribution, held)
+            except BaseException:
+                held.release()
+                raise
         if run_directory is None:
             print(f"nophd: no interrupted {config.model} run under {runs_root}; starting a new one", file=sys.stderr)
+        else:
+            print(f"nophd: {run_directory}: no run to resume there; starting a new one", file=sys.stderr)
     if run_directory is None:
         run_directory = runs.new_run_directory(config.model, runs_root)
     run_directory = Path(run_directory)
-    if run_directory.exists() and any(run_directory.iterdir()):
-        if (run_directory / runs.STATE).exists():
+    _check_new_folder(run_directory)
+    held = runs.lock(run_directory)
+    try:
+        # Again under the lock: another process may have filled it meanwhile.
+        _check_new_folder(run_directory, locked=True)
+        runs.sweep(run_directory)
+    except BaseException:
+        held.release()
+        raise
+    return run_directory, config, False, held
+
+
+def _check_new_folder(run_directory: Path, locked: bool = False) -> None:
+    """Refuses a folder a new run may not start in: a file, a busy run, a run, other files."""
+    if run_directory.exists() and not run_directory.is_dir():
+        raise RunError(f"{run_directory}: is a file, not a folder; choose another --out")
+    if not locked and runs.is_locked(run_directory):
+        raise runs.busy_error(run_directory)
+    if runs.only_startup_files(run_directory):
+        return
+    if (run_directory / runs.STATE).exists():
+        status = runs.read_state(run_directory) or {}
+        state = "interrupted" if locked and status.get("status") == "running" else runs.status(run_directory)
+        raise RunError(
+            f"{run_directory}: already holds a run ({state}); "
+            "pass --resume to continue it or choose another --out"
+        )
+    raise RunError(f"{run_directory}: folder is not empty; choose another --out")
+
+
+def _resume_checks(candidate: Path, config: AnyConfig, explicit: dict[str, Any], distribution,
+                   held: runs.RunLock) -> tuple[Path, AnyConfig, bool, runs.RunLock]:
+    """The checks of a resume, made while holding the folder's lock."""
+    # This process holds the lock, so a run.json saying "running" is a killed run's.
+    state = (runs.read_state(candidate) or {}).get("status")
+    if state == "finished":
+        raise RunError(f"{candidate}: this run already finished; nothing to resume")
+    saved = runs.read_json(candidate / runs.CONFIG)
+    if saved is None:
+        raise RunError(f"{candidate / runs.CONFIG}: missing or unreadable; cannot resume this run")
+    saved_config = config_module.from_dict(saved)
+    if saved_config.model != config.model or type(saved_config) is not type(config):
+        raise RunError(f"{candidate}: holds a {saved_config.model} run, not {config.model}")
+    if isinstance(config, PhotoConfig) and saved_config.dataset != config.dataset:
+        raise RunError(f"dataset {config.dataset} differs from the interrupted run's {saved_config.dataset} "
+                       f"({candidate}); resume with the same dataset, or start a new run")
+    if distribution is not None:
+        distribute.check_replicas(saved_config, distribution, str(candidate))
+    for key, value in explicit.items():
+        saved_value = distribute.per_replica_value(saved_config, key, getattr(saved_config, key))
+        if value is not None and not _same(saved_value, value):
             raise RunError(
-                f"{run_directory}: already holds a run ({runs.status(run_directory)}); "
-                "pass --resume to continue it or choose another --out"
+                f"{key} {value} differs from the interrupted run's {saved_value} "
+                f"({candidate}); drop the flag to resume, or start a new run"
             )
-        raise RunError(f"{run_directory}: folder is not empty; choose another --out")
-    return run_directory, config, False
+    runs.sweep(candidate)
+    if runs.has_checkpoint(candidate):
+        return candidate, saved_config, True, held
+    # Stopped before its first epoch ended: nothing to continue, so the
+    # same run starts again in the same folder.
+    print(f"nophd: {candidate} stopped before its first epoch ended; starting it again", file=sys.stderr)
+    return candidate, saved_config, False, held
+
+
+def check_data_identity(run_directory: Path, identity: dict[str, Any], where: str) -> None:
+    """Refuses to resume a run on other data than it started on.
+
+    Args:
+        run_directory: the run being resumed.
+        identity: this session's data identity (see data_identity).
+        where: the data's location, for the message.
+
+    A config.json written before runs recorded their data has no record,
+    and resumes as before.
+    """
+    saved = (runs.read_json(run_directory / runs.CONFIG) or {}).get(runs.DATA_IDENTITY)
+    if not isinstance(saved, dict) or saved == identity:
+        return
+    differing = sorted(key for key in set(saved) | set(identity) if saved.get(key) != identity.get(key))
+    raise RunError(f"{where}: not the data this run started on ({', '.join(differing)} differ; {run_directory}); "
+                   "resume with the same data, or start a new run")
+
+
+def write_config(run_directory: Path, config: AnyConfig, identity: dict[str, Any]) -> None:
+    """Writes config.json: the resolved config and the identity of the data it trains on."""
+    atomic.write_json(run_directory / runs.CONFIG, {**config.to_dict(), runs.DATA_IDENTITY: identity})
 
 
 def _same(saved: Any, given: Any) -> bool:
@@ -263,9 +324,15 @@ def train_and_evaluate(
         if run_directory:
             run_directory = Path(run_directory).with_name(distribute.worker_folder_name(Path(run_directory).name, distribution))
         runs_root = runs_root / f"worker{distribution.worker_index}"
-    run_directory, config, resumed = _prepare_run_directory(
+    run_directory, config, resumed, held = _prepare_run_directory(
         config, Path(run_directory) if run_directory else None, resume, runs_root, explicit or {}, distribution
     )
+    with held:
+        return _train_locked(config, run_directory, resumed, data_dir, progress, distribution)
+
+
+def _train_locked(config: AnyConfig, run_directory: Path, resumed: bool, data_dir, progress: bool,
+                  distribution: distribute.Distribution) -> RunResult:
     if progress and (distribution.replicas > 1 or distribution.workers > 1 or config.mixed_precision or config.jit):
         print(f"nophd: {distribution.describe()}: global batch {config.batch_size}, learning rate "
               f"{config.learning_rate:g} ({config.lr_scaling} scaling)"
@@ -469,6 +536,9 @@ def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_d
 
     spec = registry.get(config.model)
     splits = load_mnist_splits(config, data_dir)
+    identity = {f"{key}_sha256": digest for key, digest in splits.sha256.items()}
+    if resumed:
+        check_data_identity(run_directory, identity, str(splits.directory))
     if not splits.official and progress:
         print(f"nophd: note: the MNIST files in {splits.directory} are not the official ones", file=sys.stderr)
 
@@ -492,9 +562,9 @@ def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_d
             if progress:
                 print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
         else:
-            atomic.write_json(run_directory / runs.CONFIG, config.to_dict())
             model = registry.build(config.model)
             compile_model(model, config)
+            write_config(run_directory, config, identity)
             initial_epoch, history_rows, wall_before = 0, [], 0.0
             atomic.write_text(run_directory / runs.SUMMARY, model_summary(model))
 
