@@ -210,6 +210,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         raise NophdError(report["tensorflow"]["error"])
     return 0
 
+
 def _printable_path(path) -> str:
     """A path as one line: a name with a newline or another control character is quoted, escaped."""
     text = str(path)
