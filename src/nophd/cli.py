@@ -7,10 +7,13 @@ place (main); nothing below prints a traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from nophd import quiet
@@ -405,6 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `kill -USR1 PID` prints every thread's stack to stderr: how to see where
+    # a run that will not stop is stuck, without stopping it.
+    if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (OSError, ValueError):  # stderr is no real file (captured in a test, a notebook): no dumps.
+            pass
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
