@@ -37,7 +37,7 @@ from typing import Any
 from nophd import runs
 from nophd.config import PhotoConfig
 from nophd.errors import NophdError, RunError
-from nophd.serve import insights, paths
+from nophd.serve import insights, paths, values
 
 # Files whose presence makes a folder a run folder.
 RUN_MARKERS = (runs.STATE, runs.CONFIG, runs.HISTORY, runs.METRICS, runs.MODEL)
@@ -172,7 +172,7 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
     state = files.state or {}
     kind = "photos" if config.get("task") == "photos" else "digits"
     validation = [row["val_accuracy"] for row in rows if _finite(row.get("val_accuracy"))]
-    epochs_done = len(rows) or _integer(state.get("epochs_done"))
+    epochs_done = len(rows) or values.integer(state.get("epochs_done"))
     return {
         "id": run_id,
         "name": folder.name,
@@ -183,13 +183,13 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
         "kind": kind,
         "status": status,
         "epochs_done": epochs_done,
-        "epochs_total": _integer(state.get("epochs_total")) or _config_epochs(config) or _integer(metrics.get("epochs")),
+        "epochs_total": values.integer(state.get("epochs_total")) or _config_epochs(config) or values.integer(metrics.get("epochs")),
         "best_val_accuracy": max(validation) if validation else None,
         "final_val_accuracy": validation[-1] if validation else None,
-        "test_accuracy": _number(metrics.get("test_accuracy")),
-        "wall_seconds": _number(state.get("wall_seconds")) or _number(metrics.get("wall_seconds"))
-        or (_number(rows[-1].get("elapsed")) if rows else None),
-        "parameters": _integer(metrics.get("parameters")),
+        "test_accuracy": values.number(metrics.get("test_accuracy")),
+        "wall_seconds": values.number(state.get("wall_seconds")) or values.number(metrics.get("wall_seconds"))
+        or (values.number(rows[-1].get("elapsed")) if rows else None),
+        "parameters": values.integer(metrics.get("parameters")),
         "started_at": _text(state.get("started_at")) or _modified_at(folder),
         "updated_at": _text(state.get("updated_at")) or _modified_at(folder),
         "has_model": _has_file(folder, runs.MODEL, root),
@@ -236,16 +236,16 @@ def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     folder = find_run(runs_dir, run_id)
     files = _read_run(folder, Path(runs_dir))
     state = files.state or {}
-    epochs_total = _integer(state.get("epochs_total")) or _config_epochs(files.config)
+    epochs_total = values.integer(state.get("epochs_total")) or _config_epochs(files.config)
     return {
         "id": run_id,
         "status": files.status,
-        "epochs_done": len(files.rows) or _integer(state.get("epochs_done")),
+        "epochs_done": len(files.rows) or values.integer(state.get("epochs_done")),
         "epochs_total": epochs_total,
         "rows": files.rows,
         "planned_learning_rates": planned_learning_rates(files.config, epochs_total),
         "problems": files.problems,
-        "progress": insights.read_progress(folder, files.status, len(files.rows) or _integer(state.get("epochs_done"))),
+        "progress": insights.read_progress(folder, files.status, len(files.rows) or values.integer(state.get("epochs_done"))),
         "version": file_version(folder, (runs.HISTORY, runs.STATE, runs.METRICS, runs.PROGRESS)) + f"-{files.status}",
     }
 
@@ -296,11 +296,11 @@ def read_ladder(folder: Path, group: str, rung_folders: set[str], root: str | os
         rows.append({
             "model": _text(row.get("model")),
             "description": _text(row.get("description")),
-            "parameters": _integer(row.get("parameters")),
-            "epochs": _integer(row.get("epochs")),
-            "wall_seconds": _number(row.get("wall_seconds")),
-            "test_accuracy": _number(row.get("test_accuracy")),
-            "codelab_accuracy": _number(row.get("codelab_accuracy")),
+            "parameters": values.integer(row.get("parameters")),
+            "epochs": values.integer(row.get("epochs")),
+            "wall_seconds": values.number(row.get("wall_seconds")),
+            "test_accuracy": values.number(row.get("test_accuracy")),
+            "codelab_accuracy": values.number(row.get("codelab_accuracy")),
             "codelab_text": _text(row.get("codelab_text")),
             "run_id": f"{group}/{run}" if run in rung_folders else None,
         })
@@ -315,15 +315,15 @@ def planned_learning_rates(config: dict[str, Any], epochs: int | None) -> list[f
     frozen-backbone epochs, then `fine_tune_learning_rate`, times lr_decay
     after each fine-tuning epoch when lr_decay is set.
     """
-    rate, decay = _number(config.get("learning_rate")), config.get("lr_decay")
+    rate, decay = values.number(config.get("learning_rate")), config.get("lr_decay")
     if rate is None or not epochs or epochs > 10_000:
         return []
     if decay is not None:
-        decay = _number(decay)
+        decay = values.number(decay)
         if decay is None:
             return []
     if config.get("task") == "photos":
-        frozen, fine_rate = _integer(config.get("epochs")), _number(config.get("fine_tune_learning_rate"))
+        frozen, fine_rate = values.integer(config.get("epochs")), values.number(config.get("fine_tune_learning_rate"))
         if frozen is None:
             return []
         # Only the schedule's fields, so a partial config.json still has a schedule.
@@ -337,9 +337,9 @@ def planned_learning_rates(config: dict[str, Any], epochs: int | None) -> list[f
 
 def _config_epochs(config: dict[str, Any]) -> int | None:
     """The epochs config.json plans: a photo run's fine-tuning epochs come after its frozen ones."""
-    epochs = _integer(config.get("epochs"))
+    epochs = values.integer(config.get("epochs"))
     if epochs is not None and config.get("task") == "photos":
-        epochs += _integer(config.get("fine_tune_epochs")) or 0
+        epochs += values.integer(config.get("fine_tune_epochs")) or 0
     return epochs
 
 
@@ -451,20 +451,9 @@ def _modified_at(folder: Path) -> str | None:
 
 
 def _finite(value: Any) -> bool:
-    return _number(value) is not None
+    return values.number(value) is not None
 
 
-def _number(value: Any) -> float | None:
-    """A finite float, or None for None, booleans, text, NaN and infinity."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None and number == int(number) and number >= 0 else None
 
 
 def _text(value: Any) -> str | None:

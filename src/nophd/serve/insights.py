@@ -26,12 +26,11 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from nophd import runs
-from nophd.serve import paths
+from nophd.serve import paths, values
 
 ONE_CLASS_SHARE = 0.9
 GAP_POINTS = 5.0
@@ -61,21 +60,21 @@ def read_progress(folder: Path, status: str, epochs_done: int | None) -> dict[st
         return None
     if not isinstance(value, dict):
         return None
-    epoch, step, steps = _integer(value.get("epoch")), _integer(value.get("step")), _integer(value.get("steps_per_epoch"))
+    epoch, step, steps = values.integer(value.get("epoch")), values.integer(value.get("step")), values.integer(value.get("steps_per_epoch"))
     if not epoch or step is None or not steps or epoch <= (epochs_done or 0):
         return None
     return {
         "epoch": epoch,
-        "epochs": _integer(value.get("epochs")),
+        "epochs": values.integer(value.get("epochs")),
         "step": min(step, steps),
         "steps_per_epoch": steps,
         "fraction": min(1.0, step / steps),
-        "elapsed": _number(value.get("elapsed")),
-        "eta_seconds": _number(value.get("eta_seconds")),
-        "run_eta_seconds": _number(value.get("run_eta_seconds")),
-        "loss": _number(value.get("loss")),
-        "accuracy": _number(value.get("accuracy")),
-        "updated_at": _number(value.get("updated_at")),
+        "elapsed": values.number(value.get("elapsed")),
+        "eta_seconds": values.number(value.get("eta_seconds")),
+        "run_eta_seconds": values.number(value.get("run_eta_seconds")),
+        "loss": values.number(value.get("loss")),
+        "accuracy": values.number(value.get("accuracy")),
+        "updated_at": values.number(value.get("updated_at")),
     }
 
 
@@ -105,7 +104,7 @@ def per_class(metrics: dict[str, Any]) -> dict[str, Any] | None:
     for index, name in enumerate(names):
         rows.append({
             "label": name,
-            "accuracy": _number(accuracies[index]),
+            "accuracy": values.number(accuracies[index]),
             "examples": sum(confusion[index]) if confusion else None,
             "predicted": sum(row[index] for row in confusion) if confusion else None,
         })
@@ -121,10 +120,10 @@ def _confusion(metrics: dict[str, Any], count: int) -> list[list[int]] | None:
     for row in matrix:
         if not isinstance(row, list) or len(row) != count:
             return None
-        values = [_integer(value) for value in row]
-        if any(value is None for value in values):
+        counts = [values.integer(value) for value in row]
+        if any(cell is None for cell in counts):
             return None
-        clean.append(values)
+        clean.append(counts)
     return clean
 
 
@@ -154,8 +153,8 @@ def _one_class(config, metrics, rows, progress) -> dict[str, str] | None:
 
 
 def _overfitting(config, metrics, rows, progress) -> dict[str, str] | None:
-    last = next((row for row in reversed(rows) if _number(row.get("accuracy")) is not None
-                 and _number(row.get("val_accuracy")) is not None), None)
+    last = next((row for row in reversed(rows) if values.number(row.get("accuracy")) is not None
+                 and values.number(row.get("val_accuracy")) is not None), None)
     if last is None:
         return None
     # Rounded: 0.40 - 0.35 is 0.05000000000000004 in floating point, and exactly five points is not over five.
@@ -168,8 +167,8 @@ def _overfitting(config, metrics, rows, progress) -> dict[str, str] | None:
 
 
 def _little_data(config, metrics, rows, progress) -> dict[str, str] | None:
-    batch = _integer(config.get("batch_size"))
-    examples = _integer(metrics.get("train_examples"))
+    batch = values.integer(config.get("batch_size"))
+    examples = values.integer(metrics.get("train_examples"))
     steps = examples // batch if examples is not None and batch else None
     if steps is None and progress:
         steps = progress.get("steps_per_epoch")
@@ -180,13 +179,3 @@ def _little_data(config, metrics, rows, progress) -> dict[str, str] | None:
             f"per epoch (under {MIN_STEPS_PER_EPOCH}) for curves to mean much. Lower --batch-size or add training data."}
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None and number == int(number) and number >= 0 else None
