@@ -236,15 +236,20 @@ const nophdTry = (() => {
       canvas.toBlob((blob) => { if (blob) onFrame(blob); }, "image/jpeg", 0.9);
     }
 
+    // The controls of a camera that is on, or off.
+    function showRunning(running) {
+      video.hidden = !running;
+      stop.hidden = !running;
+      start.hidden = running;
+      capture.disabled = !running;
+      continuous.disabled = !running;
+    }
+
     function halt() {
       clearInterval(timer);
       if (stream) for (const track of stream.getTracks()) track.stop();
       stream = null;
-      video.hidden = true;
-      stop.hidden = true;
-      start.hidden = false;
-      capture.disabled = true;
-      continuous.disabled = true;
+      showRunning(false);
       continuous.checked = false;
     }
 
@@ -260,11 +265,7 @@ const nophdTry = (() => {
         return;
       }
       video.srcObject = stream;
-      video.hidden = false;
-      start.hidden = true;
-      stop.hidden = false;
-      capture.disabled = false;
-      continuous.disabled = false;
+      showRunning(true);
       message.textContent = "";
     });
     capture.addEventListener("click", frame);
