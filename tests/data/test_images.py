@@ -365,3 +365,19 @@ def test_render_font_digits_row():
     assert two_row_labels.tolist() == list(range(10)) * 2
     # The second row carries on through the fonts, so it is drawn differently.
     assert np.abs(two_rows[10:] - two_rows[:10]).mean() > 0.01
+
+
+def test_to_mnist_on_8_bit_grey_gives_exactly_what_the_float_recipe_gives():
+    # Plain 8-bit grey pictures (the canvas's PNGs) take a faster path that
+    # converts only the border, row/column extremes and the digit's box to
+    # 0..1; it must not change a single value of what the model is fed.
+    rng = np.random.default_rng(3)
+    for index in range(60):
+        levels = (rng.random((20 + index, 90 - index)) * 60).astype(np.uint8)
+        if index % 2:
+            levels = 255 - levels  # dark ink on light paper
+        top, left = rng.integers(2, 12, size=2)
+        levels[top : top + 9, left : left + 4] = rng.integers(0, 256)
+        expected = images._normalise(images.to_grayscale(levels.astype(np.float64) / 255.0), images.MNIST_BOX)
+        np.testing.assert_array_equal(images.to_mnist(levels), expected)
+        np.testing.assert_array_equal(images.to_mnist(Image.fromarray(levels)), expected)

@@ -37,6 +37,9 @@ MNIST_CENTRE = 14.0
 # ITU-R 601-2 luma weights, the ones Pillow's convert("L") uses, so that an
 # RGB file and the same picture saved as greyscale give the same grey levels.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+# uint8 grey levels 0..255 as float32 0..1, for the 8-bit pictures that are
+# nearly every upload (the dashboard's canvas sends 280x280 of them).
+_UINT8_LEVELS = np.arange(256, dtype=np.float32) / 255.0
 
 # An image whose darkest-to-lightest ink contrast (0..1, after the background
 # level is removed) is below this holds no digit: a blank canvas or plain
@@ -234,13 +237,19 @@ def _gray_from_array(array: np.ndarray) -> np.ndarray:
         ink_level = float((gray * alpha).sum() / alpha.sum())
         background = 1.0 if ink_level < 0.5 else 0.0
         gray = gray * alpha + background * (1.0 - alpha)
+    elif channels <= 2 and array.dtype in (np.uint8, np.uint16, np.bool_):
+        # Already in [0, 1] exactly (a single channel of a fixed range): no
+        # clip to pay for on every canvas drawing.
+        return np.ascontiguousarray(gray, dtype=np.float32)
     return np.clip(gray, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def _unit_range(array: np.ndarray) -> np.ndarray:
     """float32 copy of `array` scaled to [0, 1] by the rule in to_grayscale's docstring."""
     if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
+        # One table lookup instead of a conversion and a division: the same
+        # values (the table is that conversion and division, done once).
+        return _UINT8_LEVELS.take(array)
     if array.dtype == np.uint16:
         return array.astype(np.float32) / 65535.0
     if array.dtype == np.bool_:
@@ -287,28 +296,75 @@ def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray:
         digit = to_mnist(load_image("photo_of_a_3.jpg"))
         probabilities = model.predict(digit[np.newaxis, :, :, np.newaxis])
     """
+    levels = _eight_bit_grey(image)
+    if levels is not None:
+        return _normalise(levels, MNIST_BOX, to_unit=_UINT8_LEVELS.take)
     return _normalise(to_grayscale(image), MNIST_BOX)
 
 
-def _normalise(gray: np.ndarray, box_size: float) -> np.ndarray:
-    """MNIST's recipe on float32 (H, W) grey levels; the longer side becomes `box_size` px."""
-    ring = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
+def _eight_bit_grey(image: Image.Image | np.ndarray) -> np.ndarray | None:
+    """The uint8 (H, W) grey levels of a plain 8-bit grey picture (the canvas's PNGs), else None.
+
+    Such a picture is normalised on its 8-bit levels, which are converted to
+    0..1 only where needed; to_grayscale would give the same values for all of it.
+    """
+    if isinstance(image, Image.Image):
+        if image.mode != "L" or _has_extra_transparency(image) or image.width == 0 or image.height == 0:
+            return None
+        image = np.asarray(image)
+    elif not isinstance(image, np.ndarray):
+        return None
+    if image.dtype != np.uint8 or image.ndim != 2 or image.size == 0:
+        return None
+    return image
+
+
+def _normalise(gray: np.ndarray, box_size: float, to_unit=None) -> np.ndarray:
+    """MNIST's recipe on (H, W) grey levels; the longer side becomes `box_size` px.
+
+    Args:
+        gray: float32 grey levels in [0, 1], or any levels that `to_unit`
+            maps to them (uint8 with `_UINT8_LEVELS.take`).
+        to_unit: a rising function from `gray`'s values to float32 [0, 1],
+            applied only to the border, the per-row and per-column extremes
+            and the digit's box (None: `gray` is float32 [0, 1] already).
+    """
+    if to_unit is None:
+        def to_unit(values):
+            return values
+    ring = to_unit(np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]]))
     background = float(np.median(ring))
-    if background > 0.5:
+    inverted = background > 0.5
+    if inverted:
         # Dark ink on a light background: turn it round, as MNIST is light on dark.
-        gray = 1.0 - gray
         ring = 1.0 - ring
         background = 1.0 - background
     deviation = float(np.median(np.abs(ring - background)))
-    ink = np.clip(gray - (background + _NOISE_DEVIATIONS * deviation), 0.0, None)
-    peak = float(ink.max())
+    level = np.float32(background + _NOISE_DEVIATIONS * deviation)
+
+    def ink(values: np.ndarray) -> np.ndarray:
+        """The ink over the background level: (gray - level).clip(0), gray turned round for dark ink."""
+        if inverted:
+            values = np.float32(1.0) - values
+        return np.maximum(values - level, np.float32(0.0))
+
+    # This runs on every prediction the dashboard asks for, so the whole
+    # picture is only reduced (per-row and per-column extremes), never
+    # copied: `ink` is monotonic in the grey level (rising, or falling for
+    # dark ink), so the ink of the extreme grey is the extreme ink, exactly,
+    # and only the digit's bounding box is ever stretched.
+    extreme = np.min if inverted else np.max
+    row_ink = ink(to_unit(extreme(gray, axis=1)))
+    column_ink = ink(to_unit(extreme(gray, axis=0)))
+    peak = float(row_ink.max())
     if peak < _MIN_CONTRAST:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
-    ink = ink / peak
-
-    rows = np.flatnonzero((ink > _BOX_THRESHOLD).any(axis=1))
-    columns = np.flatnonzero((ink > _BOX_THRESHOLD).any(axis=0))
-    crop = np.ascontiguousarray(ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1], dtype=np.float32)
+    peak = np.float32(peak)
+    # The bounding box of the pixels over _BOX_THRESHOLD once stretched to a peak of 1.
+    rows = np.flatnonzero(row_ink / peak > _BOX_THRESHOLD)
+    columns = np.flatnonzero(column_ink / peak > _BOX_THRESHOLD)
+    crop = np.ascontiguousarray(ink(to_unit(gray[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1])) / peak,
+                                dtype=np.float32)
 
     height, width = crop.shape
     ratio = box_size / max(height, width)

@@ -192,9 +192,14 @@ def create_app(
 
     def _find_action_run(rest: str, head: str) -> Path:
         """The folder of run `head`; 405 when `rest` is itself a run's id (a run named "predict")."""
-        if _is_run(rest):
-            _require("POST", "GET")
-        return catalog.find_run(runs_dir, head)
+        try:
+            # When `head` is a run, `rest` cannot be one (a folder inside a
+            # run is part of it), so the hot path looks the run up once.
+            return catalog.find_run(runs_dir, head)
+        except catalog.UnknownRun:
+            if _is_run(rest):
+                _require("POST", "GET")
+            raise
 
     def _is_run(run_id: str) -> bool:
         try:
