@@ -101,3 +101,30 @@ def test_export_refuses_what_it_cannot_do(client):
     assert refused.status_code == 409 and "running" in refused.json()["error"]
     assert client.post("/api/runs/nope/exports/tflite").status_code == 404
     assert client.get("/api/runs/digits/download/export/onnx").status_code == 404
+
+
+def test_a_run_named_exports_or_download_in_a_group_is_that_run_not_an_export(served_runs, tiny_mnist, tmp_path):
+    # Runs "group/exports" and "group/download": their URLs look like the
+    # export routes of a run "group", which does not exist. Before, GET
+    # /api/runs/group/exports answered 404 "no run 'group'" and the run's
+    # page could not load.
+    root = tmp_path / "runs"
+    for name in ("exports", "download"):
+        shutil.copytree(served_runs / "digits", root / "group" / name)
+    with TestClient(app_module.create_app(root, data_dir=tiny_mnist)) as client:
+        listed = {run["id"] for run in client.get("/api/runs").json()["runs"]}
+        assert listed == {"group/exports", "group/download"}
+        detail = client.get("/api/runs/group/exports")
+        assert detail.status_code == 200, detail.text
+        assert detail.json()["id"] == "group/exports"
+        assert client.get("/api/runs/group/exports/history").status_code == 200
+        predicted = client.post("/api/runs/group/exports/predict", json={"pixels": [[0.0] * 10 + [1.0] * 8 + [0.0] * 10] * 28})
+        assert predicted.status_code == 200, predicted.text
+        assert predicted.json()["id"] == "group/exports"
+        # A real run's own exports and downloads still answer as before.
+        exports = client.get("/api/runs/group/exports/exports")
+        assert exports.status_code == 200, exports.text
+        assert exports.json()["id"] == "group/exports"
+        model = client.get("/api/runs/group/download/download/model.keras")
+        assert model.status_code == 200
+        assert model.content == (root / "group" / "download" / runs.MODEL).read_bytes()

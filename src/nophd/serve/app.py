@@ -248,7 +248,7 @@ def create_app(
         Route("/compare", compare_page),
         Route("/runs/{run_id:path}", run_page),
         Route("/api/runs", api_runs, methods=_ALL_METHODS),
-        *exports.routes(runs_dir, data_dir),  # Downloads and "export from the page" (see nophd.serve.exports).
+        *exports.routes(runs_dir, data_dir, run_route=api_run),  # Downloads and "export from the page" (see nophd.serve.exports).
         Route("/api/runs/{rest:path}", api_run, methods=_ALL_METHODS),
         Route("/api/ladders/{group}/ladder.png", api_ladder_image),
         *v2.routes(runs_dir, models, in_pool, lambda request: _read_body(request, max_upload_bytes)),

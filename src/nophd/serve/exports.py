@@ -142,10 +142,31 @@ def _zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> list[Route]:
-    """The routes above, to put before the app's catch-all /api/runs/{rest:path}."""
+def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None, run_route=None) -> list[Route]:
+    """The routes above, to put before the app's catch-all /api/runs/{rest:path}.
+
+    Args:
+        run_route: the catch-all's handler. A run named like these routes'
+            words inside a group ("group/exports", "group/download") is that
+            run's, not an export of "group": such requests are handed to it
+            with path parameter "rest".
+    """
     runs_dir = Path(runs_dir)
     jobs = ExportJobs(data_dir)
+
+    def unless_a_run(handler):
+        async def route(request: Request) -> Response:
+            run_id = request.path_params["run_id"]
+            rest = request.url.path.removeprefix("/api/runs/").rstrip("/")
+            word = rest[len(run_id) + 1 :].split("/")[0]
+            if run_route is not None and "/" not in run_id and await run_in_threadpool(
+                catalog.is_run_folder, runs_dir / run_id / word
+            ):
+                request.scope["path_params"] = {"rest": rest}
+                return await run_route(request)
+            return await handler(request)
+
+        return route
 
     def json_response(content: Any, status_code: int = 200) -> Response:
         return JSONResponse(catalog.plain(content), status_code=status_code, headers=_HEADERS)
@@ -195,10 +216,11 @@ def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = Non
         return json_response({"id": run_id, "job": jobs.start(folder, format)}, status_code=202)
 
     return [
-        Route("/api/runs/{run_id:path}/download/model.keras", download_model, methods=["GET", "HEAD"]),
-        Route("/api/runs/{run_id:path}/download/export/{format}", download_export, methods=["GET", "HEAD"]),
-        Route("/api/runs/{run_id:path}/exports", list_exports, methods=["GET", "HEAD"]),
-        Route("/api/runs/{run_id:path}/exports/{format}", start_export, methods=["POST"]),
+        Route("/api/runs/{run_id:path}/download/model.keras", unless_a_run(download_model), methods=["GET", "HEAD"]),
+        Route("/api/runs/{run_id:path}/download/export/{format}", unless_a_run(download_export),
+              methods=["GET", "HEAD"]),
+        Route("/api/runs/{run_id:path}/exports", unless_a_run(list_exports), methods=["GET", "HEAD"]),
+        Route("/api/runs/{run_id:path}/exports/{format}", unless_a_run(start_export), methods=["POST"]),
     ]
 
 
