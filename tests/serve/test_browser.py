@@ -167,6 +167,26 @@ def test_runs_page_run_page_curves_and_drawing_a_one(browser, live_server, tmp_p
     assert_no_console_errors(browser)
 
 
+def test_the_runs_list_shows_the_step_progress_of_a_training_run(browser, live_server, served_runs):
+    folder = served_runs / "stepping"
+    write_running_run(folder, epochs_done=2)
+    try:
+        # Inside epoch 3 of 6: the bar covers 2 + 40/160 epochs and the ETA is shown.
+        atomic.write_json(folder / runs.PROGRESS, {"epoch": 3, "epochs": 6, "step": 40, "steps_per_epoch": 160,
+                                                   "elapsed": 5.0, "eta_seconds": 75.0, "run_eta_seconds": 400.0,
+                                                   "updated_at": time.time()})
+        browser.get(live_server.url + "/")
+        row = wait_for(browser, lambda: next((row for row in find(browser, "#runs-table tbody tr")
+                                             if row.get_attribute("data-run-id") == "stepping"), None), "the running run's row")
+        bar = row.find_elements("css selector", ".progress")[0]
+        assert float(bar.get_attribute("aria-valuenow")) == 2.25
+        assert "step 40/160" in bar.get_attribute("title") and "run ETA 6:40" in bar.get_attribute("title")
+        assert "ETA 6:40" in row.text
+    finally:
+        shutil.rmtree(folder)
+    assert_no_console_errors(browser)
+
+
 def test_live_curves_grow_while_a_run_trains(browser, live_server, served_runs):
     folder = served_runs / "live"
     write_running_run(folder, epochs_done=2)

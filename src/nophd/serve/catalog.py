@@ -163,7 +163,7 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
         "epochs_done", "epochs_total", "best_val_accuracy",
         "final_val_accuracy", "test_accuracy", "wall_seconds", "parameters",
         "started_at", "updated_at", "has_model", "has_tensorboard",
-        "problems" (one line each)}. `root`: RUNS_DIR (default: the folder's
+        "problems" (one line each), "progress" (see insights.read_progress)}. `root`: RUNS_DIR (default: the folder's
         parent); nothing resolving outside it is read.
     """
     root = Path(root) if root is not None else folder.parent
@@ -195,6 +195,8 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
         "has_model": _has_file(folder, runs.MODEL, root),
         "has_tensorboard": (folder / TENSORBOARD_FOLDER).is_dir() and paths.is_inside(root, folder / TENSORBOARD_FOLDER),
         "problems": problems,
+        # The epoch in progress (step, steps per epoch, ETA) while the run trains, else None.
+        "progress": insights.read_progress(folder, status, epochs_done),
     }
 
 

@@ -162,12 +162,21 @@ const nophd = (() => {
     return { now: tick };
   }
 
+  // 75 -> "1:15", 4000 -> "1:06:40" (as the terminal's progress line writes it).
+  function clockDuration(seconds) {
+    const total = Math.max(0, Math.round(seconds));
+    const hours = Math.floor(total / 3600);
+    const minutes = Math.floor((total % 3600) / 60);
+    const rest = String(total % 60).padStart(2, "0");
+    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+  }
+
   function replace(container, ...children) {
     container.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
   }
 
   return {
     ApiError, api, el, isNumber, percent, integer, fixed, rate, duration, when, clock,
-    idPath, runPage, runApi, comparePage, statusBadge, problemsBox, commandLine, every, replace,
+    idPath, runPage, runApi, comparePage, statusBadge, problemsBox, commandLine, every, replace, clockDuration,
   };
 })();

@@ -96,8 +96,8 @@
     container.hidden = false;
     const share = Math.max(0, Math.min(1, step.fraction || 0));
     const parts = [`epoch ${step.epoch}${step.epochs ? `/${step.epochs}` : ""}`, `step ${integer(step.step)}/${integer(step.steps_per_epoch)}`];
-    if (nophd.isNumber(step.eta_seconds)) parts.push(`epoch ETA ${clockDuration(step.eta_seconds)}`);
-    if (nophd.isNumber(step.run_eta_seconds)) parts.push(`run ETA ${clockDuration(step.run_eta_seconds)}`);
+    if (nophd.isNumber(step.eta_seconds)) parts.push(`epoch ETA ${nophd.clockDuration(step.eta_seconds)}`);
+    if (nophd.isNumber(step.run_eta_seconds)) parts.push(`run ETA ${nophd.clockDuration(step.run_eta_seconds)}`);
     if (nophd.isNumber(step.loss)) parts.push(`loss ${fixed(step.loss, 4)}`);
     if (nophd.isNumber(step.accuracy)) parts.push(`accuracy ${percent(step.accuracy)}`);
     nophd.replace(container,
@@ -106,14 +106,6 @@
       el("span", { id: "step-text", text: parts.join(" · ") }));
   }
 
-  // 75 -> "1:15", 4000 -> "1:06:40" (as the terminal's progress line writes it).
-  function clockDuration(seconds) {
-    const total = Math.max(0, Math.round(seconds));
-    const hours = Math.floor(total / 3600);
-    const minutes = Math.floor((total % 3600) / 60);
-    const rest = String(total % 60).padStart(2, "0");
-    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
-  }
 
   function renderWarnings(run) {
     const warnings = run.warnings || [];

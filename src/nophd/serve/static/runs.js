@@ -52,8 +52,19 @@
     const total = run.epochs_total;
     const text = total ? `${done}/${total}` : integer(run.epochs_done);
     if (run.status !== "running" || !total) return text;
-    const bar = el("span", { class: "progress", title: `${done} of ${total} epochs` }, el("span", { style: { width: `${Math.min(100, (100 * done) / total)}%` } }));
-    return [text, bar];
+    // The epoch in progress counts by its steps (progress.json), so the bar moves within an epoch.
+    const step = run.progress;
+    const share = step ? Math.max(0, Math.min(1, step.fraction || 0)) : 0;
+    let title = `${done} of ${total} epochs`;
+    if (step) {
+      title += ` · epoch ${step.epoch}: step ${integer(step.step)}/${integer(step.steps_per_epoch)}`;
+      if (nophd.isNumber(step.run_eta_seconds)) title += ` · run ETA ${nophd.clockDuration(step.run_eta_seconds)}`;
+    }
+    const bar = el("span", { class: "progress", title, role: "progressbar", "aria-valuemin": 0, "aria-valuemax": total, "aria-valuenow": done + share },
+      el("span", { style: { width: `${Math.min(100, (100 * (done + share)) / total).toFixed(1)}%` } }));
+    const parts = [text, bar];
+    if (step && nophd.isNumber(step.run_eta_seconds)) parts.push(el("span", { class: "note eta", text: ` ETA ${nophd.clockDuration(step.run_eta_seconds)}` }));
+    return parts;
   }
 
   function sorted(runs) {
