@@ -6,6 +6,7 @@
 - `inference`: models loaded once and cached, uploads decoded and checked,
   predictions serialized per model, misclassified test digits.
 - `app`: the Starlette application: the pages, the REST API, one-line JSON errors.
+- `defaults`: the address and port served unless told otherwise.
 - `command`: the `nophd serve` subcommand.
 
 The pages are plain HTML with hand-written JavaScript and CSS in `static/`:

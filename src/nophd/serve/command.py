@@ -7,10 +7,7 @@ from pathlib import Path
 
 from nophd.errors import ConfigError
 
-# Defaults kept here, not in nophd.serve.server, so that building the nophd
-# parser does not import the web framework.
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
+from nophd.serve.defaults import DEFAULT_HOST, DEFAULT_PORT
 
 
 def add_command(subparsers) -> None:
