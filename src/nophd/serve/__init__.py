@@ -7,7 +7,8 @@
   predictions serialized per model, misclassified test digits.
 - `app`: the Starlette application: the pages, the REST API, one-line JSON errors.
 - `defaults`: the address and port served unless told otherwise.
-- `command`: the `nophd serve` subcommand.
+- `server`: binds the address and serves until Ctrl-C (`nophd serve`, in
+  nophd.cli.serve, calls it).
 
 The pages are plain HTML with hand-written JavaScript and CSS in `static/`:
 nothing is fetched from a CDN, so the dashboard works offline.
