@@ -7,7 +7,6 @@ from pathlib import Path
 
 from nophd import quiet
 from nophd.cli import arguments
-from nophd.errors import NophdError
 
 
 def add_parser(subparsers) -> None:
@@ -77,50 +76,23 @@ def run(args: argparse.Namespace) -> int:
     quiet.import_tensorflow()
     import nophd
 
-    if args.dataset == "mnist":
-        photo_flags = [flag for flag, value in _photo_options(args).items() if value is not None]
-        if photo_flags:
-            raise NophdError(f"--{photo_flags[0].replace('_', '-')}: only for photo datasets, not mnist")
-        if not args.model:
-            raise NophdError("--model: required for mnist (see `nophd models`)")
-        result = nophd.train(
-            args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, out=args.out,
-            resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
-            learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
-            train_limit=args.train_limit, test_limit=args.test_limit, **_scale_options(args),
-        )
-    else:
-        for flag in ("model", "shift_pixels", "train_limit", "test_limit"):
-            if getattr(args, flag) is not None:
-                raise NophdError(f"--{flag.replace('_', '-')}: only for mnist; photo runs use --base and --head")
-        if args.workers:
-            raise NophdError("--workers: photo runs do not support multi-worker training yet")
-        result = nophd.train_photos(
-            args.dataset, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, out=args.out,
-            resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
-            learning_rate=args.learning_rate, validation_split=args.validation_split, **_photo_options(args),
-            **{key: value for key, value in _scale_options(args).items() if key not in ("workers", "worker_index", "worker_timeout")},
-        )
+    # Which flags go with which dataset is the library's to check
+    # (nophd.train_dataset): the Python API refuses the same mistakes.
+    result = nophd.train_dataset(
+        args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
+        learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
+        train_limit=args.train_limit, test_limit=args.test_limit,
+        base=args.base, head=args.head, dropout=args.dropout, image_size=args.image_size, weights=args.weights,
+        fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
+        fine_tune_learning_rate=args.fine_tune_learning_rate, lr_decay=args.lr_decay, augment=args.augment,
+        class_weight=args.class_weight,
+        strategy=args.strategy, cpu_devices=args.cpu_devices, workers=args.workers, worker_index=args.worker_index,
+        worker_timeout=args.worker_timeout, lr_scaling=args.lr_scaling,
+        mixed_precision=True if args.mixed_precision else None, jit=True if args.jit else None,
+    )
     metrics = result.metrics
-    what = "validation" if metrics.get("task") == "photos" else "test"
-    print(f"{metrics['model']}: {what} accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
+    print(f"{metrics['model']}: {result.scored_on} accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
           f"{metrics['epochs'] + metrics.get('fine_tune_epochs', 0)} epochs  {metrics['wall_seconds']:.0f} s")
     print(f"report: {result.run_directory / 'report.html'}")
     return 0
-
-
-def _scale_options(args: argparse.Namespace) -> dict:
-    return {
-        "strategy": args.strategy, "cpu_devices": args.cpu_devices, "workers": args.workers,
-        "worker_index": args.worker_index, "worker_timeout": args.worker_timeout, "lr_scaling": args.lr_scaling,
-        "mixed_precision": True if args.mixed_precision else None, "jit": True if args.jit else None,
-    }
-
-
-def _photo_options(args: argparse.Namespace) -> dict:
-    return {
-        "base": args.base, "head": args.head, "dropout": args.dropout, "image_size": args.image_size,
-        "weights": args.weights, "fine_tune_epochs": args.fine_tune_epochs, "fine_tune_layers": args.fine_tune_layers,
-        "fine_tune_learning_rate": args.fine_tune_learning_rate, "lr_decay": args.lr_decay, "augment": args.augment,
-        "class_weight": args.class_weight,
-    }
