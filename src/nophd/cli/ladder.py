@@ -28,12 +28,9 @@ def run(args: argparse.Namespace) -> int:
     quiet.import_tensorflow()
     from nophd.training.ladder import run_ladder
 
+    # run_ladder resolves every rung's config before it trains any, so an
+    # unknown name fails at once, with the list of valid names.
     models = [name.strip() for name in args.models.split(",")] if args.models else None
-    if models:
-        from nophd.models import registry
-
-        for name in models:
-            registry.get(name)  # Fails early, with the list of valid names.
     path = run_ladder(
         args.out, epochs_scale=args.epochs_scale, models=models, data_dir=args.data_dir, seed=args.seed,
         train_limit=args.train_limit, test_limit=args.test_limit, progress=not args.quiet,
