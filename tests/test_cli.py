@@ -238,6 +238,13 @@ def test_ladder_trains_each_rung_then_reuses_them(tiny_mnist, tmp_path, capsys):
     one_line_error(code, err, "different config")
 
 
+def test_ladder_refuses_an_unknown_rung_before_training_any(tiny_mnist, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "ladder", "mnist", "--models", "dense1,nope", "--data-dir", tiny_mnist,
+                           "--out", tmp_path / "ladder", "--quiet")
+    one_line_error(code, err, "unknown model 'nope'; valid models: dense1")
+    assert not (tmp_path / "ladder").exists()
+
+
 def test_resume_of_a_run_killed_before_its_first_epoch_starts_it_again(tiny_mnist, tmp_path, capsys):
     run_directory = tmp_path / "run"
     code, _, _ = run_cli(capsys, "train", "mnist", "--model", "dense1", "--epochs", "1", "--data-dir", tiny_mnist,

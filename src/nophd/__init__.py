@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+from nophd.errors import ConfigError
+
 __version__ = "0.1.0"
 
 
@@ -57,6 +59,11 @@ def train(
     from nophd import config
     from nophd.training.train import train_and_evaluate
 
+    # lr_decay is also a ladder recipe field (the per-epoch decay), so this
+    # function takes it; `nophd train mnist --lr-decay` (the fine-tuning
+    # decay) is refused by train_dataset.
+    _refuse(overrides, [name for name in PHOTO_ONLY if name not in config.TrainConfig.__dataclass_fields__],
+            "only for photo datasets, not mnist")
     # First: splitting the CPU must happen before TensorFlow starts.
     distribution = _distribution(strategy, cpu_devices, workers, worker_index, worker_timeout)
     explicit = {"epochs": epochs, "batch_size": batch_size, "seed": seed, **overrides}
@@ -87,6 +94,9 @@ def train_photos(
     progress: bool = True,
     strategy: str = "auto",
     cpu_devices: int | None = None,
+    workers: str | list[str] | None = None,
+    worker_index: int = 0,
+    worker_timeout: int | None = None,
     **options,
 ):
     """Trains a transfer-learning photo classifier; returns a RunResult.
@@ -96,8 +106,13 @@ def train_photos(
             or a folder of TFRecord shards from `nophd data tfrecords`.
         options: PhotoConfig fields (see nophd.config.PhotoConfig), e.g.
             base="mobilenet_v2", head="gap", epochs=6, fine_tune_epochs=6.
-        out, resume, data_dir, runs_root, progress, strategy, cpu_devices: as
-            for `train` (multiworker is not supported for photos yet).
+        out, resume, data_dir, runs_root, progress, strategy, cpu_devices,
+            worker_index, worker_timeout: as for `train` (multiworker is not
+            supported for photos yet: `workers` is refused).
+
+    Raises:
+        ConfigError: an MNIST-only option (model, shift_pixels, train_limit,
+            test_limit), workers, or a bad PhotoConfig value.
 
     Example:
         result = nophd.train_photos("flowers", fine_tune_epochs=6)
@@ -108,7 +123,10 @@ def train_photos(
     from nophd import config
     from nophd.training.train import train_and_evaluate
 
-    distribution = _distribution(strategy, cpu_devices, None, 0)
+    _refuse(options, MNIST_ONLY, "only for mnist; photo runs use --base and --head")
+    if workers:
+        raise ConfigError("--workers: photo runs do not support multi-worker training yet")
+    distribution = _distribution(strategy, cpu_devices, None, worker_index, worker_timeout)
     if str(dataset) != "flowers":
         dataset = str(Path(dataset).expanduser().resolve())
     explicit = {key: value for key, value in options.items() if value is not None}
@@ -117,6 +135,49 @@ def train_photos(
         resolved, out, resume=resume, data_dir=data_dir, runs_root=runs_root, progress=progress, explicit=explicit,
         distribution=distribution,
     )
+
+
+def train_dataset(dataset: str | os.PathLike, *, model: str | None = None, **options):
+    """Trains on `dataset` named as `nophd train DATASET` names it; returns a RunResult.
+
+    The one place that picks the kind of run from the dataset: "mnist" trains
+    ladder rung `model` (see `train`), anything else a photo classifier (see
+    `train_photos`). Options that only the other kind takes are refused with
+    the flag's name, as the command line shows them.
+
+    Args:
+        dataset: "mnist", "flowers", an image folder or a TFRecord shard folder.
+        model: a ladder rung; required for mnist, refused for photos.
+        options: keyword arguments of `train` or `train_photos`; None means unset.
+
+    Raises:
+        ConfigError: an option the dataset's kind of run does not take, or
+            no model for mnist.
+
+    Example:
+        nophd.train_dataset("mnist", model="conv-bn", epochs=2)
+    """
+    options = {key: value for key, value in options.items() if value is not None}
+    if str(dataset) == "mnist":
+        _refuse(options, PHOTO_ONLY, "only for photo datasets, not mnist")
+        if not model:
+            raise ConfigError("--model: required for mnist (see `nophd models`)")
+        return train(model, **options)
+    return train_photos(dataset, model=model, **options)
+
+
+# Options that only one kind of run takes, in the order they are checked
+# (the first one set is the one named in the error).
+PHOTO_ONLY = ("base", "head", "dropout", "image_size", "weights", "fine_tune_epochs", "fine_tune_layers",
+              "fine_tune_learning_rate", "lr_decay", "augment", "class_weight")
+MNIST_ONLY = ("model", "shift_pixels", "train_limit", "test_limit")
+
+
+def _refuse(options: dict, names, reason: str) -> None:
+    """Raises ConfigError naming the first of `names` set (not None) in `options`, as its --flag."""
+    for name in names:
+        if options.get(name) is not None:
+            raise ConfigError(f"--{name.replace('_', '-')}: {reason}")
 
 
 def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:

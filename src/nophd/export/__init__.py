@@ -17,8 +17,7 @@ Modules:
     artifacts    loading an export folder, a SavedModel or a .tflite file to
                  predict with (used by nophd.training.predictor)
     measure      accuracy on labelled images and single-image latency
-    export       export_run: the library function the command calls
-    command      the `nophd export` subcommand
+    export       export_run: the library function `nophd export` (nophd.cli.export) calls
 """
 
 from nophd.errors import NophdError

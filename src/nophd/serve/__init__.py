@@ -6,7 +6,9 @@
 - `inference`: models loaded once and cached, uploads decoded and checked,
   predictions serialized per model, misclassified test digits.
 - `app`: the Starlette application: the pages, the REST API, one-line JSON errors.
-- `command`: the `nophd serve` subcommand.
+- `defaults`: the address and port served unless told otherwise.
+- `server`: binds the address and serves until Ctrl-C (`nophd serve`, in
+  nophd.cli.serve, calls it).
 
 The pages are plain HTML with hand-written JavaScript and CSS in `static/`:
 nothing is fetched from a CDN, so the dashboard works offline.

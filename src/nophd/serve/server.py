@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nophd.errors import ConfigError
 from nophd.serve import app as app_module, catalog, inference
-from nophd.serve.command import DEFAULT_HOST, DEFAULT_PORT
+from nophd.serve.defaults import DEFAULT_HOST, DEFAULT_PORT
 
 # Host header values a browser sends for a server bound to a loopback address.
 _LOCAL_NAMES = ["127.0.0.1", "localhost"]

@@ -40,6 +40,11 @@ class RunResult:
     def test_accuracy(self) -> float:
         return self.metrics["test_accuracy"]
 
+    @property
+    def scored_on(self) -> str:
+        """Which images test_accuracy was measured on: "test" (MNIST) or "validation" (photos' held-out split)."""
+        return "validation" if self.metrics.get("task") == "photos" else "test"
+
 
 @dataclasses.dataclass(frozen=True)
 class MnistSplits:

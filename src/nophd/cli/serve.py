@@ -6,14 +6,9 @@ import argparse
 from pathlib import Path
 
 from nophd.errors import ConfigError
+from nophd.serve.defaults import DEFAULT_HOST, DEFAULT_PORT
 
-# Defaults kept here, not in nophd.serve.server, so that building the nophd
-# parser does not import the web framework.
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
-
-
-def add_command(subparsers) -> None:
+def add_parser(subparsers) -> None:
     """Adds the `serve` subcommand to the nophd parser."""
     parser = subparsers.add_parser(
         "serve", help="a local web dashboard and prediction API over a folder of runs",

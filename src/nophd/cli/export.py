@@ -8,7 +8,7 @@ from pathlib import Path
 from nophd.export import FORMATS
 
 
-def add_command(subparsers) -> None:
+def add_parser(subparsers) -> None:
     """Adds the `export` subcommand to the `nophd` parser."""
     parser = subparsers.add_parser(
         "export", help="export a run's model as a SavedModel or TFLite file, measured against the original")
@@ -20,10 +20,10 @@ def add_command(subparsers) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="export folder (default RUN/export/FORMAT); an earlier export there is replaced")
     parser.add_argument("--data-dir", type=Path, metavar="D",
                         help="where the run's data is, for calibration and the test set (default: as `nophd train`)")
-    parser.set_defaults(handler=cmd_export)
+    parser.set_defaults(handler=run)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from nophd import quiet
 
     quiet.import_tensorflow()

@@ -1,0 +1,5 @@
+import sys
+
+from nophd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,28 @@
+"""`nophd models`: the ladder's models with their recipes and the codelab's figures."""
+
+from __future__ import annotations
+
+import argparse
+
+from nophd import quiet
+
+
+def add_parser(subparsers) -> None:
+    """Adds the `models` subcommand to the nophd parser."""
+    parser = subparsers.add_parser("models", help="list the models with their recipes and the codelab's figures")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet.import_tensorflow()
+    from nophd.models import registry
+
+    print(f"{'model':14s} {'parameters':>10s}  {'epochs':>6s}  {'batch':>5s}  {'optimizer':18s} {'codelab':>8s}  description")
+    for name in registry.names():
+        spec = registry.get(name)
+        recipe = spec.recipe
+        optimizer = f"{recipe.optimizer} {recipe.learning_rate:g}" + (f"*{recipe.lr_decay:g}^e" if recipe.lr_decay else "")
+        codelab = spec.codelab_text if spec.codelab_accuracy else "—"
+        parameters = spec.build((28, 28, 1), 10).count_params()
+        print(f"{name:14s} {parameters:>10,d}  {recipe.epochs:>6d}  {recipe.batch_size:>5d}  {optimizer:18s} {codelab:>8s}  {spec.description}")
+    return 0

@@ -1,0 +1,98 @@
+"""`nophd train DATASET`: train one model and write its run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nophd import quiet
+from nophd.cli import arguments
+
+
+def add_parser(subparsers) -> None:
+    """Adds the `train` subcommand to the nophd parser."""
+    train = subparsers.add_parser(
+        "train", help="train one model and write its run folder",
+        description="Train a ladder model on MNIST, or a transfer-learning photo classifier on tf_flowers, "
+                    "an image folder ROOT/<class>/*.jpg, or TFRecord shards from `nophd data tfrecords`.")
+    train.add_argument("dataset", help="mnist, flowers, or the path of an image folder or a TFRecord shard folder")
+    train.add_argument("--model", help="mnist: a name from `nophd models` (required)")
+    train.add_argument("--epochs", type=arguments.positive_int)
+    train.add_argument("--batch-size", type=arguments.positive_int)
+    train.add_argument("--learning-rate", type=arguments.positive_float, help="initial learning rate")
+    train.add_argument("--seed", type=arguments.seed, help="seed for repeatable runs (default 0)")
+    train.add_argument("--shift-pixels", type=arguments.non_negative_int,
+                       help="augment with random shifts of up to N pixels (default: the model's recipe)")
+    train.add_argument("--validation-split", "--val-split", type=float,
+                       help="hold out this share of the training set for validation (mnist default 0: validate on "
+                            "the test set, as the codelab does; photos default 0.2 of each class)")
+    train.add_argument("--out", type=Path, help="run folder (default runs/<time>-<model>)")
+    train.add_argument("--runs-root", type=Path, default=Path("runs"), help="where new run folders go (default runs)")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run (in --out, or the newest of this model)")
+    arguments.add_data_dir(train)
+    arguments.add_limits(train)
+    photos = train.add_argument_group("photo datasets (transfer learning)")
+    photos.add_argument("--base", choices=("mobilenet_v2", "mobilenet_v1_025"), help="backbone (default mobilenet_v2)")
+    photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's) or global average pooling (default)")
+    photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0.2)")
+    photos.add_argument("--image-size", type=arguments.positive_int, help="side of the square input in pixels (default 192)")
+    photos.add_argument("--weights", help="backbone weights: a .h5 file, imagenet, none, or auto (default: "
+                                          "weights/ in --data-dir or beside it, $NOPHD_DATA/weights, the Keras cache, then download)")
+    photos.add_argument("--fine-tune-epochs", type=arguments.non_negative_int,
+                        help="epochs of fine-tuning after the frozen ones (default 8; 0 for none)")
+    photos.add_argument("--fine-tune-layers", type=arguments.non_negative_int,
+                        help="top backbone layers to unfreeze (default 60; batch norm stays frozen)")
+    photos.add_argument("--fine-tune-learning-rate", type=arguments.positive_float,
+                        help="first learning rate of fine-tuning (default 5e-5)")
+    photos.add_argument("--lr-decay", type=arguments.positive_float,
+                        help="multiply the fine-tuning learning rate by this after each epoch (default 0.75; 1 keeps it)")
+    photos.add_argument("--augment", nargs="?", const="all", choices=("off", "all", "fine-tune"),
+                        help="random flips, rotations, zooms and contrast: in both phases (--augment), only while "
+                             "fine-tuning (--augment fine-tune, the default: keeps the fast cached frozen phase), or off")
+    photos.add_argument("--class-weight", choices=("none", "balanced"), help="balanced: weigh classes by inverse frequency")
+    scale = train.add_argument_group("scaling out (see the README's Scaling out)")
+    scale.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker", "tpu"), default="auto",
+                       help="tf.distribute strategy (default auto: multiworker with --workers or TF_CONFIG, mirrored "
+                            "with several GPUs or --cpu-devices N, else one device)")
+    scale.add_argument("--cpu-devices", type=arguments.positive_int,
+                       help="split the CPU into N logical devices (to try mirrored training without GPUs)")
+    scale.add_argument("--workers", help="HOST:PORT,HOST:PORT,...: every worker of a multi-worker run, in order "
+                                         "(instead of TF_CONFIG)")
+    scale.add_argument("--worker-index", type=arguments.non_negative_int, default=0,
+                       help="this worker's position in --workers (0, the chief, writes the run folder)")
+    scale.add_argument("--worker-timeout", type=arguments.positive_int,
+                       help="seconds a worker waits for its peers to start or answer before it stops (default 60)")
+    scale.add_argument("--lr-scaling", choices=("linear", "sqrt", "none"),
+                       help="how the learning rate grows with the replica count (default linear); "
+                            "--batch-size is per replica")
+    scale.add_argument("--mixed-precision", action="store_true",
+                       help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU (measured no faster on a 2-core CPU; see README)")
+    scale.add_argument("--jit", action="store_true",
+                       help="compile the training step with XLA (measured 2x slower on a 2-core CPU; see README)")
+    train.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet.import_tensorflow()
+    import nophd
+
+    # Which flags go with which dataset is the library's to check
+    # (nophd.train_dataset): the Python API refuses the same mistakes.
+    result = nophd.train_dataset(
+        args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
+        learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
+        train_limit=args.train_limit, test_limit=args.test_limit,
+        base=args.base, head=args.head, dropout=args.dropout, image_size=args.image_size, weights=args.weights,
+        fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
+        fine_tune_learning_rate=args.fine_tune_learning_rate, lr_decay=args.lr_decay, augment=args.augment,
+        class_weight=args.class_weight,
+        strategy=args.strategy, cpu_devices=args.cpu_devices, workers=args.workers, worker_index=args.worker_index,
+        worker_timeout=args.worker_timeout, lr_scaling=args.lr_scaling,
+        mixed_precision=True if args.mixed_precision else None, jit=True if args.jit else None,
+    )
+    metrics = result.metrics
+    print(f"{metrics['model']}: {result.scored_on} accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
+          f"{metrics['epochs'] + metrics.get('fine_tune_epochs', 0)} epochs  {metrics['wall_seconds']:.0f} s")
+    print(f"report: {result.run_directory / 'report.html'}")
+    return 0
