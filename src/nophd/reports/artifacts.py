@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs
+from nophd import atomic, runs, scoring
 from nophd.config import AnyConfig as TrainConfig
 from nophd.reports import plots, report
 
@@ -141,9 +141,7 @@ def write_mistakes(run_directory: Path, evaluation, images: np.ndarray, class_na
     What the dashboard shows as a photo run's misclassified examples (a
     digit run's are computed by the server from the MNIST test set).
     """
-    from nophd.training import evaluate
-
-    examples = evaluate.worst_mistakes(evaluation, class_names, MISTAKES_KEPT)
+    examples = scoring.worst_mistakes(evaluation, class_names, MISTAKES_KEPT)
     for example in examples:
         example["image"] = image_data_url(images[example["index"]], THUMBNAIL_SIDE)
     count = int(len(evaluation.labels))

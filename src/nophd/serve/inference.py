@@ -489,7 +489,8 @@ class Misclassified:
 
     def _compute(self, folder: Path, model: LoadedModel) -> dict[str, Any]:
         from nophd.reports import artifacts
-        from nophd.training import evaluate, predictor as predictor_module
+        from nophd import scoring
+        from nophd.training import predictor as predictor_module
 
         started = time.monotonic()
         images, labels, directory = self.test_set.get()
@@ -501,8 +502,8 @@ class Misclassified:
         chunks = [model.probabilities(predictor_module.digits_input(images[start:start + _CHUNK]))
                   for start in range(0, len(labels), _CHUNK)]
         probabilities = np.concatenate(chunks) if chunks else np.zeros((0, 10), dtype=np.float32)
-        evaluation = evaluate.score(probabilities, labels)
-        examples = evaluate.worst_mistakes(evaluation, list(model.predictor.class_names), 500)
+        evaluation = scoring.score(probabilities, labels)
+        examples = scoring.worst_mistakes(evaluation, list(model.predictor.class_names), 500)
         for example in examples:
             example["image"] = artifacts.image_data_url(images[example["index"]])
         count = int(len(labels))

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs
+from nophd import atomic, runs, scoring
 from nophd.config import PhotoConfig
 from nophd.errors import ConfigError
 from nophd.training import train as train_module
@@ -216,11 +216,9 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
 
 
 def evaluate_images(model, images: np.ndarray, labels: np.ndarray):
-    """A photo model's evaluate.Evaluation on uint8 images (fed as raw pixel values)."""
-    from nophd.training import evaluate
-
+    """A photo model's scoring.Evaluation on uint8 images (fed as raw pixel values)."""
     probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
-    return evaluate.score(probabilities, labels)
+    return scoring.score(probabilities, labels)
 
 
 def _compile(model, learning_rate: float) -> None:
