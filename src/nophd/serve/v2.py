@@ -245,7 +245,7 @@ def parse_request(body: bytes, header_length: str | None, model: inference.Loade
 def model_inputs(model: inference.LoadedModel, images: np.ndarray) -> np.ndarray:
     """Raw uint8 images as the Keras model takes them (as `Predictor.prepare` makes them)."""
     if model.predictor.kind == "digits":
-        from nophd.training import predictor as predictor_module
+        from nophd.inference import predictor as predictor_module
 
         return predictor_module.digits_input(images)
     return images.astype(np.float32)
