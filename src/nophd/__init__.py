@@ -55,12 +55,13 @@ def train(
             mixed_precision=True, jit=True.
     """
     from nophd import config
+    from nophd.models import registry
     from nophd.training.train import train_and_evaluate
 
     # First: splitting the CPU must happen before TensorFlow starts.
     distribution = _distribution(strategy, cpu_devices, workers, worker_index, worker_timeout)
     explicit = {"epochs": epochs, "batch_size": batch_size, "seed": seed, **overrides}
-    resolved = config.override(config.preset(model), **explicit)
+    resolved = config.override(registry.preset(model), **explicit)
     return train_and_evaluate(
         resolved, out, resume=resume, data_dir=data_dir, runs_root=runs_root, progress=progress, explicit=explicit,
         distribution=distribution,

@@ -20,6 +20,7 @@ import pytest
 
 from nophd import config as config_module, runs
 from nophd.errors import ConfigError
+from nophd.models import registry
 from nophd.training import distribute
 
 TIMEOUT = 120  # Seconds any one subprocess may take.
@@ -90,7 +91,7 @@ def test_photo_configs_scale_both_learning_rates():
 
 
 def test_older_config_files_without_distribution_fields_still_load():
-    saved = config_module.preset("dense1").to_dict()
+    saved = registry.preset("dense1").to_dict()
     for key in ("strategy", "replicas", "lr_scaling", "mixed_precision", "jit"):
         saved.pop(key)
     loaded = config_module.from_dict(saved)
@@ -120,7 +121,7 @@ def test_hand_written_loop_trains_like_model_fit(tiny_mnist, tmp_path):
     from nophd.models import registry
     from nophd.training import train
 
-    config = config_module.override(config_module.preset("conv-bn"), epochs=2, learning_rate=0.002)
+    config = config_module.override(registry.preset("conv-bn"), epochs=2, learning_rate=0.002)
     splits = train.load_mnist_splits(config, tiny_mnist)
     steps = splits.train_count // config.batch_size
     results = {}

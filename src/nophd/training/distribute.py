@@ -324,7 +324,7 @@ def scale_config(config, distribution: Distribution):
     from config.json) must match and is returned unchanged.
 
     Example:
-        scale_config(preset("dense1"), mirrored_over_2)  # batch 100 -> 200, lr 0.003 -> 0.006
+        scale_config(registry.preset("dense1"), mirrored_over_2)  # batch 100 -> 200, lr 0.003 -> 0.006
     """
     from nophd.config import PhotoConfig, override
 

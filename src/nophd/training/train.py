@@ -297,7 +297,7 @@ def train_and_evaluate(
     nophd.training.photos) and evaluates on its held-out validation split.
 
     Args:
-        config: the resolved configuration (nophd.config.preset or photo_config).
+        config: the resolved configuration (nophd.models.registry.preset or nophd.config.photo_config).
         run_directory: where to write; default runs_root/<time>-<model>.
         resume: continue the interrupted run in run_directory (or the newest
             interrupted run of this model under runs_root).
