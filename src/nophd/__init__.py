@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-__version__ = "0.1.0"
+from nophd.version import __version__  # noqa: F401
 
 
 def train(

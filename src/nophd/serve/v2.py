@@ -79,9 +79,9 @@ def routes(runs_dir: Path, models: inference.ModelCache, in_pool: Callable[..., 
         return _json({"ready": True})
 
     async def server_metadata(request: Request) -> Response:
-        from nophd import __version__
+        from nophd import version
 
-        return _json({"name": "nophd", "version": __version__,
+        return _json({"name": "nophd", "version": version.__version__,
                       "extensions": ["binary_tensor_data", "model_repository"]})
 
     async def repository_index(request: Request) -> Response:
