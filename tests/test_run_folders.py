@@ -350,7 +350,7 @@ def test_a_folder_or_a_broken_link_in_place_of_an_mnist_file_is_named_as_such(fi
 
 
 def test_a_corrupt_model_is_named_corrupt_everywhere(finished_run, tmp_path, capsys):
-    from nophd.training.predictor import Predictor
+    from nophd.inference.predictor import Predictor
 
     run = copy_run(finished_run, tmp_path)
     model = run / runs.MODEL

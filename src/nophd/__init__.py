@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 
 from nophd.errors import ConfigError
-
-__version__ = "0.1.0"
+from nophd.version import __version__  # noqa: F401
 
 
 def train(
@@ -57,6 +56,7 @@ def train(
             mixed_precision=True, jit=True.
     """
     from nophd import config
+    from nophd.models import registry
     from nophd.training.train import train_and_evaluate
 
     # lr_decay is also a ladder recipe field (the per-epoch decay), so this
@@ -67,7 +67,7 @@ def train(
     # First: splitting the CPU must happen before TensorFlow starts.
     distribution = _distribution(strategy, cpu_devices, workers, worker_index, worker_timeout)
     explicit = {"epochs": epochs, "batch_size": batch_size, "seed": seed, **overrides}
-    resolved = config.override(config.preset(model), **explicit)
+    resolved = config.override(registry.preset(model), **explicit)
     return train_and_evaluate(
         resolved, out, resume=resume, data_dir=data_dir, runs_root=runs_root, progress=progress, explicit=explicit,
         distribution=distribution,

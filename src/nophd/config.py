@@ -1,8 +1,9 @@
 """Training configuration: frozen dataclasses, named presets, checked overrides.
 
 A ladder rung's recipe (optimizer, learning-rate schedule, batch size,
-epochs, loss) is defined once, next to its model, as a `Recipe`. `preset()`
-turns a rung into a `TrainConfig`; `override()` changes fields with type
+epochs, loss) is defined once, next to its model, as a `Recipe`.
+`nophd.models.registry.preset()` turns a rung into a `TrainConfig` (this
+module does not import the registry: models depend on the config); `override()` changes fields with type
 checks and rejects unknown keys. The resolved config is saved with every run
 as `config.json`, and `from_dict()` reads it back for `--resume`.
 """
@@ -57,7 +58,7 @@ class TrainConfig(Recipe):
     """Everything that decides what a training run does: a recipe, the model and the data.
 
     Example:
-        config = override(preset("conv-bn"), epochs=2, seed=1)
+        config = override(registry.preset("conv-bn"), epochs=2, seed=1)
     """
 
     model: str
@@ -207,14 +208,6 @@ def photo_config(dataset: str = "flowers", **changes: typing.Any) -> PhotoConfig
     """
     config = override(PhotoConfig(dataset=str(dataset)), **changes)
     return dataclasses.replace(config, model=f"{config.base}-{config.head}")
-
-
-def preset(model_name: str) -> TrainConfig:
-    """The codelab's recipe for ladder rung `model_name` as a TrainConfig."""
-    from nophd.models import registry  # Imported here: it loads Keras.
-
-    recipe = registry.get(model_name).recipe
-    return TrainConfig(model=model_name, **dataclasses.asdict(recipe))
 
 
 def override(config: AnyConfig, **changes: typing.Any) -> AnyConfig:

@@ -21,8 +21,7 @@ import os
 import platform
 import sys
 
-import nophd
-from nophd import quiet
+from nophd import quiet, version
 from nophd.errors import NophdError
 
 # The distributions that install the tensorflow/ package. Two of them in one
@@ -48,7 +47,7 @@ def collect(data_dir=None) -> dict:
     """
     report = {
         "python": f"{platform.python_version()} ({sys.executable})",
-        "nophd": nophd.__version__,
+        "nophd": version.__version__,
         "tensorflow": _tensorflow_build(),
         "keras": {"version": _installed_version("keras"), "backend": None},
         "devices": None,

@@ -25,7 +25,7 @@ class RunError(NophdError):
 class CorruptModelError(RunError):
     """A saved model file (model.keras) is corrupt or truncated: retrain or restore it.
 
-    Raised by nophd.training.evaluate.load_run_model, which the CLI, export
+    Raised by nophd.inference.loading.load_run_model, which the CLI, export
     and the server's Predictor all load models through.
     """
 

@@ -134,12 +134,12 @@ def test_export_json_compares_the_export_with_the_original(exports, keras_refere
 
 
 def test_predictor_reads_exports_without_loading_the_keras_model(exports, keras_reference, monkeypatch):
-    from nophd.training import evaluate, predictor
+    from nophd.inference import loading, predictor
 
     def no_keras(path):
         raise AssertionError(f"load_run_model called for {path}")
 
-    monkeypatch.setattr(evaluate, "load_run_model", no_keras)
+    monkeypatch.setattr(loading, "load_run_model", no_keras)
     probabilities, images, _ = keras_reference
     for format, result in exports.items():
         for path in {result["artifact_path"], result["path"]}:
@@ -152,7 +152,7 @@ def test_predictor_reads_exports_without_loading_the_keras_model(exports, keras_
 
 
 def test_predict_command_takes_an_export(exports, keras_reference, capsys, tmp_path, monkeypatch):
-    from nophd.training import evaluate
+    from nophd.inference import loading
 
     probabilities, images, _ = keras_reference
     # A test digit as a dark-on-light, blown-up picture, as a user would have it.
@@ -160,7 +160,7 @@ def test_predict_command_takes_an_export(exports, keras_reference, capsys, tmp_p
     Image.fromarray(255 - images[0]).resize((140, 140)).save(picture)
     expected = cli.main(["predict", exports["savedmodel"]["run"], str(picture), "--top", "1"])
     run_line = capsys.readouterr().out.split(": ", 1)[1]
-    monkeypatch.setattr(evaluate, "load_run_model", lambda path: pytest.fail(f"load_run_model({path})"))
+    monkeypatch.setattr(loading, "load_run_model", lambda path: pytest.fail(f"load_run_model({path})"))
     for format in ("savedmodel", "tflite"):
         code, out, err = run_cli(capsys, "predict", exports[format]["artifact_path"], picture, "--top", "1")
         assert (code, err) == (expected, "") and out == f"{picture}: {run_line}"

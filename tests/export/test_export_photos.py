@@ -68,7 +68,7 @@ def test_photo_int8_export_is_calibrated_on_the_training_split(photo_run):
 def test_predictor_reads_a_photo_export(photo_run, photo_tflite):
     from PIL import Image
 
-    from nophd.training.predictor import Predictor
+    from nophd.inference.predictor import Predictor
 
     run, _, class_names = photo_run
     predictor = Predictor(photo_tflite["path"])

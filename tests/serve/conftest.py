@@ -93,11 +93,11 @@ def write_photo_run(folder: Path) -> None:
     model.save(folder / runs.MODEL)
     # Its validation mistakes, written as a finished photo run writes them.
     from nophd.reports import artifacts
-    from nophd.training import evaluate
+    from nophd import scoring
 
     images = np.random.default_rng(0).integers(0, 256, (12, PHOTO_SIZE, PHOTO_SIZE, 3), dtype=np.uint8)
     labels = np.arange(12) % len(PHOTO_CLASSES)
-    evaluation = evaluate.score(model.predict(images.astype(np.float32), verbose=0), labels)
+    evaluation = scoring.score(model.predict(images.astype(np.float32), verbose=0), labels)
     artifacts.write_mistakes(folder, evaluation, images, PHOTO_CLASSES, "validation photos", "generated")
     atomic.write_json(folder / runs.CONFIG, {"task": "photos", "model": "mobilenet-tiny", "dataset": "flowers",
                                              "class_names": PHOTO_CLASSES, "image_size": PHOTO_SIZE, "epochs": 1})

@@ -11,7 +11,7 @@ import pytest
 
 from nophd.data import images
 from nophd.training import evaluate
-from nophd.training.predictor import Predictor
+from nophd.inference.predictor import Predictor
 
 from .conftest import PHOTO_CLASSES, PHOTO_SIZE
 from .test_api import font_digit

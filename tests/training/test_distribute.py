@@ -20,6 +20,7 @@ import pytest
 
 from nophd import config as config_module, runs
 from nophd.errors import ConfigError
+from nophd.models import registry
 from nophd.training import distribute
 
 TIMEOUT = 120  # Seconds any one subprocess may take.
@@ -90,7 +91,7 @@ def test_photo_configs_scale_both_learning_rates():
 
 
 def test_older_config_files_without_distribution_fields_still_load():
-    saved = config_module.preset("dense1").to_dict()
+    saved = registry.preset("dense1").to_dict()
     for key in ("strategy", "replicas", "lr_scaling", "mixed_precision", "jit"):
         saved.pop(key)
     loaded = config_module.from_dict(saved)
@@ -118,20 +119,20 @@ def test_hand_written_loop_trains_like_model_fit(tiny_mnist, tmp_path):
 
     from nophd.data import pipeline
     from nophd.models import registry
-    from nophd.training import train
+    from nophd.training import loop, train
 
-    config = config_module.override(config_module.preset("conv-bn"), epochs=2, learning_rate=0.002)
+    config = config_module.override(registry.preset("conv-bn"), epochs=2, learning_rate=0.002)
     splits = train.load_mnist_splits(config, tiny_mnist)
     steps = splits.train_count // config.batch_size
     results = {}
     for custom_loop in (False, True):
-        train.seed_everything(config.seed)
+        loop.seed_everything(config.seed)
         model = registry.build(config.model)
-        train.compile_model(model, config)
+        loop.compile_model(model, config)
         run_directory = tmp_path / f"custom-{custom_loop}"
         run_directory.mkdir()
         history = []
-        train.fit_epochs(
+        loop.fit_epochs(
             model, run_directory, config,
             pipeline.training_dataset(splits.train_records, config.batch_size, True, config.seed,
                                       shift_pixels=config.shift_pixels),
@@ -163,18 +164,18 @@ def test_multi_worker_recorder_keeps_the_epoch_before(tmp_path):
     import keras
 
     from nophd.errors import RunError
-    from nophd.training import callbacks, train
+    from nophd.training import callbacks, loop
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     recorder = callbacks.RunRecorder(tmp_path, [], 0.0, keep_previous=True)
     model.fit(np.zeros((20, 3)), np.zeros(20), batch_size=5, epochs=2, verbose=0, callbacks=[recorder])
     # 4 steps an epoch: the latest checkpoint after epoch 2, the one before after epoch 1.
-    assert train.saved_steps(tmp_path / runs.CHECKPOINT) == 8
-    assert train.saved_steps(tmp_path / runs.PREVIOUS_CHECKPOINT) == 4
+    assert loop.saved_steps(tmp_path / runs.CHECKPOINT) == 8
+    assert loop.saved_steps(tmp_path / runs.PREVIOUS_CHECKPOINT) == 4
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     with pytest.raises(RunError, match="broken.keras: not a readable Keras checkpoint"):
-        train.saved_steps(tmp_path / "broken.keras")
+        loop.saved_steps(tmp_path / "broken.keras")
 
 
 # Mirrored and multi-worker runs, in subprocesses.
@@ -272,7 +273,7 @@ def test_a_killed_worker_stops_its_peer_with_one_line_then_both_resume(tiny_mnis
 def test_killed_workers_resume_together_from_the_latest_epoch_they_all_hold(tiny_mnist, tmp_path, behind):
     import keras
 
-    from nophd.training import train
+    from nophd.training import loop
 
     processes = start_workers(tiny_mnist, tmp_path, ["--epochs", "4"])
     chief_run, other_run = tmp_path / "run", tmp_path / "run-worker1"
@@ -284,8 +285,8 @@ def test_killed_workers_resume_together_from_the_latest_epoch_they_all_hold(tiny
     for process in processes:
         process.kill()
         process.communicate()
-    latest_steps = train.saved_steps(chief_run / runs.CHECKPOINT)
-    steps_per_epoch = latest_steps - train.saved_steps(chief_run / runs.PREVIOUS_CHECKPOINT)
+    latest_steps = loop.saved_steps(chief_run / runs.CHECKPOINT)
+    steps_per_epoch = latest_steps - loop.saved_steps(chief_run / runs.PREVIOUS_CHECKPOINT)
     latest = latest_steps // steps_per_epoch
     assert steps_per_epoch > 0 and latest_steps % steps_per_epoch == 0 and 2 <= latest < 4
     # The states a worker is left in when killed while the others saved their

@@ -15,7 +15,7 @@ Modules:
     formats      the serving model (raw uint8 in, probabilities out) and the
                  SavedModel / TFLite writers
     artifacts    loading an export folder, a SavedModel or a .tflite file to
-                 predict with (used by nophd.training.predictor)
+                 predict with (used by nophd.inference.predictor)
     measure      accuracy on labelled images and single-image latency
     export       export_run: the library function `nophd export` (nophd.cli.export) calls
 """

@@ -87,9 +87,9 @@ def export_data(run_config: dict, data_dir: str | os.PathLike | None = None,
         representative_count: how many training images to calibrate on,
             drawn at random (seed 0) from the run's training data.
     """
-    from nophd.training.predictor import PHOTOS, run_kind
+    from nophd.inference import predictor
 
-    if run_kind(run_config) == PHOTOS:
+    if predictor.run_kind(run_config) == predictor.PHOTOS:
         return _photo_data(run_config, data_dir, representative_count)
     return _digit_data(data_dir, representative_count)
 
@@ -259,16 +259,15 @@ def export_run(
         ExportError: conversion failed.
         DataError: the evaluation data is missing or corrupt.
     """
-    from nophd.training.evaluate import load_run_model
-    from nophd.training.predictor import DIGITS, DIGIT_SIZE, run_kind
+    from nophd.inference import loading, predictor
 
     check_format(format)
     run_path = check_run(run)
     out_path = check_out(out if out is not None else default_out(run_path, format))
     run_config = runs.read_json(run_path / runs.CONFIG) or {}
-    kind = run_kind(run_config)
-    model = load_run_model(run_path)
-    image_size = DIGIT_SIZE if kind == DIGITS else int(model.input_shape[1])
+    kind = predictor.run_kind(run_config)
+    model = loading.load_run_model(run_path)
+    image_size = predictor.DIGIT_SIZE if kind == predictor.DIGITS else int(model.input_shape[1])
     classes = int(model.output_shape[-1])
     names = run_config.get("class_names") or (runs.read_json(run_path / runs.METRICS) or {}).get("class_names")
     class_names = [str(name) for name in names] if names and len(names) == classes else [str(i) for i in range(classes)]

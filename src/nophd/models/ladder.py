@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from nophd.config import Recipe
-from nophd.models.registry import ModelSpec, register
+from nophd.models.spec import ModelSpec, register
 
 
 def _inputs(input_shape: tuple[int, ...]) -> keras.KerasTensor:

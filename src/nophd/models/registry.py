@@ -1,51 +1,19 @@
-"""The model registry: every model nophd can train, by name, with its recipe."""
+"""The model registry: every model nophd can train, by name, with its recipe.
+
+A family module (ladder.py) registers its models into nophd.models.spec;
+this module loads the families and looks models up. nophd.config does not
+import it: models depend on the config, never the other way.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
 
 import keras
 
-from nophd.config import Recipe
+from nophd.config import TrainConfig
 from nophd.errors import ConfigError
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """A named model: how to build it, how the codelab trains it, what it reached.
-
-    Args:
-        name: the name used on the command line, e.g. "conv-bn".
-        build: returns a new, uncompiled Functional model for
-            (input_shape, num_classes).
-        recipe: the default training recipe.
-        description: one line for `nophd models`.
-        codelab_accuracy: the test accuracy the codelab reports (0..1), or
-            None where it gives no figure.
-        codelab_text: that figure as the codelab words it, e.g. "~97%".
-        family: "ladder" for the codelab's rungs, "advanced" for the
-            advanced-layers tutorial's.
-    """
-
-    name: str
-    build: Callable[[tuple[int, ...], int], keras.Model]
-    recipe: Recipe
-    description: str
-    codelab_accuracy: float | None = None
-    codelab_text: str = "—"
-    family: str = "ladder"
-
-
-_REGISTRY: dict[str, ModelSpec] = {}
-
-
-def register(spec: ModelSpec) -> ModelSpec:
-    """Adds `spec` to the registry; names are unique."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} is registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
+from nophd.models import spec as spec_module
 
 
 def _load_families() -> None:
@@ -56,19 +24,19 @@ def _load_families() -> None:
 def names() -> list[str]:
     """All model names, in ladder order."""
     _load_families()
-    return list(_REGISTRY)
+    return list(spec_module.REGISTRY)
 
 
-def get(name: str) -> ModelSpec:
+def get(name: str) -> spec_module.ModelSpec:
     """The spec of model `name`.
 
     Raises:
         ConfigError: unknown name; the message lists the valid ones.
     """
     _load_families()
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    if name not in spec_module.REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(spec_module.REGISTRY)}")
+    return spec_module.REGISTRY[name]
 
 
 def build(name: str, input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10) -> keras.Model:
@@ -78,3 +46,16 @@ def build(name: str, input_shape: tuple[int, ...] = (28, 28, 1), num_classes: in
         model = build("conv-bn")  # input (None, 28, 28, 1) floats in [0, 1]
     """
     return get(name).build(tuple(input_shape), num_classes)
+
+
+def preset(model_name: str) -> TrainConfig:
+    """The codelab's recipe for ladder rung `model_name` as a TrainConfig.
+
+    Example:
+        config = nophd.config.override(preset("conv-bn"), epochs=2, seed=1)
+
+    Raises:
+        ConfigError: unknown name; the message lists the valid ones.
+    """
+    recipe = get(model_name).recipe
+    return TrainConfig(model=model_name, **dataclasses.asdict(recipe))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs
+from nophd import atomic, runs, scoring
 from nophd.config import AnyConfig as TrainConfig
 from nophd.reports import plots, report
 
@@ -75,10 +75,10 @@ def grid_indices(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def write_final(run_directory: Path, config: TrainConfig, history_rows, model, evaluation, test_images, test_labels) -> None:
     from nophd.data import images
-    from nophd.training.evaluate import as_model_input
+    from nophd.inference import predictor
 
     font_images, font_labels = images.render_font_digits()
-    font_predictions = np.asarray(model.predict(as_model_input(font_images), verbose=0)).argmax(axis=1)
+    font_predictions = np.asarray(model.predict(predictor.as_model_input(font_images), verbose=0)).argmax(axis=1)
     chosen = grid_indices(evaluation.predictions, evaluation.labels)
     wrong = evaluation.predictions != evaluation.labels
     sample = min(GRID_SAMPLE, len(test_labels))
@@ -141,9 +141,7 @@ def write_mistakes(run_directory: Path, evaluation, images: np.ndarray, class_na
     What the dashboard shows as a photo run's misclassified examples (a
     digit run's are computed by the server from the MNIST test set).
     """
-    from nophd.training import evaluate
-
-    examples = evaluate.worst_mistakes(evaluation, class_names, MISTAKES_KEPT)
+    examples = scoring.worst_mistakes(evaluation, class_names, MISTAKES_KEPT)
     for example in examples:
         example["image"] = image_data_url(images[example["index"]], THUMBNAIL_SIDE)
     count = int(len(evaluation.labels))

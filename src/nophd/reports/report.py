@@ -24,8 +24,7 @@ import pathlib
 import urllib.parse
 from typing import Any, Mapping, Sequence
 
-import nophd
-from nophd import atomic, runs
+from nophd import atomic, runs, version
 from nophd.errors import RunError
 from nophd.reports import plots
 
@@ -595,7 +594,7 @@ def _page(title: str, content: str, refresh: int | None = None) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"{refresh_tag}<title>{_escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n"
         f"{content}\n"
-        f"<footer>Written by nophd {_escape(nophd.__version__)} at {_escape(written)}"
+        f"<footer>Written by nophd {_escape(version.__version__)} at {_escape(written)}"
         + (f"; reloads every {int(refresh)} s while the run is going" if refresh else "")
         + ".</footer>\n</main>\n</body>\n</html>\n"
     )

@@ -1,6 +1,6 @@
 """Predictions for the server: models loaded once, inputs checked, calls serialized.
 
-Every picture goes through `nophd.training.predictor.Predictor`, the same
+Every picture goes through `nophd.inference.predictor.Predictor`, the same
 class `nophd predict` uses, so the dashboard's canvas, an uploaded photo and
 the command line give the same answer for the same picture.
 
@@ -95,7 +95,7 @@ class LoadedModel:
     """A run's Predictor, the lock every call to its model takes, and its batcher.
 
     Attributes:
-        predictor: nophd.training.predictor.Predictor.
+        predictor: nophd.inference.predictor.Predictor.
         stamp: (modification time, size) of the model.keras it was loaded from.
         lock: held while the model runs.
         batcher: gathers concurrent requests into one call (see `predict`).
@@ -242,7 +242,7 @@ class ModelCache:
                 loaded = self._models.get(key)
             if loaded is None or loaded.stamp != stamp:
                 import_tensorflow()
-                from nophd.training.predictor import Predictor
+                from nophd.inference.predictor import Predictor
 
                 try:
                     loaded = LoadedModel(Predictor(folder), stamp)
@@ -350,7 +350,7 @@ def prepare_pixels(model: LoadedModel, value: Any) -> np.ndarray:
         BadInput: a photo model, no pixels, not 28x28 numbers in range, or blank.
     """
     from nophd.data import images as images_module
-    from nophd.training import predictor as predictor_module
+    from nophd.inference import predictor as predictor_module
 
     if model.predictor.kind != "digits":
         raise BadInput("this run is a photo model: send an image file, not a pixel array")
@@ -489,7 +489,8 @@ class Misclassified:
 
     def _compute(self, folder: Path, model: LoadedModel) -> dict[str, Any]:
         from nophd.reports import artifacts
-        from nophd.training import evaluate, predictor as predictor_module
+        from nophd import scoring
+        from nophd.inference import predictor as predictor_module
 
         started = time.monotonic()
         images, labels, directory = self.test_set.get()
@@ -501,8 +502,8 @@ class Misclassified:
         chunks = [model.probabilities(predictor_module.digits_input(images[start:start + _CHUNK]))
                   for start in range(0, len(labels), _CHUNK)]
         probabilities = np.concatenate(chunks) if chunks else np.zeros((0, 10), dtype=np.float32)
-        evaluation = evaluate.score(probabilities, labels)
-        examples = evaluate.worst_mistakes(evaluation, list(model.predictor.class_names), 500)
+        evaluation = scoring.score(probabilities, labels)
+        examples = scoring.worst_mistakes(evaluation, list(model.predictor.class_names), 500)
         for example in examples:
             example["image"] = artifacts.image_data_url(images[example["index"]])
         count = int(len(labels))

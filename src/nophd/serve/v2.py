@@ -79,9 +79,9 @@ def routes(runs_dir: Path, models: inference.ModelCache, in_pool: Callable[..., 
         return _json({"ready": True})
 
     async def server_metadata(request: Request) -> Response:
-        from nophd import __version__
+        from nophd import version
 
-        return _json({"name": "nophd", "version": __version__,
+        return _json({"name": "nophd", "version": version.__version__,
                       "extensions": ["binary_tensor_data", "model_repository"]})
 
     async def repository_index(request: Request) -> Response:
@@ -245,7 +245,7 @@ def parse_request(body: bytes, header_length: str | None, model: inference.Loade
 def model_inputs(model: inference.LoadedModel, images: np.ndarray) -> np.ndarray:
     """Raw uint8 images as the Keras model takes them (as `Predictor.prepare` makes them)."""
     if model.predictor.kind == "digits":
-        from nophd.training import predictor as predictor_module
+        from nophd.inference import predictor as predictor_module
 
         return predictor_module.digits_input(images)
     return images.astype(np.float32)

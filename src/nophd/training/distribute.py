@@ -14,7 +14,7 @@ A run trains under one `tf.distribute.Strategy`:
   several GPUs (or several logical CPU devices) are visible, else one.
 
 The model is built and compiled inside `strategy.scope()` and trains
-through the same `train.fit_epochs` for every strategy: `model.fit` with the
+through the same `loop.fit_epochs` for every strategy: `model.fit` with the
 run's callbacks, except under "multiworker", where Keras 3's `Model.fit`
 fails ("Attempt to convert a value (PerReplica...)", keras-team/keras#20585).
 There `fit_custom` runs the same Keras model and optimizer with
@@ -324,7 +324,7 @@ def scale_config(config, distribution: Distribution):
     from config.json) must match and is returned unchanged.
 
     Example:
-        scale_config(preset("dense1"), mirrored_over_2)  # batch 100 -> 200, lr 0.003 -> 0.006
+        scale_config(registry.preset("dense1"), mirrored_over_2)  # batch 100 -> 200, lr 0.003 -> 0.006
     """
     from nophd.config import PhotoConfig, override
 

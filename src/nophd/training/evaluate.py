@@ -8,155 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs
-from nophd.errors import CorruptModelError, NophdError, RunError
-
-# Keras clips probabilities to [eps, 1 - eps] in its cross-entropy; so do we.
-_EPSILON = 1e-7
+from nophd import atomic, runs, scoring
+from nophd.errors import NophdError
+from nophd.inference import loading, predictor
 
 
-@dataclasses.dataclass(frozen=True)
-class Evaluation:
-    """A model's results on a labelled set.
-
-    Args:
-        accuracy: share of correct top-1 predictions (0..1).
-        loss: mean categorical cross-entropy.
-        probabilities: float (N, K) softmax outputs.
-        labels: int (N,) true classes.
-        confusion: int (K, K), rows = true class, columns = predicted.
-        per_class_accuracy: recall of each class (0..1).
-    """
-
-    accuracy: float
-    loss: float
-    probabilities: np.ndarray
-    labels: np.ndarray
-    confusion: np.ndarray
-    per_class_accuracy: list[float]
-
-    @property
-    def predictions(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
-
-
-def as_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) 0..255 or float [0, 1] -> float32 (N, 28, 28, 1) in [0, 1]."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255.0
-    images = images.astype(np.float32, copy=False)
-    if images.ndim == 3:
-        images = images[..., np.newaxis]
-    return images
-
-
-def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> Evaluation:
+def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> scoring.Evaluation:
     """Runs a digit model over MNIST-style `images` once and scores it against `labels`."""
-    probabilities = np.asarray(model.predict(as_model_input(images), batch_size=batch_size, verbose=0))
-    return score(probabilities, labels)
-
-
-def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """Accuracy, loss, confusion matrix and per-class accuracy of softmax outputs.
-
-    Args:
-        probabilities: float (N, K), one row per example.
-        labels: int (N,) true classes.
-    """
-    probabilities = np.asarray(probabilities)
-    labels = np.asarray(labels).astype(np.int64)
-    classes = probabilities.shape[1]
-    predictions = probabilities.argmax(axis=1)
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
-    true_counts = confusion.sum(axis=1)
-    per_class = [float(confusion[index, index] / true_counts[index]) if true_counts[index] else 0.0
-                 for index in range(classes)]
-    picked = np.clip(probabilities[np.arange(len(labels)), labels], _EPSILON, 1 - _EPSILON)
-    return Evaluation(
-        accuracy=float((predictions == labels).mean()),
-        loss=float(-np.log(picked).mean()),
-        probabilities=probabilities,
-        labels=labels,
-        confusion=confusion,
-        per_class_accuracy=per_class,
-    )
-
-
-def worst_mistakes(evaluation: Evaluation, class_names: list[str], limit: int) -> list[dict]:
-    """The wrong predictions, the most confident first (they say the most about a model).
-
-    Returns:
-        Up to `limit` of {"index", "label", "predicted", "top": the three
-        likeliest [{"label", "probability"}]}; labels are class names.
-    """
-    probabilities, labels, predictions = evaluation.probabilities, evaluation.labels, evaluation.predictions
-    wrong = np.flatnonzero(predictions != labels)
-    wrong = wrong[np.argsort(-probabilities[wrong, predictions[wrong]], kind="stable")]
-    mistakes = []
-    for index in wrong[:limit]:
-        row = probabilities[index]
-        mistakes.append({
-            "index": int(index),
-            "label": class_names[int(labels[index])],
-            "predicted": class_names[int(predictions[index])],
-            "top": [{"label": class_names[int(top)], "probability": float(row[top])} for top in np.argsort(-row, kind="stable")[:3]],
-        })
-    return mistakes
-
-
-def load_run_model(run: str | os.PathLike):
-    """The final model of run folder `run` (or a .keras file)."""
-    import keras
-
-    path = Path(run)
-    model_path = path / runs.MODEL if path.is_dir() else path
-    if not path.exists():
-        raise RunError(f"{path}: no such run folder")
-    if not model_path.exists():
-        hint = " (the run has not finished; resume it with --resume)" if runs.has_checkpoint(path) else ""
-        raise RunError(f"{path}: no {runs.MODEL} in this run folder{hint}")
-    if model_path.is_dir():
-        raise RunError(f"{model_path}: is a folder, not a Keras model file")
-    damage = archive_damage(model_path)
-    if damage is not None:
-        raise CorruptModelError(f"{model_path}: {model_path.name} is corrupt or truncated ({damage}); "
-                                "retrain or restore it")
-    try:
-        return keras.models.load_model(model_path)
-    except OSError:
-        raise  # Permission denied and the like: the CLI names the file.
-    except Exception as error:  # Keras raises many types for a damaged archive.
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        raise CorruptModelError(f"{model_path}: {model_path.name} is corrupt or truncated ({reason}); "
-                                "retrain or restore it") from None
-
-
-def archive_damage(path: Path) -> str | None:
-    """What is wrong with a .keras file as a zip archive, or None when it reads whole.
-
-    A .keras file is a zip archive; a truncated or overwritten one makes
-    Keras say "File not found", which misleads. Every member's checksum is
-    checked (a few MB for the ladder's models).
-    """
-    import zipfile
-    import zlib
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except zipfile.BadZipFile as error:
-        return str(error) or "not a zip archive"
-    except (EOFError, zipfile.LargeZipFile, zlib.error) as error:
-        return str(error) or type(error).__name__
-    except OSError as error:
-        if error.errno is None:
-            return str(error)
-        raise
-    if bad is not None:
-        return f"bad checksum in {bad}"
-    return None
+    probabilities = np.asarray(model.predict(predictor.as_model_input(images), batch_size=batch_size, verbose=0))
+    return scoring.score(probabilities, labels)
 
 
 def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
@@ -170,7 +30,7 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         result = evaluate_run("runs/20261122-180000-conv-bn")
         print(result["test_accuracy"])
     """
-    model = load_run_model(run)
+    model = loading.load_run_model(run)
     run_config = runs.read_json(Path(run) / runs.CONFIG) or {} if Path(run).is_dir() else {}
     if run_config.get("task") == "photos":
         from nophd.data import photos
@@ -226,25 +86,24 @@ def predict_files(run: str | os.PathLike, paths: list[str | os.PathLike], top: i
 
     Any PNG or JPEG works, any size, colour or grey. A digit run turns it into
     an MNIST-style digit first (dark-on-light or light-on-dark); a photo run
-    resizes it as its training did (see nophd.training.predictor).
+    resizes it as its training did (see nophd.inference.predictor).
     """
     from nophd.data import images as images_module
-    from nophd.training.predictor import Predictor
 
-    predictor = Predictor(run)
+    run_predictor = predictor.Predictor(run)
     results: list[FilePrediction | None] = []
     inputs, positions, warnings = [], [], []
     for path in paths:
         try:
-            inputs.append(predictor.prepare(images_module.load_image(path)))
-            warnings.append(predictor.warning(inputs[-1]))
+            inputs.append(run_predictor.prepare(images_module.load_image(path)))
+            warnings.append(run_predictor.warning(inputs[-1]))
             positions.append(len(results))
             results.append(None)
         except NophdError as error:
             reason = str(error)
             results.append(FilePrediction(Path(path), [], reason if reason.startswith(str(path)) else f"{path}: {reason}"))
     if inputs:
-        probabilities = predictor.predict_inputs(np.stack(inputs))
+        probabilities = run_predictor.predict_inputs(np.stack(inputs))
         for position, row, warning in zip(positions, probabilities, warnings):
-            results[position] = FilePrediction(Path(paths[position]), predictor.top(row, top), warning=warning)
+            results[position] = FilePrediction(Path(paths[position]), run_predictor.top(row, top), warning=warning)
     return results

@@ -42,7 +42,7 @@ def run_ladder(
     names = models or registry.names()
     configs = []
     for name in names:
-        preset = config_module.preset(name)
+        preset = registry.preset(name)
         configs.append(config_module.override(
             preset, epochs=scaled_epochs(preset.epochs, epochs_scale), seed=seed,
             train_limit=train_limit, test_limit=test_limit,

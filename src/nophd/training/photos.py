@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs
+from nophd import atomic, runs, scoring
 from nophd.config import PhotoConfig
 from nophd.errors import ConfigError
-from nophd.training import train as train_module
+from nophd.training import loop
 
 FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune.keras"
 PREDICT_BATCH = 64
@@ -80,7 +80,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
     """Trains and evaluates a photo classifier; see the module docstring.
 
     Returns:
-        train.RunResult for the run folder.
+        loop.RunResult for the run folder.
     """
     import keras
 
@@ -94,7 +94,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
     data.require_classes(config.class_names)
     identity = {"photos_index_sha256": data.index_sha256()}
     if resumed:
-        train_module.check_data_identity(run_directory, identity, str(data.source))
+        loop.check_data_identity(run_directory, identity, str(data.source))
     config = dataclasses.replace(config, class_names=tuple(data.class_names))
     train_count = len(data.training)
     if train_count < config.batch_size:
@@ -106,7 +106,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
               f"{train_count:,} training and {len(data.validation):,} validation images"
               + (f", {len(data.skipped)} file(s) skipped" if data.skipped else ""), file=sys.stderr)
 
-    train_module.seed_everything(config.seed)
+    loop.seed_everything(config.seed)
     run_directory.mkdir(parents=True, exist_ok=True)
     weights = transfer.resolve_weights(config.base, config.weights, data_dir)
 
@@ -127,7 +127,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
     in_fine_tuning = resumed and fine_checkpoint.exists()
     if in_fine_tuning:
         model = keras.models.load_model(fine_checkpoint)
-        initial_epoch, history_rows, wall_before = train_module.resume_point(
+        initial_epoch, history_rows, wall_before = loop.resume_point(
             model, steps_per_epoch, run_directory, history_offset=config.epochs)
     elif resumed and frozen_checkpoint.exists():
         loaded = keras.models.load_model(frozen_checkpoint)
@@ -135,19 +135,19 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
             model, head = fresh_model(), loaded
         else:
             model = loaded
-        initial_epoch, history_rows, wall_before = train_module.resume_point(loaded, steps_per_epoch, run_directory)
+        initial_epoch, history_rows, wall_before = loop.resume_point(loaded, steps_per_epoch, run_directory)
     else:
         model = fresh_model()
         initial_epoch, history_rows, wall_before = 0, [], 0.0
     if not resumed:
         # Only once the model is built: a start-up that fails (unreadable
         # --weights) leaves no config.json to block a retry.
-        train_module.write_config(run_directory, config, identity)
-        atomic.write_text(run_directory / runs.SUMMARY, train_module.model_summary(model))
+        loop.write_config(run_directory, config, identity)
+        atomic.write_text(run_directory / runs.SUMMARY, loop.model_summary(model))
     if resumed and progress:
         print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.total_epochs}", file=sys.stderr)
 
-    train_module.start_run(run_directory, config, initial_epoch, wall_before, config.total_epochs)
+    loop.start_run(run_directory, config, initial_epoch, wall_before, config.total_epochs)
     started = time.monotonic()
     train_images, train_labels = collect(data.training_dataset(), train_count, "training", progress)
     validation_images, validation_labels = collect(data.validation_dataset(), len(data.validation), "validation", progress)
@@ -172,7 +172,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
             if not resumed:
                 _compile(model, config.learning_rate)
             train_inputs, validation_inputs, fitted = train_images, validation_images, model
-        wall_before = train_module.fit_epochs(
+        wall_before = loop.fit_epochs(
             fitted, run_directory, config,
             _training_stream(train_inputs, train_labels, config, initial_epoch * steps_per_epoch,
                              augment=config.augment == "all"),
@@ -197,7 +197,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
             _compile(model, config.fine_tune_learning_rate)
         else:
             unfrozen = [layer.name for layer in transfer.backbone_of(model).layers if layer.trainable and layer.weights]
-        wall_before = train_module.fit_epochs(
+        wall_before = loop.fit_epochs(
             model, run_directory, config,
             _training_stream(train_images, train_labels, config, (initial_epoch - config.epochs) * steps_per_epoch,
                              augment=config.augment != "off"),
@@ -208,19 +208,17 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
         )
         seconds["fine_tune"] = round(time.monotonic() - phase_start, 3)
 
-    train_module.save_final_model(run_directory, model)
+    loop.save_final_model(run_directory, model)
     metrics = _finish(run_directory, config, data, model, validation_images, validation_labels, history_rows,
                       wall_before, unfrozen, weights, seconds)
-    train_module.end_run(run_directory, config.total_epochs, wall_before, (runs.CHECKPOINT, FINE_TUNE_CHECKPOINT))
-    return train_module.RunResult(run_directory, metrics)
+    loop.end_run(run_directory, config.total_epochs, wall_before, (runs.CHECKPOINT, FINE_TUNE_CHECKPOINT))
+    return loop.RunResult(run_directory, metrics)
 
 
 def evaluate_images(model, images: np.ndarray, labels: np.ndarray):
-    """A photo model's evaluate.Evaluation on uint8 images (fed as raw pixel values)."""
-    from nophd.training import evaluate
-
+    """A photo model's scoring.Evaluation on uint8 images (fed as raw pixel values)."""
     probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
-    return evaluate.score(probabilities, labels)
+    return scoring.score(probabilities, labels)
 
 
 def _compile(model, learning_rate: float) -> None:
@@ -329,7 +327,7 @@ def _finish(run_directory: Path, config: PhotoConfig, data, model, images, label
         "per_class_accuracy": evaluation.per_class_accuracy,
         "confusion": evaluation.confusion.tolist(),  # Rows: true classes; columns: predicted (for the dashboard).
         "class_names": list(config.class_names),
-        "versions": train_module.versions(),
+        "versions": loop.versions(),
         "finished_at": runs.now(),
     }
     atomic.write_json(run_directory / runs.METRICS, metrics)

@@ -80,7 +80,7 @@ class Predictor:
 
     def __init__(self, run: str | os.PathLike):
         from nophd.export import artifacts
-        from nophd.training.evaluate import load_run_model
+        from nophd.inference import loading
 
         path = Path(run)
         self.path = path
@@ -92,7 +92,7 @@ class Predictor:
             self.class_names = list(self.exported.class_names)
             self.image_size = self.exported.image_size
             return
-        self.model = load_run_model(path)
+        self.model = loading.load_run_model(path)
         folder = path if path.is_dir() else path.parent
         run_config = runs.read_json(folder / runs.CONFIG) or {}
         self.kind = run_kind(run_config)
@@ -178,6 +178,17 @@ class Predictor:
         """The `count` likeliest (class name, probability) pairs of one row."""
         order = np.argsort(probabilities)[::-1][:count]
         return [(self.class_names[index], float(probabilities[index])) for index in order]
+
+
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) 0..255 or float [0, 1] -> float32 (N, 28, 28, 1) in [0, 1]."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 255.0
+    images = images.astype(np.float32, copy=False)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    return images
 
 
 def digits_input(digits: np.ndarray) -> np.ndarray:

@@ -1,0 +1,316 @@
+"""The steps every kind of run shares: seeding, compiling, fitting epochs with checkpoints, resuming, finishing.
+
+The MNIST workflow (nophd.training.train) and the photo workflow
+(nophd.training.photos) both train through these functions, so a run folder
+is written, checkpointed and resumed the same way whatever the task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import platform
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nophd import atomic, runs
+from nophd.config import AnyConfig, TrainConfig
+from nophd.errors import RunError
+from nophd.training import distribute
+from nophd.version import __version__
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What a finished run left behind.
+
+    Args:
+        run_directory: the run folder.
+        metrics: the contents of its metrics.json.
+    """
+
+    run_directory: Path
+    metrics: dict[str, Any]
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.metrics["test_accuracy"]
+
+    @property
+    def scored_on(self) -> str:
+        """Which images test_accuracy was measured on: "test" (MNIST) or "validation" (photos' held-out split)."""
+        return "validation" if self.metrics.get("task") == "photos" else "test"
+
+
+def versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "nophd": __version__}
+
+
+def make_optimizer(config: TrainConfig):
+    import keras
+
+    options = {"learning_rate": config.learning_rate}
+    if config.clipnorm is not None:
+        options["clipnorm"] = config.clipnorm
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(**options)
+    return keras.optimizers.Adam(**options)
+
+
+def compile_model(model, config: TrainConfig) -> None:
+    # "accuracy" resolves to categorical or sparse-categorical accuracy from the
+    # loss and label shapes; both appear as "accuracy" in logs and history.
+    # Keras' "auto" jit_compile leaves XLA off while op determinism is on
+    # (seed_everything), so only --jit turns it on.
+    model.compile(optimizer=make_optimizer(config), loss=config.loss, metrics=["accuracy"],
+                  jit_compile=True if config.jit else "auto")
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seeds Python, NumPy and TensorFlow and makes TensorFlow ops deterministic.
+
+    Measured on the codelab's batch-norm convnet (2 CPU cores): 200 steps take
+    7.8 s with and without op determinism, so repeatability costs nothing here.
+    deterministic=False leaves op determinism off (for XLA, which Keras
+    refuses while it is on); it cannot be turned off again in a process.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+# Wide enough for every column of a functional model's summary (layer,
+# output shape, parameters, connected to) with MobileNet's long layer names.
+SUMMARY_WIDTH = 120
+
+
+def model_summary(model) -> str:
+    """model.summary() as text, every column kept.
+
+    Keras draws the table with rich, whose console is as wide as $COLUMNS
+    (80 when there is no terminal) whatever `line_length` says: a wider table
+    was cut at 80 columns and lost "Param #". The console gets the table's
+    width for the time of the call.
+    """
+    from unittest import mock
+
+    lines: list[str] = []
+    with mock.patch.dict(os.environ, {"COLUMNS": str(SUMMARY_WIDTH + 4)}):
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=SUMMARY_WIDTH)
+    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
+
+
+def check_data_identity(run_directory: Path, identity: dict[str, Any], where: str) -> None:
+    """Refuses to resume a run on other data than it started on.
+
+    Args:
+        run_directory: the run being resumed.
+        identity: this session's data identity (see data_identity).
+        where: the data's location, for the message.
+
+    A config.json written before runs recorded their data has no record,
+    and resumes as before.
+    """
+    saved = (runs.read_json(run_directory / runs.CONFIG) or {}).get(runs.DATA_IDENTITY)
+    if not isinstance(saved, dict) or saved == identity:
+        return
+    differing = sorted(key for key in set(saved) | set(identity) if saved.get(key) != identity.get(key))
+    raise RunError(f"{where}: not the data this run started on ({', '.join(differing)} differ; {run_directory}); "
+                   "resume with the same data, or start a new run")
+
+
+def write_config(run_directory: Path, config: AnyConfig, identity: dict[str, Any]) -> None:
+    """Writes config.json: the resolved config and the identity of the data it trains on."""
+    atomic.write_json(run_directory / runs.CONFIG, {**config.to_dict(), runs.DATA_IDENTITY: identity})
+
+
+def start_run(run_directory: Path, config: AnyConfig, initial_epoch: int, wall_before: float, epochs_total: int) -> None:
+    """Marks the run as running in run.json and draws the planned schedule."""
+    from nophd.reports import artifacts
+
+    runs.write_state(
+        run_directory, status="running", model=config.model, dataset=config.dataset, pid=os.getpid(),
+        epochs_total=epochs_total, epochs_done=initial_epoch, wall_seconds=wall_before,
+        started_at=(runs.read_state(run_directory) or {}).get("started_at", runs.now()),
+    )
+    artifacts.write_schedule(run_directory, config, initial_epoch)
+
+
+def fit_epochs(
+    model,
+    run_directory: Path,
+    config: AnyConfig,
+    train_dataset,
+    validation_dataset,
+    *,
+    steps_per_epoch: int,
+    validation_steps: int | None,
+    initial_epoch: int,
+    final_epoch: int,
+    history_rows: list[dict],
+    wall_before: float,
+    progress: bool,
+    checkpoint: str = runs.CHECKPOINT,
+    class_weight: dict[int, float] | None = None,
+    phase: str = "",
+    distribution: distribute.Distribution | None = None,
+    custom_loop: bool | None = None,
+) -> float:
+    """Fits epochs [initial_epoch, final_epoch) and records each into the run folder.
+
+    With Model.fit, or under a multi-worker `distribution` (or custom_loop
+    True) with distribute.fit_custom, which drives the same callbacks.
+
+    After every epoch: history.csv, random states, the checkpoint (named
+    `checkpoint`, with the optimizer), run.json, then the pictures and
+    report in the background. On Ctrl-C the run is marked interrupted, on
+    any other error failed, and the error goes on up.
+
+    Returns:
+        The run's wall seconds so far, earlier sessions and phases included.
+    """
+    import keras
+
+    from nophd.reports import artifacts
+    from nophd.training import callbacks as callbacks_module
+
+    pictures = artifacts.EpochPictures(run_directory, config)
+    recorder = callbacks_module.RunRecorder(
+        run_directory, history_rows, wall_before, on_epoch_written=pictures.submit, checkpoint=checkpoint,
+        keep_previous=distribution is not None and distribution.workers > 1,
+    )
+    # TensorBoard's own event files (per-epoch scalars for train and
+    # validation), for people who already use it: tensorboard --logdir runs.
+    tensorboard = keras.callbacks.TensorBoard(
+        log_dir=str(run_directory / runs.TENSORBOARD), write_graph=False, update_freq="epoch", profile_batch=0)
+    callback_list = [recorder, tensorboard, callbacks_module.ProgressFile(run_directory, final_epoch, steps_per_epoch)]
+    if config.lr_decay is not None:
+        callback_list.insert(0, keras.callbacks.LearningRateScheduler(config.learning_rate_at))
+    if progress:
+        prefix = phase
+        if distribution is not None and distribution.workers > 1:
+            prefix = f"worker {distribution.worker_index}" + (f" {phase}" if phase else "")
+        callback_list.append(callbacks_module.Progress(final_epoch, steps_per_epoch, prefix=prefix))
+    if custom_loop is None:
+        custom_loop = distribution is not None and distribution.custom_loop
+    if validation_dataset is not None and (custom_loop or distribute.replicated(model)):
+        # Over several replicas Keras splits a short last validation batch
+        # unevenly and fails on an empty share, and the hand-written loop has
+        # no validation: each process scores the whole validation set with
+        # the replicas' shared weights, before the callbacks that read it.
+        callback_list.insert(0, distribute.validation_callback(validation_dataset, config.loss))
+        validation_dataset = validation_steps = None
+    try:
+        if initial_epoch < final_epoch and custom_loop:
+            distribute.fit_custom(
+                model, distribution or distribute.setup(distribute.Settings(strategy="one")), train_dataset,
+                callback_list, steps_per_epoch=steps_per_epoch, global_batch_size=config.batch_size,
+                initial_epoch=initial_epoch, final_epoch=final_epoch, loss=config.loss, class_weight=class_weight,
+            )
+        elif initial_epoch < final_epoch:
+            model.fit(
+                train_dataset, epochs=final_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                validation_data=validation_dataset, validation_steps=validation_steps,
+                callbacks=callback_list, verbose=0, shuffle=False, class_weight=class_weight,
+            )
+    except KeyboardInterrupt:
+        runs.write_state(run_directory, status="interrupted", wall_seconds=round(recorder.wall_seconds(), 3))
+        raise
+    except BaseException:
+        runs.write_state(run_directory, status="failed")
+        raise
+    finally:
+        pictures.close()
+    return recorder.wall_seconds() if initial_epoch < final_epoch else wall_before
+
+
+def save_final_model(run_directory: Path, model) -> None:
+    with atomic.atomic_path(run_directory / runs.MODEL) as temporary:
+        model.save(temporary)
+
+
+def end_run(run_directory: Path, epochs_done: int, wall_seconds: float,
+            checkpoints: tuple[str, ...] = (runs.CHECKPOINT, runs.PREVIOUS_CHECKPOINT)) -> None:
+    """Removes what only a resume needs and marks the run finished."""
+    for name in (*checkpoints, runs.RANDOM_STATES, runs.PROGRESS):
+        (run_directory / name).unlink(missing_ok=True)
+    runs.write_state(run_directory, status="finished", epochs_done=epochs_done, wall_seconds=round(wall_seconds, 3))
+
+
+def resume_point(model, steps_per_epoch: int, run_directory: Path, history_offset: int = 0):
+    """How far a checkpointed model got: (epochs done, history rows kept, wall seconds before).
+
+    The checkpoint's optimizer step count, not run.json, says how many epochs
+    are done: it is written after history.csv and before run.json. Restores
+    the dropout generators' states saved for that epoch.
+    """
+    import keras
+
+    from nophd.training import callbacks as callbacks_module
+
+    done = history_offset + int(keras.ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
+    history_rows = runs.read_history(run_directory)[:done]
+    saved_states = (runs.read_json(run_directory / runs.RANDOM_STATES) or {}).get(str(done))
+    if saved_states:
+        callbacks_module.restore_random_states(model, saved_states)
+    wall_before = float((runs.read_state(run_directory) or {}).get("wall_seconds", 0.0))
+    return done, history_rows, wall_before
+
+
+def saved_steps(path: Path) -> int:
+    """The optimizer step count of a .keras checkpoint, read without loading the model.
+
+    Keras keeps the optimizer's iteration counter as its first variable
+    ("optimizer/vars/0" in the archive's model.weights.h5).
+    """
+    import h5py
+
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as stream:
+            with h5py.File(io.BytesIO(stream.read()), "r") as weights:
+                steps = weights["optimizer/vars/0"][()]
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise RunError(f"{path}: not a readable Keras checkpoint ({error})") from None
+    if np.ndim(steps) != 0 or not np.issubdtype(np.asarray(steps).dtype, np.integer):
+        raise RunError(f"{path}: its first optimizer variable is not a step count")
+    return int(steps)
+
+
+def common_checkpoint(run_directory: Path, steps_per_epoch: int, distribution: distribute.Distribution) -> Path | None:
+    """The checkpoint this worker resumes from: of the latest epoch every worker holds.
+
+    Every worker of a multi-worker run calls this first, resumed or not, so
+    that all of them then build or load their model the same way. A worker
+    killed while the others saved an epoch is at most one epoch behind
+    (RunRecorder keeps the epoch before); one killed in the first epoch
+    holds nothing, and then every worker starts the run again.
+
+    Returns:
+        The checkpoint to load, or None to build a new model.
+    """
+    held = {}
+    for name in (runs.PREVIOUS_CHECKPOINT, runs.CHECKPOINT):
+        if (run_directory / name).exists():
+            held[saved_steps(run_directory / name) // steps_per_epoch] = run_directory / name
+    epoch = distribute.common_epoch(distribution, sorted(held))
+    if held and epoch not in held:
+        print(f"nophd: worker {distribution.worker_index}: another worker holds no checkpoint; "
+              "every worker starts the run again", file=sys.stderr)
+        for path in held.values():
+            path.unlink()
+    elif held and epoch != max(held):
+        print(f"nophd: worker {distribution.worker_index}: another worker is one epoch behind; "
+              f"resuming after epoch {epoch}", file=sys.stderr)
+    return held.get(epoch)

@@ -1,0 +1,37 @@
+"""nophd.scoring: accuracy, loss, confusion and worst mistakes of softmax outputs, checked by hand."""
+
+import math
+
+import numpy as np
+
+from nophd import scoring
+
+
+def test_score_counts_by_hand():
+    probabilities = np.array([[0.9, 0.1, 0.0],   # true 0, predicted 0
+                              [0.2, 0.7, 0.1],   # true 1, predicted 1
+                              [0.6, 0.3, 0.1],   # true 2, predicted 0 (wrong)
+                              [0.0, 0.4, 0.6]])  # true 2, predicted 2
+    evaluation = scoring.score(probabilities, np.array([0, 1, 2, 2]))
+    assert evaluation.accuracy == 0.75
+    assert evaluation.confusion.tolist() == [[1, 0, 0], [0, 1, 0], [1, 0, 1]]
+    assert evaluation.per_class_accuracy == [1.0, 1.0, 0.5]
+    assert evaluation.predictions.tolist() == [0, 1, 0, 2]
+    # Cross-entropy of the true class; probabilities are clipped to [1e-7, 1 - 1e-7] as Keras does.
+    expected = -(math.log(0.9) + math.log(0.7) + math.log(0.1) + math.log(0.6)) / 4
+    assert math.isclose(evaluation.loss, expected, rel_tol=1e-9)
+
+
+def test_a_class_never_seen_scores_zero_and_a_certain_mistake_has_a_finite_loss():
+    evaluation = scoring.score(np.array([[1.0, 0.0]]), np.array([1]))
+    assert evaluation.per_class_accuracy == [0.0, 0.0]
+    assert math.isclose(evaluation.loss, -math.log(1e-7), rel_tol=1e-6)
+
+
+def test_worst_mistakes_come_most_confident_first_with_class_names():
+    probabilities = np.array([[0.6, 0.4], [0.1, 0.9], [0.95, 0.05], [0.3, 0.7]])
+    evaluation = scoring.score(probabilities, np.array([1, 1, 1, 0]))
+    mistakes = scoring.worst_mistakes(evaluation, ["cat", "dog"], limit=2)
+    assert [mistake["index"] for mistake in mistakes] == [2, 3]
+    assert mistakes[0]["label"] == "dog" and mistakes[0]["predicted"] == "cat"
+    assert mistakes[0]["top"] == [{"label": "cat", "probability": 0.95}, {"label": "dog", "probability": 0.05}]
