@@ -148,6 +148,20 @@ def test_the_package_has_no_import_circles():
     assert not unexpected, "import circles:\n" + "\n".join(describe(component, graph) for component in unexpected)
 
 
+
+def test_leaves_and_layers_import_only_downwards():
+    graph = import_graph(PACKAGE_ROOT, "nophd")
+    # Leaves: scoring, text formatting and the version import nothing of nophd.
+    for leaf in ("nophd.scoring", "nophd.text", "nophd.version"):
+        assert graph[leaf] == set(), f"{leaf} is a leaf but imports {sorted(graph[leaf])}"
+    for module, imported in graph.items():
+        if module.startswith(("nophd.reports", "nophd.inference")):
+            training = sorted(target for target in imported if target.startswith("nophd.training"))
+            assert not training, f"{module} imports {training}: reports and inference sit below training"
+        if module not in ("nophd.cli", "nophd.__main__") and not module.startswith("nophd.cli."):
+            assert "nophd.cli" not in imported, f"{module} imports the CLI"
+
+
 def _write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         path = root / name

@@ -161,14 +161,6 @@ def test_ladder_report_with_no_rows(tmp_path):
     assert (tmp_path / "out" / "ladder.md").read_text().count("\n") == 2
 
 
-@pytest.mark.parametrize(
-    "seconds, text",
-    [(4.23, "4.2 s"), (42, "42 s"), (252.4, "4 min 12 s"), (3780, "1 h 3 min"), (None, "—"), ("x", "—")],
-)
-def test_format_duration(seconds, text):
-    assert report.format_duration(seconds) == text
-
-
 def test_the_last_report_of_a_finishing_run_says_finished_and_does_not_reload(tmp_path):
     # Issue 11, defect 5: the last report is written after metrics.json, while run.json still says running.
     run = tmp_path / "run"

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from nophd import text
 from nophd.data import files
 from nophd.errors import DataError
 
@@ -127,18 +128,12 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     except Image.UnidentifiedImageError:
         raise DataError(f"{path}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError as error:
-        raise DataError(f"{path}: image too large to decode safely ({_one_line(error)})") from None
+        raise DataError(f"{path}: image too large to decode safely ({text.one_line(error)})") from None
     except MemoryError:
         raise DataError(f"{path}: not enough memory to decode the image") from None
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on corrupt data.
-        raise DataError(f"{path}: truncated or corrupt image ({_one_line(error)})") from None
+        raise DataError(f"{path}: truncated or corrupt image ({text.one_line(error)})") from None
     return image
-
-
-def _one_line(error: BaseException) -> str:
-    """The error's message on one line, or its type name when it has none."""
-    message = " ".join(str(error).split())
-    return message or type(error).__name__
 
 
 def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -202,7 +197,7 @@ def _array_from_pillow(image: Image.Image) -> np.ndarray:
             return np.asarray(image.convert("RGBA"))
         return np.asarray(image.convert("RGB"))
     except (ValueError, OSError) as error:
-        raise DataError(f"cannot convert an image in mode {mode} to grey ({_one_line(error)})") from None
+        raise DataError(f"cannot convert an image in mode {mode} to grey ({text.one_line(error)})") from None
 
 
 def _has_extra_transparency(image: Image.Image) -> bool:
@@ -423,7 +418,7 @@ def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     try:
         return ImageFont.truetype(path, size)
     except OSError as error:
-        raise DataError(f"{path}: cannot load font ({_one_line(error)})") from None
+        raise DataError(f"{path}: cannot load font ({text.one_line(error)})") from None
 
 
 def render_digit(

@@ -59,6 +59,7 @@ from typing import Callable
 import keras
 from keras import layers
 
+from nophd import text
 from nophd.errors import ConfigError, DataError
 
 HEADS = ("flatten", "gap")
@@ -135,19 +136,6 @@ def _check_image_size(image_size) -> None:
             MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE):
         raise ConfigError(
             f"image_size must be an integer from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, got {image_size!r}")
-
-
-def _one_line(error: BaseException, limit: int = 200) -> str:
-    """An exception's message as one short line: Keras' messages run to pages."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    text = lines[0]
-    # "A total of 53 objects could not be loaded. Example error message for
-    # object <Conv2D ...>:" says what went wrong only on its next line.
-    if text.endswith(":") and len(lines) > 1:
-        text = f"{text} {lines[1]}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def resolve_weights(base: str, weights: str | os.PathLike | None = AUTO,
@@ -243,7 +231,7 @@ def build_backbone(base: str, image_size: int = 192, weights: str | os.PathLike 
                 return backbone.build(input_shape, IMAGENET)
             except Exception as error:  # Keras raises a bare Exception for a failed download.
                 raise DataError(
-                    f"could not get the ImageNet weights of {base} from Keras ({_one_line(error)}); "
+                    f"could not get the ImageNet weights of {base} from Keras ({text.one_line(error, limit=200)}); "
                     f"put {backbone.weights_file} in $NOPHD_DATA/weights/ or pass a weights path") from error
         model = backbone.build(input_shape, None)
     if resolved is not None:
@@ -258,9 +246,9 @@ def _load_weights(model: keras.Model, backbone: Backbone, path: str) -> None:
         try:
             model.load_weights(path)
         except Exception as error:  # h5py's OSError, Keras' ValueError for mismatched layers or names, ...
-            raise DataError(f"cannot load weights file {path}: {fits} ({_one_line(error)})") from error
+            raise DataError(f"cannot load weights file {path}: {fits} ({text.one_line(error, limit=200)})") from error
     partial = [str(warning.message) for warning in caught
-               if any(text in str(warning.message) for text in _PARTIAL_LOAD_WARNINGS)]
+               if any(known in str(warning.message) for known in _PARTIAL_LOAD_WARNINGS)]
     if partial:
         raise DataError(f"cannot load weights file {path}: {fits} (Keras skipped part of it: {partial[0][:120]})")
 

@@ -24,7 +24,7 @@ import pathlib
 import urllib.parse
 from typing import Any, Mapping, Sequence
 
-from nophd import atomic, runs, version
+from nophd import atomic, runs, text, version
 from nophd.errors import RunError
 from nophd.reports import plots
 
@@ -165,7 +165,7 @@ def write_ladder_report(out_directory: str | os.PathLike, rows: Sequence[Mapping
             f"<tr><td>{model}</td><td>{_escape(row.get('description', ''))}</td>"
             f"<td class=number>{_escape(format_integer(row.get('parameters')))}</td>"
             f"<td class=number>{_escape(format_integer(row.get('epochs')))}</td>"
-            f"<td class=number>{_escape(format_duration(row.get('wall_seconds')))}</td>"
+            f"<td class=number>{_escape(text.format_duration(row.get('wall_seconds')))}</td>"
             f"<td class=number><strong>{_escape(format_percent(row.get('test_accuracy')))}</strong></td>"
             f"<td class=number>{_escape(_codelab_text(row))}</td></tr>"
         )
@@ -204,7 +204,7 @@ def ladder_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
             str(row.get("model", "?")),
             format_integer(row.get("parameters")),
             format_integer(row.get("epochs")),
-            format_duration(row.get("wall_seconds")),
+            text.format_duration(row.get("wall_seconds")),
             format_percent(row.get("test_accuracy")),
             _codelab_text(row),
         ]
@@ -232,23 +232,6 @@ def _codelab_text(row: Mapping[str, Any]) -> str:
     if row.get("codelab_accuracy") is not None and _plain(row.get("codelab_text")):
         return _plain(row["codelab_text"])
     return format_percent(row.get("codelab_accuracy"))
-
-
-def format_duration(seconds: Any) -> str:
-    """Seconds as a person reads them: "4.2 s", "42 s", "4 min 12 s", "1 h 3 min"; "—" if not a number."""
-    number = _number(seconds)
-    if number is None or number < 0:
-        return "—"
-    if number < 10:
-        return f"{number:.1f} s"
-    total = round(number)
-    if total < 60:
-        return f"{total} s"
-    minutes, remainder = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {remainder} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 # Reading the run folder. Each reader returns a _Loaded: the value, or why there is none.
@@ -331,14 +314,14 @@ def _headline_section(metrics: _Loaded) -> str:
         ("model", _plain(values.get("model")) or "—"),
         ("dataset", _plain(values.get("dataset")) or "—"),
         ("epochs", format_integer(values.get("epochs"))),
-        ("wall time", format_duration(values.get("wall_seconds"))),
+        ("wall time", text.format_duration(values.get("wall_seconds"))),
         ("parameters", format_integer(values.get("parameters"))),
         ("validation loss" if values.get("task") == "photos" else "test loss",
          _format_number(values.get("test_loss"), "{:.4f}")),
         ("seed", _plain(values.get("seed")) or "—"),
         ("finished at", _format_time(values.get("finished_at"))),
     ]
-    facts_html = "".join(f"<div><dt>{_escape(name)}</dt><dd>{_escape(text)}</dd></div>" for name, text in facts)
+    facts_html = "".join(f"<div><dt>{_escape(name)}</dt><dd>{_escape(value)}</dd></div>" for name, value in facts)
     return (
         "<section><h2>Result</h2>"
         f'<div class="headline"><span class="accuracy">{_escape(accuracy)}</span>'
@@ -384,7 +367,7 @@ def _photo_section(metrics: _Loaded) -> str:
         ("evaluated on", _plain(values.get("evaluated_on")) or "—"),
         ("examples", f"{format_integer(values.get('train_examples'))} training, {format_integer(values.get('test_examples'))} validation"),
     ]
-    facts_html = "".join(f"<div><dt>{_escape(name)}</dt><dd>{_escape(text)}</dd></div>" for name, text in facts)
+    facts_html = "".join(f"<div><dt>{_escape(name)}</dt><dd>{_escape(value)}</dd></div>" for name, value in facts)
     skipped = values.get("skipped_files") if isinstance(values.get("skipped_files"), list) else []
     skipped_html = ""
     if skipped:

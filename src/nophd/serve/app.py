@@ -59,6 +59,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from nophd import text
 from nophd.errors import DataError, NophdError
 from nophd.serve import catalog, exports, inference, v2
 
@@ -337,7 +338,7 @@ def _json_body(body: bytes) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
-        raise inference.BadInput(f"not valid JSON ({_one_line(error)})") from None
+        raise inference.BadInput(f"not valid JSON ({text.one_line(error)})") from None
     except RecursionError:
         raise inference.BadInput("JSON nested too deeply: expected {\"pixels\": [[28 numbers], ... 28 rows]}") from None
 
@@ -349,12 +350,8 @@ def _file_name(name: str | None) -> str:
     return base or "upload"
 
 
-def _one_line(error: BaseException | str) -> str:
-    return " ".join(str(error).split()) or (type(error).__name__ if isinstance(error, BaseException) else "")
-
-
 def _error_response(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
-    message = _one_line(message)
+    message = text.one_line(message)
     if request.url.path.startswith(("/api/", "/v2")):
         return StrictJSONResponse({"error": message}, status_code=status, headers={**_API_HEADERS, **(headers or {})})
     page = (
@@ -387,6 +384,6 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
 
 
 async def _internal_error(request: Request, error: Exception) -> Response:
-    message = f"internal error: {type(error).__name__}: {_one_line(str(error))}"
+    message = f"internal error: {type(error).__name__}: {text.one_line(str(error))}"
     print(f"nophd serve: {request.method} {request.url.path}: {message}", file=sys.stderr)
     return _error_response(request, 500, message)

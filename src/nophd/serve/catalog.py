@@ -34,7 +34,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from nophd import runs
+from nophd import runs, text
 from nophd.config import PhotoConfig
 from nophd.errors import NophdError, RunError
 from nophd.serve import insights, paths, values
@@ -362,7 +362,7 @@ def read_history_rows(folder: Path, problems: list[str], root: str | os.PathLike
         problems.append(f"{runs.HISTORY}: {str(error).rpartition(': ')[2]}")
         return []
     except (ValueError, OSError) as error:  # Not UTF-8, a NUL byte, a broken CSV quote.
-        problems.append(f"{runs.HISTORY}: unreadable ({_one_line(error)})")
+        problems.append(f"{runs.HISTORY}: unreadable ({text.one_line(error)})")
         return []
     good = [row for row in rows if isinstance(row.get("epoch"), int)]
     if len(good) < len(rows):
@@ -404,13 +404,13 @@ def _status(folder: Path, state: dict | None, metrics: dict, problems: list[str]
 
 
 def _read_json(path: Path, problems: list[str], root: Path) -> Any:
-    text = _read_text(path, problems, root)
-    if text is None:
+    contents = _read_text(path, problems, root)
+    if contents is None:
         return None
     try:
-        return json.loads(text)
+        return json.loads(contents)
     except ValueError as error:
-        problems.append(f"{path.name}: not valid JSON ({_one_line(error)})")
+        problems.append(f"{path.name}: not valid JSON ({text.one_line(error)})")
         return None
 
 
@@ -456,18 +456,12 @@ def _finite(value: Any) -> bool:
     return values.number(value) is not None
 
 
-
-
 def _text(value: Any) -> str | None:
     """Strings and numbers as text; None for anything else (lists, objects, empty)."""
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
         return None
     text = str(value)
     return text or None
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def plain(value: Any) -> Any:

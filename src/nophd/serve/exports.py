@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from nophd import runs
+from nophd import runs, text
 from nophd.export import FORMATS
 from nophd.serve import catalog, paths
 
@@ -88,9 +88,9 @@ class ExportJobs:
             result = export_module.export_run(folder, format, data_dir=self.data_dir, latency_runs=LATENCY_RUNS)
             outcome = {"state": "finished", "message": f"exported to {format}", "result": _figures(result)}
         except NophdError as error:
-            outcome = {"state": "failed", "message": _one_line(error)}
+            outcome = {"state": "failed", "message": text.one_line(error)}
         except Exception as error:  # A bug or a converter's crash: said on the page, not lost in a thread.
-            outcome = {"state": "failed", "message": f"internal error: {type(error).__name__}: {_one_line(error)}"}
+            outcome = {"state": "failed", "message": f"internal error: {type(error).__name__}: {text.one_line(error)}"}
         with self._guard:
             job.update(outcome, finished_at=time.time())
 
@@ -222,7 +222,3 @@ def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = Non
         Route("/api/runs/{run_id:path}/exports", unless_a_run(list_exports), methods=["GET", "HEAD"]),
         Route("/api/runs/{run_id:path}/exports/{format}", unless_a_run(start_export), methods=["POST"]),
     ]
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from nophd import runs
+from nophd import runs, text
 from nophd.errors import DataError, NophdError
 from nophd.serve import batching, paths
 
@@ -206,7 +206,7 @@ class ModelCache:
             with zipfile.ZipFile(model_path) as archive:
                 archive.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as error:
-            return f"{runs.MODEL} is damaged or truncated, the model cannot load ({_one_line(error)}); train the run again"
+            return f"{runs.MODEL} is damaged or truncated, the model cannot load ({text.one_line(error)}); train the run again"
         return None
 
     def get(self, folder: Path) -> LoadedModel:
@@ -247,7 +247,7 @@ class ModelCache:
                 try:
                     loaded = LoadedModel(Predictor(folder), stamp)
                 except NophdError as error:
-                    message = _one_line(error).replace(str(folder / runs.MODEL), runs.MODEL).replace(str(folder), folder.name)
+                    message = text.one_line(error).replace(str(folder / runs.MODEL), runs.MODEL).replace(str(folder), folder.name)
                     with self._guard:
                         self._failures[key] = (stamp, message)
                     raise NoModel(message) from None
@@ -298,7 +298,7 @@ def decode_image(data: bytes, name: str, kind: str = "photos") -> Image.Image:
     except Image.DecompressionBombError:
         raise TooLarge(f"{name}: image too large to decode safely (limit {budget:,} pixels)") from None
     except Exception as error:  # noqa: BLE001 - Pillow raises many types for a broken header.
-        raise BadInput(f"{name}: truncated or corrupt image ({_one_line(error)})") from None
+        raise BadInput(f"{name}: truncated or corrupt image ({text.one_line(error)})") from None
     if width < 1 or height < 1:
         raise BadInput(f"{name}: {width}x{height} pixels, an empty picture")
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
@@ -320,7 +320,7 @@ def decode_image(data: bytes, name: str, kind: str = "photos") -> Image.Image:
     except MemoryError:
         raise TooLarge(f"{name}: not enough memory to decode the image") from None
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on corrupt data.
-        raise BadInput(f"{name}: truncated or corrupt image ({_one_line(error)})") from None
+        raise BadInput(f"{name}: truncated or corrupt image ({text.one_line(error)})") from None
     return image
 
 
@@ -525,7 +525,3 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (stat.st_mtime_ns, stat.st_size)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

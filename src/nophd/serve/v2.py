@@ -48,6 +48,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from nophd import text
 from nophd.serve import catalog, inference
 
 INPUT_NAME = "images"
@@ -190,7 +191,7 @@ def parse_request(body: bytes, header_length: str | None, model: inference.Loade
     try:
         header = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise inference.BadInput(f"the inference request is not valid JSON ({_one_line(error)})") from None
+        raise inference.BadInput(f"the inference request is not valid JSON ({text.one_line(error)})") from None
     if not isinstance(header, dict) or not isinstance(header.get("inputs"), list):
         raise inference.BadInput('expected a JSON object {"inputs": [{"name": "images", "datatype": "UINT8", ...}]}')
     if len(header["inputs"]) != 1 or not isinstance(header["inputs"][0], dict):
@@ -273,7 +274,3 @@ def _json(content: Any, status_code: int = 200) -> Response:
 
 def _error(status: int, message: str) -> Response:
     return _json({"error": message}, status)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

@@ -10,15 +10,7 @@ from typing import Callable, TextIO
 
 import keras
 
-from nophd import atomic, runs
-
-
-def format_duration(seconds: float) -> str:
-    """7 -> "0:07", 312 -> "5:12", 4000 -> "1:06:40"."""
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+from nophd import atomic, runs, text
 
 
 def _metric_text(logs: dict, prefix: str = "") -> str:
@@ -84,7 +76,7 @@ class Progress(keras.callbacks.Callback):
         run_left = epoch_left + self._seconds_per_epoch(step_rate) * (self.epochs - self.epoch - 1)
         self._write(
             f"epoch {self.epoch + 1}/{self.epochs}  step {step}/{self.steps_per_epoch}  "
-            f"{_metric_text(logs or {})}  epoch ETA {format_duration(epoch_left)}  run ETA {format_duration(run_left)}",
+            f"{_metric_text(logs or {})}  epoch ETA {text.format_duration(epoch_left)}  run ETA {text.format_duration(run_left)}",
             final=False,
         )
 
@@ -97,7 +89,7 @@ class Progress(keras.callbacks.Callback):
         self._write(
             f"epoch {epoch + 1}/{self.epochs}  {_metric_text(logs)}  {_metric_text(logs, 'val_')}"
             + (f"  lr {float(learning_rate):.3g}" if learning_rate is not None else "")
-            + f"  {elapsed:.1f} s  ETA {format_duration(run_left)}",
+            + f"  {elapsed:.1f} s  ETA {text.format_duration(run_left)}",
             final=True,
         )
 
@@ -193,7 +185,7 @@ class PredictProgress(keras.callbacks.Callback):
         self.last = current
         left = (current - self.start) / step * (self.steps - step)
         self.stream.write(f"nophd: {self.what}: step {step}/{self.steps}  {current - self.start:.0f} s"
-                          + (f"  ETA {format_duration(left)}" if step < self.steps else "") + "\n")
+                          + (f"  ETA {text.format_duration(left)}" if step < self.steps else "") + "\n")
         self.stream.flush()
 
 
