@@ -160,22 +160,49 @@ def test_workers_resume_from_the_latest_epoch_they_all_hold(held, epoch):
     assert distribute.latest_common(held) == epoch
 
 
+def test_the_package_imports_flow_one_way():
+    """peers is the leaf, cluster sits on it, the job modules on cluster; none imports a sibling job or train/cli.
+
+    Imports inside functions count too: a circle through one is still a circle.
+    """
+    import ast
+    from pathlib import Path
+
+    layer = {"peers": 0, "cluster": 1, "scaling": 2, "mixed_precision": 2, "custom_loop": 2, "checkpoints": 2}
+    folder = Path(distribute.__file__).parent
+    assert {path.stem for path in folder.glob("*.py")} - {"__init__"} == set(layer)
+    for name, level in layer.items():
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+        siblings = {module.rsplit(".", 1)[1] for module in imported
+                    if module.startswith("nophd.training.distribute.")}
+        assert all(layer[sibling] < level for sibling in siblings), (name, siblings)
+        assert not {module for module in imported if module.startswith(("nophd.training.train", "nophd.cli"))}, name
+        # The package itself imports every module: importing it from one would be a circle.
+        assert "nophd.training.distribute" not in imported, name
+
+
 def test_multi_worker_recorder_keeps_the_epoch_before(tmp_path):
     import keras
 
     from nophd.errors import RunError
-    from nophd.training import callbacks, loop
+    from nophd.training import callbacks
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     recorder = callbacks.RunRecorder(tmp_path, [], 0.0, keep_previous=True)
     model.fit(np.zeros((20, 3)), np.zeros(20), batch_size=5, epochs=2, verbose=0, callbacks=[recorder])
     # 4 steps an epoch: the latest checkpoint after epoch 2, the one before after epoch 1.
-    assert loop.saved_steps(tmp_path / runs.CHECKPOINT) == 8
-    assert loop.saved_steps(tmp_path / runs.PREVIOUS_CHECKPOINT) == 4
+    assert distribute.saved_steps(tmp_path / runs.CHECKPOINT) == 8
+    assert distribute.saved_steps(tmp_path / runs.PREVIOUS_CHECKPOINT) == 4
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     with pytest.raises(RunError, match="broken.keras: not a readable Keras checkpoint"):
-        loop.saved_steps(tmp_path / "broken.keras")
+        distribute.saved_steps(tmp_path / "broken.keras")
 
 
 # Mirrored and multi-worker runs, in subprocesses.
@@ -273,8 +300,6 @@ def test_a_killed_worker_stops_its_peer_with_one_line_then_both_resume(tiny_mnis
 def test_killed_workers_resume_together_from_the_latest_epoch_they_all_hold(tiny_mnist, tmp_path, behind):
     import keras
 
-    from nophd.training import loop
-
     processes = start_workers(tiny_mnist, tmp_path, ["--epochs", "4"])
     chief_run, other_run = tmp_path / "run", tmp_path / "run-worker1"
     deadline = time.monotonic() + TIMEOUT
@@ -285,8 +310,8 @@ def test_killed_workers_resume_together_from_the_latest_epoch_they_all_hold(tiny
     for process in processes:
         process.kill()
         process.communicate()
-    latest_steps = loop.saved_steps(chief_run / runs.CHECKPOINT)
-    steps_per_epoch = latest_steps - loop.saved_steps(chief_run / runs.PREVIOUS_CHECKPOINT)
+    latest_steps = distribute.saved_steps(chief_run / runs.CHECKPOINT)
+    steps_per_epoch = latest_steps - distribute.saved_steps(chief_run / runs.PREVIOUS_CHECKPOINT)
     latest = latest_steps // steps_per_epoch
     assert steps_per_epoch > 0 and latest_steps % steps_per_epoch == 0 and 2 <= latest < 4
     # The states a worker is left in when killed while the others saved their

@@ -8,11 +8,8 @@ is written, checkpointed and resumed the same way whatever the task.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import platform
-import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -267,50 +264,3 @@ def resume_point(model, steps_per_epoch: int, run_directory: Path, history_offse
         callbacks_module.restore_random_states(model, saved_states)
     wall_before = float((runs.read_state(run_directory) or {}).get("wall_seconds", 0.0))
     return done, history_rows, wall_before
-
-
-def saved_steps(path: Path) -> int:
-    """The optimizer step count of a .keras checkpoint, read without loading the model.
-
-    Keras keeps the optimizer's iteration counter as its first variable
-    ("optimizer/vars/0" in the archive's model.weights.h5).
-    """
-    import h5py
-
-    try:
-        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as stream:
-            with h5py.File(io.BytesIO(stream.read()), "r") as weights:
-                steps = weights["optimizer/vars/0"][()]
-    except (OSError, KeyError, zipfile.BadZipFile) as error:
-        raise RunError(f"{path}: not a readable Keras checkpoint ({error})") from None
-    if np.ndim(steps) != 0 or not np.issubdtype(np.asarray(steps).dtype, np.integer):
-        raise RunError(f"{path}: its first optimizer variable is not a step count")
-    return int(steps)
-
-
-def common_checkpoint(run_directory: Path, steps_per_epoch: int, distribution: distribute.Distribution) -> Path | None:
-    """The checkpoint this worker resumes from: of the latest epoch every worker holds.
-
-    Every worker of a multi-worker run calls this first, resumed or not, so
-    that all of them then build or load their model the same way. A worker
-    killed while the others saved an epoch is at most one epoch behind
-    (RunRecorder keeps the epoch before); one killed in the first epoch
-    holds nothing, and then every worker starts the run again.
-
-    Returns:
-        The checkpoint to load, or None to build a new model.
-    """
-    held = {}
-    for name in (runs.PREVIOUS_CHECKPOINT, runs.CHECKPOINT):
-        if (run_directory / name).exists():
-            held[saved_steps(run_directory / name) // steps_per_epoch] = run_directory / name
-    epoch = distribute.common_epoch(distribution, sorted(held))
-    if held and epoch not in held:
-        print(f"nophd: worker {distribution.worker_index}: another worker holds no checkpoint; "
-              "every worker starts the run again", file=sys.stderr)
-        for path in held.values():
-            path.unlink()
-    elif held and epoch != max(held):
-        print(f"nophd: worker {distribution.worker_index}: another worker is one epoch behind; "
-              f"resuming after epoch {epoch}", file=sys.stderr)
-    return held.get(epoch)

@@ -268,7 +268,7 @@ def _train_mnist(config: TrainConfig, run_directory: Path, resumed: bool, data_d
 
     checkpoint = run_directory / runs.CHECKPOINT if resumed else None
     if distribution.workers > 1:
-        checkpoint = loop.common_checkpoint(run_directory, steps_per_epoch, distribution)
+        checkpoint = distribute.common_checkpoint(run_directory, steps_per_epoch, distribution)
     # Variables made in the strategy's scope live on its replicas.
     with distribution.strategy.scope():
         if checkpoint is not None:
