@@ -33,7 +33,7 @@ from nophd import atomic, quiet
 
 tf = quiet.import_tensorflow()
 
-from nophd import runs  # noqa: E402  (after TensorFlow's quiet import)
+from nophd import runs, tasks  # noqa: E402  (after TensorFlow's quiet import)
 from nophd.errors import NophdError  # noqa: E402
 from nophd.export import FORMATS, artifacts, export, measure  # noqa: E402
 
@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
 
     model = keras.models.load_model(args.run / runs.MODEL)
     data = export.export_data(runs.read_json(args.run / runs.CONFIG) or {}, args.data_dir, 1)
-    kind = results["tflite"]["kind"]
+    task = tasks.get(results["tflite"]["kind"])
     image = data.images[:1]
-    prepared = export.keras_input(image, kind)
+    prepared = task.inputs_from_raw(image)
     compiled = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(prepared.shape)])
     keras_tensor = tf.constant(prepared)
     calls = {

@@ -1,11 +1,15 @@
-"""Training configuration: frozen dataclasses, named presets, checked overrides.
+"""Run configuration: frozen dataclasses, named presets, checked overrides.
 
-A ladder rung's recipe (optimizer, learning-rate schedule, batch size,
-epochs, loss) is defined once, next to its model, as a `Recipe`.
+`RunConfig` holds the settings every kind of run shares (seed, optimizer,
+learning rate and schedule, batch, epochs, loss, clipping, distribution),
+defined and checked once; each kind of run adds its own in a subclass
+(`TrainConfig` for digits, `PhotoConfig` for photos), whose `task` names
+it. A ladder rung's recipe is a `Recipe`, defined next to its model;
 `nophd.models.registry.preset()` turns a rung into a `TrainConfig` (this
-module does not import the registry: models depend on the config); `override()` changes fields with type
-checks and rejects unknown keys. The resolved config is saved with every run
-as `config.json`, and `from_dict()` reads it back for `--resume`.
+module imports no model: models depend on the config). `override()`
+changes fields with type checks and rejects unknown keys. The resolved
+config is saved with every run as `config.json`, and `from_dict()` reads it
+back for `--resume`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import typing
 from nophd.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
-AnyConfig = typing.Union["TrainConfig", "PhotoConfig"]
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 # The strategies a run can record (nophd.training.distribute resolves "auto").
 RUN_STRATEGIES = ("one", "mirrored", "multiworker", "tpu")
@@ -54,34 +57,70 @@ class Recipe:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainConfig(Recipe):
-    """Everything that decides what a training run does: a recipe, the model and the data.
+class RunConfig:
+    """The settings every kind of run shares, defined and checked once.
 
-    Example:
-        config = override(registry.preset("conv-bn"), epochs=2, seed=1)
+    Each kind of run (nophd.tasks) has its own subclass adding its own
+    fields; `task` names it, and config.json records it. Every field is
+    honoured by training and saved in config.json.
+
+    Args:
+        model: the model's name (a ladder rung, or "<base>-<head>").
+        dataset: what it trains on ("mnist", "flowers", a folder).
+        optimizer: "sgd" or "adam".
+        learning_rate: the learning rate of epoch 0.
+        batch_size: examples per step (the global batch across replicas).
+        epochs: epochs of training (a photo run: of its frozen phase).
+        lr_decay: per-epoch multiplicative decay of the learning rate (None: constant).
+        loss: "categorical_crossentropy" (one-hot labels) or
+            "sparse_categorical_crossentropy" (integer labels).
+        clipnorm: clip each gradient to this norm (None: no clipping).
+        seed: seeds Python, NumPy, TensorFlow, shuffling and augmentation.
+        validation_split: share of the training data held out for validation.
+        shuffle_buffer: tf.data shuffle buffer, in examples.
+        strategy, replicas, lr_scaling, mixed_precision, jit: how the run
+            was spread over devices (nophd.training.distribute). batch_size
+            and the learning rates are the global, scaled values for
+            `replicas`, so a resume must use the same count.
+
+    Class attributes (the same for every run of a kind):
+        evaluated_split: the split metrics.json's test_* figures come from.
+        scaled_learning_rates: the fields scaled with the replica count.
+        supports_multiworker, supports_jit: what the kind of run can do.
     """
 
-    model: str
-    dataset: str = "mnist"
+    task: str
+    model: str = ""
+    dataset: str = ""
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    batch_size: int = 32
+    epochs: int = 1
+    lr_decay: float | None = None
+    loss: str = "sparse_categorical_crossentropy"
+    clipnorm: float | None = None
     seed: int = 0
-    # 0 keeps the codelab's convention: the 10,000 test images are the
-    # validation set shown in the curves. Nothing is selected on them (no early
-    # stopping, no best-epoch pick), so the final test figure stays honest.
-    # A fraction > 0 holds out that share of the training set instead.
     validation_split: float = 0.0
-    # Use only the first N training / test examples (quick runs and tests).
-    train_limit: int | None = None
-    test_limit: int | None = None
     shuffle_buffer: int = 5000
-    # How the run was spread over devices (nophd.training.distribute). Not
-    # part of the recipe, but batch_size and the learning rate(s) above are
-    # the global, scaled values for `replicas` replicas, so a resume must
-    # use the same count. Defaults keep older config.json files loading.
     strategy: str = "one"
     replicas: int = 1
     lr_scaling: str = "linear"
     mixed_precision: bool = False
     jit: bool = False
+
+    evaluated_split: typing.ClassVar[str] = "test"
+    scaled_learning_rates: typing.ClassVar[tuple[str, ...]] = ("learning_rate",)
+    supports_multiworker: typing.ClassVar[bool] = True
+    supports_jit: typing.ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _CLASSES[cls.task] = cls  # The subclass's default `task`, before the dataclass decorator runs.
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs over every phase of the run."""
+        return self.epochs
 
     def learning_rate_at(self, epoch: int) -> float:
         """The scheduled learning rate of 0-based `epoch`."""
@@ -91,30 +130,103 @@ class TrainConfig(Recipe):
 
     def schedule(self) -> list[float]:
         """The learning rate of every epoch, in order."""
-        return [self.learning_rate_at(epoch) for epoch in range(self.epochs)]
+        return [self.learning_rate_at(epoch) for epoch in range(self.total_epochs)]
 
     def to_dict(self) -> dict[str, typing.Any]:
         # The model first: it is what a reader of config.json looks for.
         return {"model": self.model, **dataclasses.asdict(self)}
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the first field that is out of range (subclasses add theirs)."""
+        if self.strategy not in RUN_STRATEGIES:
+            raise ConfigError(f"strategy: expected one of {', '.join(RUN_STRATEGIES)}, got {self.strategy!r}")
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"lr_scaling: expected one of {', '.join(LR_SCALINGS)}, got {self.lr_scaling!r}")
+        if self.replicas < 1:
+            raise ConfigError(f"replicas: expected a whole number >= 1, got {self.replicas}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss: expected one of {', '.join(LOSSES)}, got {self.loss!r}")
+        for name in ("epochs", "batch_size", "shuffle_buffer"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: expected a whole number >= 1, got {getattr(self, name)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ConfigError(f"learning_rate: expected a positive number, got {self.learning_rate}")
+        if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay: expected a number in (0, 1], got {self.lr_decay}")
+        if self.clipnorm is not None and not (self.clipnorm > 0 and math.isfinite(self.clipnorm)):
+            raise ConfigError(f"clipnorm: expected a positive number, got {self.clipnorm}")
+        if self.seed < 0:
+            raise ConfigError(f"seed: expected a whole number >= 0, got {self.seed}")
+
+
+# Config classes by the task they belong to (filled by RunConfig.__init_subclass__).
+_CLASSES: dict[str, type[RunConfig]] = {}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig(RunConfig):
+    """A digit run: a ladder rung trained on MNIST with its recipe.
+
+    Args (beyond RunConfig's):
+        shift_pixels: augment training images with random shifts of up to
+            this many pixels (0: no augmentation, the codelab's way).
+        train_limit, test_limit: use only the first N training / test
+            examples (quick runs and tests).
+        validation_split: 0 keeps the codelab's convention: the 10,000 test
+            images are the validation set shown in the curves. Nothing is
+            selected on them (no early stopping, no best-epoch pick), so the
+            final test figure stays honest. A fraction > 0 holds out that
+            share of the training set instead.
+
+    Example:
+        config = override(registry.preset("conv-bn"), epochs=2, seed=1)
+    """
+
+    task: str = "digits"
+    # No default (field() without one overrides RunConfig's): the rung names
+    # the model and its recipe gives these (registry.preset).
+    model: str = dataclasses.field()
+    dataset: str = "mnist"
+    optimizer: str = dataclasses.field()
+    learning_rate: float = dataclasses.field()
+    batch_size: int = dataclasses.field()
+    epochs: int = dataclasses.field()
+    loss: str = "categorical_crossentropy"
+    shift_pixels: int = 0
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.validation_split < 1:
+            raise ConfigError(f"validation_split: expected a fraction in [0, 1), got {self.validation_split}")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}: expected a whole number >= 1, got {value}")
+        if not 0 <= self.shift_pixels <= 8:
+            raise ConfigError(f"shift_pixels: expected a whole number from 0 to 8, got {self.shift_pixels}")
 
 
 BASES = ("mobilenet_v2", "mobilenet_v1_025")
 HEADS = ("flatten", "gap")
 CLASS_WEIGHTS = ("none", "balanced")
 AUGMENT = ("off", "all", "fine-tune")
-PHOTOS = "photos"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PhotoConfig:
-    """Everything that decides what a transfer-learning run on photos does.
+class PhotoConfig(RunConfig):
+    """A transfer-learning run on photos.
 
     Two phases: `epochs` with the backbone frozen (only the head trains; on
     cached backbone features unless `augment` is "all"), then `fine_tune_epochs`
     with the top `fine_tune_layers` backbone layers unfrozen (batch
-    normalization stays frozen) at `fine_tune_learning_rate`.
+    normalization stays frozen) at `fine_tune_learning_rate`. Both phases
+    use the run's optimizer, loss and clipnorm.
 
-    Args:
+    Args (beyond RunConfig's):
         dataset: "flowers" (tf_flowers), an image folder ROOT/<class>/*.jpg,
             or a folder of TFRecord shards written by `nophd data tfrecords`.
         base: backbone, one of BASES.
@@ -139,17 +251,13 @@ class PhotoConfig:
 
     # The defaults are the recipe measured on tf_flowers (README, "Photos"):
     # 88.1% frozen, 92.4% fine-tuned on the 80/20 split, seed 0.
-    task: str = PHOTOS
-    model: str = ""
+    task: str = "photos"
     dataset: str = "flowers"
     base: str = "mobilenet_v2"
     head: str = "gap"
     dropout: float = 0.2
     image_size: int = 192
     weights: str = "auto"
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    batch_size: int = 32
     epochs: int = 10
     fine_tune_epochs: int = 8
     fine_tune_layers: int = 60
@@ -157,22 +265,14 @@ class PhotoConfig:
     validation_split: float = 0.2
     augment: str = "fine-tune"
     class_weight: str = "none"
-    seed: int = 0
-    shuffle_buffer: int = 5000
     class_names: tuple[str, ...] = ()
-    # Fields the shared training code reads on every config.
-    loss: str = "sparse_categorical_crossentropy"
     lr_decay: float | None = 0.75
-    clipnorm: float | None = None
-    # How the run was spread over devices (nophd.training.distribute). Not
-    # part of the recipe, but batch_size and the learning rate(s) above are
-    # the global, scaled values for `replicas` replicas, so a resume must
-    # use the same count. Defaults keep older config.json files loading.
-    strategy: str = "one"
-    replicas: int = 1
-    lr_scaling: str = "linear"
-    mixed_precision: bool = False
-    jit: bool = False
+
+    evaluated_split: typing.ClassVar[str] = "validation"
+    scaled_learning_rates: typing.ClassVar[tuple[str, ...]] = ("learning_rate", "fine_tune_learning_rate")
+    # Keras 3 predict and fit fail under MultiWorkerMirroredStrategy for these models.
+    supports_multiworker: typing.ClassVar[bool] = False
+    supports_jit: typing.ClassVar[bool] = False
 
     @property
     def total_epochs(self) -> int:
@@ -189,13 +289,35 @@ class PhotoConfig:
             return self.learning_rate
         return self.fine_tune_learning_rate * (self.lr_decay or 1.0) ** (epoch - self.epochs)
 
-    def schedule(self) -> list[float]:
-        return [self.learning_rate_at(epoch) for epoch in range(self.total_epochs)]
-
     def to_dict(self) -> dict[str, typing.Any]:
-        values = dataclasses.asdict(self)
+        values = super().to_dict()
         values["class_names"] = list(self.class_names)
-        return {"model": self.model, **values}
+        return values
+
+    def validate(self) -> None:
+        super().validate()
+        choices = {"base": BASES, "head": HEADS, "class_weight": CLASS_WEIGHTS, "augment": AUGMENT}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        for name in ("fine_tune_epochs", "fine_tune_layers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: expected a whole number >= 0, got {getattr(self, name)}")
+        if not (self.fine_tune_learning_rate > 0 and math.isfinite(self.fine_tune_learning_rate)):
+            raise ConfigError(f"fine_tune_learning_rate: expected a positive number, got {self.fine_tune_learning_rate}")
+        if not 32 <= self.image_size <= 512:
+            raise ConfigError(f"image_size: expected a whole number of pixels from 32 to 512, got {self.image_size}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout: expected a fraction in [0, 1), got {self.dropout}")
+        if not 0 < self.validation_split < 1:
+            raise ConfigError(f"validation_split: expected a fraction in (0, 1), got {self.validation_split}")
+        if not self.dataset:
+            raise ConfigError("dataset: expected \"flowers\" or the path of an image folder or TFRecord shards")
+
+
+AnyConfig = RunConfig
+# A config.json without "task" was written before runs recorded theirs: the MNIST ladder came first.
+DEFAULT_CLASS = TrainConfig
 
 
 def photo_config(dataset: str = "flowers", **changes: typing.Any) -> PhotoConfig:
@@ -210,7 +332,7 @@ def photo_config(dataset: str = "flowers", **changes: typing.Any) -> PhotoConfig
     return dataclasses.replace(config, model=f"{config.base}-{config.head}")
 
 
-def override(config: AnyConfig, **changes: typing.Any) -> AnyConfig:
+def override(config: RunConfig, **changes: typing.Any) -> RunConfig:
     """Returns `config` with `changes` applied; None values are ignored.
 
     Raises:
@@ -227,15 +349,28 @@ def override(config: AnyConfig, **changes: typing.Any) -> AnyConfig:
     return result
 
 
-def from_dict(values: dict[str, typing.Any]) -> AnyConfig:
+def class_for(values: dict[str, typing.Any]) -> type[RunConfig]:
+    """The config class of a run from its config.json contents ("task"; DEFAULT_CLASS when absent).
+
+    Raises:
+        ConfigError: a task nophd does not know.
+    """
+    task = values.get("task", DEFAULT_CLASS.task) if isinstance(values, dict) else DEFAULT_CLASS.task
+    try:
+        return _CLASSES[task]
+    except (KeyError, TypeError):
+        raise ConfigError(f"config.json: task: expected one of {', '.join(_CLASSES)}, got {task!r}") from None
+
+
+def from_dict(values: dict[str, typing.Any]) -> RunConfig:
     """Reads a config saved as config.json (unknown keys are an error).
 
-    A "task": "photos" entry makes it a PhotoConfig, otherwise a TrainConfig.
+    Its "task" picks the config class (see `class_for`).
     """
     # config.json also records the run's data (runs.DATA_IDENTITY), which is
     # not a setting; runs written before that lack it.
     values = {key: value for key, value in values.items() if key != "data_identity"}
-    kind = PhotoConfig if values.get("task") == PHOTOS else TrainConfig
+    kind = class_for(values)
     fields = {field.name: field for field in dataclasses.fields(kind)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -249,71 +384,9 @@ def from_dict(values: dict[str, typing.Any]) -> AnyConfig:
     return config
 
 
-def validate(config: AnyConfig) -> None:
+def validate(config: RunConfig) -> None:
     """Raises ConfigError naming the first field that is out of range."""
-    _validate_distribution(config)
-    if isinstance(config, PhotoConfig):
-        _validate_photos(config)
-        return
-    if config.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
-    if config.loss not in LOSSES:
-        raise ConfigError(f"loss: expected one of {', '.join(LOSSES)}, got {config.loss!r}")
-    positive = {"epochs": config.epochs, "batch_size": config.batch_size, "shuffle_buffer": config.shuffle_buffer}
-    for name, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"{name}: expected a whole number >= 1, got {value}")
-    if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
-        raise ConfigError(f"learning_rate: expected a positive number, got {config.learning_rate}")
-    if config.lr_decay is not None and not 0 < config.lr_decay <= 1:
-        raise ConfigError(f"lr_decay: expected a number in (0, 1], got {config.lr_decay}")
-    if not 0 <= config.validation_split < 1:
-        raise ConfigError(f"validation_split: expected a fraction in [0, 1), got {config.validation_split}")
-    for name in ("train_limit", "test_limit"):
-        value = getattr(config, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"{name}: expected a whole number >= 1, got {value}")
-    if not 0 <= config.shift_pixels <= 8:
-        raise ConfigError(f"shift_pixels: expected a whole number from 0 to 8, got {config.shift_pixels}")
-    if config.seed < 0:
-        raise ConfigError(f"seed: expected a whole number >= 0, got {config.seed}")
-
-
-def _validate_distribution(config: AnyConfig) -> None:
-    if config.strategy not in RUN_STRATEGIES:
-        raise ConfigError(f"strategy: expected one of {', '.join(RUN_STRATEGIES)}, got {config.strategy!r}")
-    if config.lr_scaling not in LR_SCALINGS:
-        raise ConfigError(f"lr_scaling: expected one of {', '.join(LR_SCALINGS)}, got {config.lr_scaling!r}")
-    if config.replicas < 1:
-        raise ConfigError(f"replicas: expected a whole number >= 1, got {config.replicas}")
-
-
-def _validate_photos(config: PhotoConfig) -> None:
-    choices = {"base": BASES, "head": HEADS, "class_weight": CLASS_WEIGHTS, "optimizer": OPTIMIZERS,
-               "augment": AUGMENT}
-    for name, valid in choices.items():
-        if getattr(config, name) not in valid:
-            raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(config, name)!r}")
-    for name in ("epochs", "batch_size", "shuffle_buffer"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"{name}: expected a whole number >= 1, got {getattr(config, name)}")
-    for name in ("fine_tune_epochs", "fine_tune_layers", "seed"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name}: expected a whole number >= 0, got {getattr(config, name)}")
-    for name in ("learning_rate", "fine_tune_learning_rate"):
-        value = getattr(config, name)
-        if not (value > 0 and math.isfinite(value)):
-            raise ConfigError(f"{name}: expected a positive number, got {value}")
-    if not 32 <= config.image_size <= 512:
-        raise ConfigError(f"image_size: expected a whole number of pixels from 32 to 512, got {config.image_size}")
-    if not 0 <= config.dropout < 1:
-        raise ConfigError(f"dropout: expected a fraction in [0, 1), got {config.dropout}")
-    if not 0 < config.validation_split < 1:
-        raise ConfigError(f"validation_split: expected a fraction in (0, 1), got {config.validation_split}")
-    if config.lr_decay is not None and not 0 < config.lr_decay <= 1:
-        raise ConfigError(f"lr_decay: expected a number in (0, 1], got {config.lr_decay}")
-    if not config.dataset:
-        raise ConfigError("dataset: expected \"flowers\" or the path of an image folder or TFRecord shards")
+    config.validate()
 
 
 def _coerce(name: str, annotation: str, value: typing.Any) -> typing.Any:

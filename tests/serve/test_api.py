@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 from starlette.testclient import TestClient
 
-from nophd import runs
+from nophd import runs, tasks
 from nophd.data import images
 from nophd.serve import app as app_module
 
@@ -436,7 +436,7 @@ def test_digit_pictures_get_a_far_smaller_pixel_budget_than_photos(client, capfd
 
     big = png_bytes(Image.new("1", (6300, 6300), 0))  # A few kilobytes, 40 megapixels decoded.
     assert_error(client.post("/api/runs/digits/predict", content=big), 413, "6300x6300", "digit model")
-    assert inference.MAX_DIGIT_PIXELS < 6300 * 6300 <= inference.MAX_PIXELS
+    assert tasks.get("digits").max_upload_pixels < 6300 * 6300 <= tasks.get("photos").max_upload_pixels
     assert_quiet(capfd)
 
 

@@ -126,7 +126,7 @@ def test_planned_learning_rates():
     assert catalog.planned_learning_rates(photos, 4) == [0.001, 0.001, 1e-5, 1e-5]
     decaying = {**photos, "lr_decay": 0.5}  # photo runs' fine-tuning rate decays by default
     assert catalog.planned_learning_rates(decaying, 4) == pytest.approx([0.001, 0.001, 1e-5, 5e-6])
-    assert catalog._config_epochs(photos) == 4 and catalog._config_epochs({"epochs": 3}) == 3
+    assert catalog.task_of(photos).planned_epochs(photos) == 4 and catalog.task_of({"epochs": 3}).planned_epochs({"epochs": 3}) == 3
 
 
 def test_plain_makes_strict_json():

@@ -119,10 +119,11 @@ def test_hand_written_loop_trains_like_model_fit(tiny_mnist, tmp_path):
 
     from nophd.data import pipeline
     from nophd.models import registry
-    from nophd.training import loop, train
+    from nophd.tasks import digits as digits_task
+    from nophd.training import loop
 
     config = config_module.override(registry.preset("conv-bn"), epochs=2, learning_rate=0.002)
-    splits = train.load_mnist_splits(config, tiny_mnist)
+    splits = digits_task.load_mnist_splits(config, tiny_mnist)
     steps = splits.train_count // config.batch_size
     results = {}
     for custom_loop in (False, True):

@@ -19,7 +19,7 @@ from nophd.errors import ConfigError, DataError, RunError
 from nophd.models import transfer
 from nophd.inference import predictor
 from nophd.training import callbacks, evaluate
-from nophd.training import photos as photo_training
+from nophd.tasks import photos as photo_training
 from nophd.training.train import train_and_evaluate
 
 BASE = "mobilenet_v1_025"

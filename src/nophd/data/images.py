@@ -386,6 +386,40 @@ def _normalise(gray: np.ndarray, box_size: float, to_unit=None) -> np.ndarray:
     return frame
 
 
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) 0..255 or float [0, 1] -> float32 (N, 28, 28, 1) in [0, 1]."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 255.0
+    images = images.astype(np.float32, copy=False)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    return images
+
+
+def digits_input(digits: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) or (28, 28), uint8 0..255 or float 0..1 -> float32 (N, 28, 28, 1).
+
+    Raises:
+        DataError: another shape, or float values outside [0, 1].
+    """
+    array = np.asarray(digits)
+    if array.ndim == 2:
+        array = array[np.newaxis]
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3 or array.shape[1:] != (MNIST_SIZE, MNIST_SIZE):
+        raise DataError(f"expected digits of shape (N, 28, 28) or (28, 28), got {tuple(np.shape(digits))}")
+    if array.dtype == np.uint8:
+        return (array.astype(np.float32) / 255.0)[..., np.newaxis]
+    if not np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_:
+        raise DataError(f"expected numbers, got an array of {array.dtype}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all() or array.min(initial=0) < 0 or array.max(initial=0) > 1:
+        raise DataError("expected float pixel values in [0, 1] (or uint8 0..255)")
+    return array[..., np.newaxis]
+
+
 def font_paths() -> list[Path]:
     """TrueType fonts with ordinary digits that every matplotlib install ships.
 

@@ -25,6 +25,8 @@ from typing import Callable
 
 import numpy as np
 
+from nophd import tasks
+from nophd.errors import NophdError
 from nophd.export import ExportError, formats
 
 EXPORT_JSON = "export.json"
@@ -98,19 +100,20 @@ class _Artifact:
         if np.dtype(dtype) != np.uint8:
             raise ExportError(f"{path}: the model takes {np.dtype(dtype).name} input; nophd exports take uint8 images")
         shape = tuple(shape)
-        if len(shape) == 3 and shape[1] == shape[2]:
-            inferred_kind, inferred_size = formats.DIGITS, int(shape[1])
-        elif len(shape) == 4 and shape[1] == shape[2] and shape[3] == 3:
-            inferred_kind, inferred_size = formats.PHOTOS, int(shape[1])
-        else:
+        inferred = tasks.of_raw_shape(shape)
+        if inferred is None:
             raise ExportError(f"{path}: input shape {shape} is neither (N, S, S) digits nor (N, S, S, 3) photos")
-        self.kind = metadata.get("kind", inferred_kind)
-        self.image_size = int(metadata.get("image_size", inferred_size))
+        try:
+            self.task = tasks.get(metadata["kind"]) if "kind" in metadata else inferred
+        except NophdError:
+            raise ExportError(f"{path}: export.json's kind {metadata['kind']!r} is not one nophd knows") from None
+        self.kind = self.task.name
+        self.image_size = int(metadata.get("image_size", shape[1]))
         names = metadata.get("class_names") or [str(index) for index in range(classes)]
         if len(names) != classes:
             raise ExportError(f"{path}: export.json names {len(names)} classes, the model has {classes} outputs")
         self.class_names = [str(name) for name in names]
-        self.input_shape = formats.input_shape(self.kind, self.image_size)
+        self.input_shape = self.task.raw_shape(self.image_size)
 
     def _check(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)

@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs
+from nophd import atomic, runs, tasks
 from nophd.errors import ConfigError, RunError
-from nophd.export import FORMATS, ExportError, artifacts, formats, measure
+from nophd.export import FORMATS, artifacts, formats, measure
 
 EXPORT_FOLDER = "export"
 # "A few hundred" training images to calibrate the activation ranges. On a
@@ -79,81 +79,19 @@ class ExportData:
 
 def export_data(run_config: dict, data_dir: str | os.PathLike | None = None,
                 representative_count: int = REPRESENTATIVE_COUNT) -> ExportData:
-    """Calibration and evaluation images for a run, by kind of run.
+    """Calibration and evaluation images for a run, as its task (nophd.tasks) reopens its data.
 
     Args:
         run_config: the run's config.json contents.
         data_dir: where the data is (as for `nophd train --data-dir`).
         representative_count: how many training images to calibrate on,
-            drawn at random (seed 0) from the run's training data.
+            drawn at random (seed REPRESENTATIVE_SEED) from the run's training data.
     """
-    from nophd.inference import predictor
-
-    if predictor.run_kind(run_config) == predictor.PHOTOS:
-        return _photo_data(run_config, data_dir, representative_count)
-    return _digit_data(data_dir, representative_count)
-
-
-def _digit_data(data_dir, representative_count: int) -> ExportData:
-    from nophd.data import mnist
-
-    data = mnist.load(data_dir)
-    return ExportData(
-        representative=_sample(data.train_images, representative_count),
-        images=np.asarray(data.test_images, dtype=np.uint8),
-        labels=np.asarray(data.test_labels).astype(np.int64),
-        description=f"MNIST test set ({len(data.test_labels):,} images) in {data.directory}",
-    )
-
-
-def _photo_data(run_config: dict, data_dir, representative_count: int) -> ExportData:
-    """A photo run's data reopened as training made it: same source, split, seed and image size."""
-    try:
-        from nophd.data import photos
-    except ModuleNotFoundError as error:
-        if error.name != "nophd.data.photos":
-            raise
-        raise ExportError("exporting photo runs: not yet supported (this nophd has no nophd.data.photos)") from None
-    try:
-        source, image_size = run_config["dataset"], int(run_config["image_size"])
-        validation_split, seed = float(run_config["validation_split"]), int(run_config["seed"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise RunError(f"the run's {runs.CONFIG} lacks a usable photo field ({error})") from None
-    data = photos.open_photos(source, image_size=image_size, validation_split=validation_split, seed=seed,
-                              data_dir=data_dir)
-    if run_config.get("class_names") and list(run_config["class_names"]) != list(data.class_names):
-        raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
-                       f"({', '.join(run_config['class_names'])})")
-    rng = np.random.default_rng(REPRESENTATIVE_SEED)
-    count = min(representative_count, len(data.training))
-    chosen = np.sort(rng.choice(len(data.training), size=count, replace=False))
-    representative, _ = _read_photos(data.dataset([data.training[index] for index in chosen]))
-    images, labels = _read_photos(data.validation_dataset())
-    return ExportData(
-        representative=representative,
-        images=images,
-        labels=labels.astype(np.int64),
-        description=f"held-out validation split ({len(labels):,} images) of {data.source}",
-    )
-
-
-def _read_photos(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """A (uint8 (S, S, 3), label) tf.data dataset in memory as uint8 images and labels."""
-    images, labels = [], []
-    for image_batch, label_batch in dataset.batch(64).as_numpy_iterator():
-        # Resized shard images may arrive as float 0..255; exports take uint8.
-        images.append(np.clip(np.round(image_batch), 0, 255).astype(np.uint8)
-                      if image_batch.dtype != np.uint8 else image_batch)
-        labels.append(label_batch)
-    if not images:
-        raise ExportError("no photos to calibrate or evaluate the export on")
-    return np.concatenate(images), np.concatenate(labels)
-
-
-def _sample(images: np.ndarray, count: int) -> np.ndarray:
-    rng = np.random.default_rng(REPRESENTATIVE_SEED)
-    chosen = np.sort(rng.choice(len(images), size=min(count, len(images)), replace=False))
-    return np.asarray(images[chosen], dtype=np.uint8)
+    representative, images, labels, description = tasks.of_run(run_config).export_data(
+        run_config, data_dir, representative_count, REPRESENTATIVE_SEED)
+    return ExportData(representative=np.asarray(representative, dtype=np.uint8),
+                      images=np.asarray(images, dtype=np.uint8), labels=np.asarray(labels).astype(np.int64),
+                      description=description)
 
 
 def default_out(run: str | os.PathLike, format: str) -> Path:
@@ -259,15 +197,15 @@ def export_run(
         ExportError: conversion failed.
         DataError: the evaluation data is missing or corrupt.
     """
-    from nophd.inference import loading, predictor
+    from nophd.inference import loading
 
     check_format(format)
     run_path = check_run(run)
     out_path = check_out(out if out is not None else default_out(run_path, format))
     run_config = runs.read_json(run_path / runs.CONFIG) or {}
-    kind = predictor.run_kind(run_config)
+    task = tasks.of_run(run_config)
     model = loading.load_run_model(run_path)
-    image_size = predictor.DIGIT_SIZE if kind == predictor.DIGITS else int(model.input_shape[1])
+    image_size = task.image_size_of(model)
     classes = int(model.output_shape[-1])
     names = run_config.get("class_names") or (runs.read_json(run_path / runs.METRICS) or {}).get("class_names")
     class_names = [str(name) for name in names] if names and len(names) == classes else [str(i) for i in range(classes)]
@@ -287,7 +225,7 @@ def export_run(
     os.chmod(temporary, 0o777 & ~_UMASK)
     try:
         try:
-            artifact_name = _write_artifact(model, format, kind, image_size, data.representative, temporary)
+            artifact_name = _write_artifact(model, format, task, image_size, data.representative, temporary)
         except OSError as error:
             if error.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
@@ -298,17 +236,17 @@ def export_run(
             "artifact": artifact_name,
             "run": str(run_path),
             "model": run_config.get("model", model.name),
-            "kind": kind,
+            "kind": task.name,
             "class_names": class_names,
             "image_size": image_size,
-            "input": _input_description(kind, image_size),
+            "input": _input_description(task, image_size),
             "output": {"dtype": "float32", "shape": [None, classes], "what": "probabilities"},
         }
         atomic.write_json(temporary / artifacts.EXPORT_JSON, metadata)
         artifact = artifacts.load(temporary)
         if format == "tflite-int8":
             _describe_quantization(metadata, artifact)
-        result = {**metadata, **_compare(model, artifact, kind, data, run_path, temporary, latency_runs)}
+        result = {**metadata, **_compare(model, artifact, task, data, run_path, temporary, latency_runs)}
         if format == "tflite-int8":
             result["calibration"] = {"representative_images": int(len(data.representative)),
                                      "drawn_from": "the run's training images, at random (seed 0)"}
@@ -327,33 +265,28 @@ def export_run(
     return {**result, "path": str(out_path), "artifact_path": str(artifact_path)}
 
 
-def _write_artifact(model, format: str, kind: str, image_size: int, representative: np.ndarray,
+def _write_artifact(model, format: str, task, image_size: int, representative: np.ndarray,
                     folder: Path) -> str:
     """Writes the format's files into `folder`; returns the artifact's name in it ("." for a SavedModel)."""
     if format == "savedmodel":
-        formats.write_savedmodel(formats.serving_model(model, kind, image_size, "uint8"), folder)
+        formats.write_savedmodel(formats.serving_model(model, task, image_size, "uint8"), folder)
         return "."
     # TFLite is converted from a SavedModel, the converter's best-supported input.
     # Inside `folder`, so that the sweep of a killed export's folder takes it too.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".savedmodel-") as scratch:
         saved_model = Path(scratch) / "savedmodel"
         if format == "tflite":
-            formats.write_savedmodel(formats.serving_model(model, kind, image_size, "uint8"), saved_model)
+            formats.write_savedmodel(formats.serving_model(model, task, image_size, "uint8"), saved_model)
             content = formats.tflite_bytes(saved_model)
         else:
-            formats.write_savedmodel(formats.serving_model(model, kind, image_size, "float32"), saved_model)
+            formats.write_savedmodel(formats.serving_model(model, task, image_size, "float32"), saved_model)
             content = formats.tflite_bytes(saved_model, representative)
     atomic.write_bytes(folder / artifacts.TFLITE_NAME, content)
     return artifacts.TFLITE_NAME
 
 
-def _input_description(kind: str, image_size: int) -> dict:
-    return {
-        "dtype": "uint8",
-        "shape": [None, *formats.input_shape(kind, image_size)],
-        "what": ("raw pixels 0..255, a white digit on black as in the MNIST files" if kind == "digits"
-                 else "raw RGB pixels 0..255, resized to the run's image size"),
-    }
+def _input_description(task, image_size: int) -> dict:
+    return {"dtype": "uint8", "shape": [None, *task.raw_shape(image_size)], "what": task.raw_input_text()}
 
 
 def _describe_quantization(metadata: dict, artifact) -> None:
@@ -374,25 +307,14 @@ def _describe_quantization(metadata: dict, artifact) -> None:
                           "what": f"quantized probabilities: (value - {zero_point}) * {scale:g}"}
 
 
-def keras_input(images: np.ndarray, kind: str) -> np.ndarray:
-    """Raw uint8 images as the run's Keras model takes them.
-
-    Digits: (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]; photos:
-    (N, S, S, 3) -> float32 0..255 (the model rescales inside).
-    """
-    if kind == "digits":
-        return (images.astype(np.float32) / 255.0)[..., np.newaxis]
-    return images.astype(np.float32)
-
-
-def _compare(model, artifact, kind: str, data: ExportData, run_path: Path, folder: Path, latency_runs: int) -> dict:
+def _compare(model, artifact, task, data: ExportData, run_path: Path, folder: Path, latency_runs: int) -> dict:
     """Accuracy, size and latency of the export and of the Keras model, and their ratios."""
     batch = artifacts.batch_size(data.images.shape[1:])
-    original_probabilities = np.asarray(model.predict(keras_input(data.images, kind), batch_size=batch, verbose=0))
+    original_probabilities = np.asarray(model.predict(task.inputs_from_raw(data.images), batch_size=batch, verbose=0))
     exported_probabilities = artifact.predict(data.images)
     image = data.images[:1]
     timings = measure.latencies(
-        {"original": measure.keras_single(model, keras_input(image, kind)), "exported": artifact.single(image)},
+        {"original": measure.keras_single(model, task.inputs_from_raw(image)), "exported": artifact.single(image)},
         runs=latency_runs,
     )
     original = {

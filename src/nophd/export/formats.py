@@ -18,7 +18,7 @@ uint8 probabilities with scale 1/256: readers dequantize with the output's
 quantization parameters (see nophd.export.artifacts).
 
 Example:
-    serving = serving_model(model, "digits", 28)
+    serving = serving_model(model, tasks.get("digits"), 28)
     write_savedmodel(serving, "out/savedmodel")
     tflite = tflite_bytes("out/savedmodel")
 """
@@ -37,42 +37,29 @@ import numpy as np
 
 from nophd.export import ExportError
 
-DIGITS = "digits"
-PHOTOS = "photos"
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
 
 
-def input_shape(kind: str, image_size: int) -> tuple[int, ...]:
-    """One raw image's shape: (28, 28) for digits, (S, S, 3) for photos."""
-    return (image_size, image_size) if kind == DIGITS else (image_size, image_size, 3)
-
-
-def serving_model(model, kind: str, image_size: int, input_dtype: str = "uint8"):
+def serving_model(model, task, image_size: int, input_dtype: str = "uint8"):
     """`model` behind its preprocessing: raw images in, probabilities out.
 
     Args:
         model: the run's Keras model (float input, softmax output).
-        kind: "digits" or "photos".
+        task: the run's task (nophd.tasks): its raw input shape and the
+            layers that turn raw pixels into the model's input.
         image_size: 28 for digits, the run's side S for photos.
         input_dtype: "uint8" for the SavedModel and float TFLite; "float32"
             (values 0..255) as the starting point of int8 quantization.
 
     Returns:
-        A Functional Keras model taking `input_dtype` (N, *input_shape) and
-        returning {"probabilities": float32 (N, classes)}.
+        A Functional Keras model taking `input_dtype` (N, *task.raw_shape)
+        and returning {"probabilities": float32 (N, classes)}.
     """
     import keras
 
-    inputs = keras.Input(input_shape(kind, image_size), dtype=input_dtype, name=INPUT_NAME)
-    if kind == DIGITS:
-        features = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(inputs)
-        features = keras.layers.Reshape((image_size, image_size, 1), name="add_channel")(features)
-    else:
-        # Rescaling casts to the layer's float dtype; a scale of 1 keeps the
-        # 0..255 values the photo model's own Rescaling expects.
-        features = keras.layers.Rescaling(1.0, name="to_float")(inputs)
-    outputs = model(features, training=False)
+    inputs = keras.Input(task.raw_shape(image_size), dtype=input_dtype, name=INPUT_NAME)
+    outputs = model(task.serving_features(inputs, image_size), training=False)
     return keras.Model(inputs, {OUTPUT_NAME: outputs}, name=f"{model.name}_serving")
 
 

@@ -75,10 +75,9 @@ def grid_indices(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def write_final(run_directory: Path, config: TrainConfig, history_rows, model, evaluation, test_images, test_labels) -> None:
     from nophd.data import images
-    from nophd.inference import predictor
 
     font_images, font_labels = images.render_font_digits()
-    font_predictions = np.asarray(model.predict(predictor.as_model_input(font_images), verbose=0)).argmax(axis=1)
+    font_predictions = np.asarray(model.predict(images.as_model_input(font_images), verbose=0)).argmax(axis=1)
     chosen = grid_indices(evaluation.predictions, evaluation.labels)
     wrong = evaluation.predictions != evaluation.labels
     sample = min(GRID_SAMPLE, len(test_labels))

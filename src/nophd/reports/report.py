@@ -24,8 +24,8 @@ import pathlib
 import urllib.parse
 from typing import Any, Mapping, Sequence
 
-from nophd import atomic, runs, text, version
-from nophd.errors import RunError
+from nophd import atomic, config as config_module, runs, text, version
+from nophd.errors import NophdError, RunError
 from nophd.reports import plots
 
 # The pictures a trainer writes into a run folder, in the order the report shows them.
@@ -310,13 +310,15 @@ def _headline_section(metrics: _Loaded) -> str:
         if measured is not None:
             comparison += f" ({(measured - codelab) * 100:+.2f} points)"
         comparison += "</span>"
+    # Which split test_accuracy was measured on: the run's config class says ("test", or "validation" for photos).
+    split = _evaluated_split(values)
     facts = [
         ("model", _plain(values.get("model")) or "—"),
         ("dataset", _plain(values.get("dataset")) or "—"),
         ("epochs", format_integer(values.get("epochs"))),
         ("wall time", text.format_duration(values.get("wall_seconds"))),
         ("parameters", format_integer(values.get("parameters"))),
-        ("validation loss" if values.get("task") == "photos" else "test loss",
+        (f"{split} loss",
          _format_number(values.get("test_loss"), "{:.4f}")),
         ("seed", _plain(values.get("seed")) or "—"),
         ("finished at", _format_time(values.get("finished_at"))),
@@ -325,7 +327,7 @@ def _headline_section(metrics: _Loaded) -> str:
     return (
         "<section><h2>Result</h2>"
         f'<div class="headline"><span class="accuracy">{_escape(accuracy)}</span>'
-        f'<span class="label">{"validation" if values.get("task") == "photos" else "test"} accuracy</span>{comparison}</div>'
+        f'<span class="label">{_escape(split)} accuracy</span>{comparison}</div>'
         f'<dl class="facts">{facts_html}</dl></section>'
     )
 
@@ -348,10 +350,19 @@ def _images_section(directory: pathlib.Path, metrics: Mapping[str, Any]) -> str:
     )
 
 
+def _evaluated_split(values: Mapping[str, Any]) -> str:
+    """"test" or "validation": the split metrics.json's test_* figures come from (its "task" picks the config class)."""
+    try:
+        return config_module.class_for(values if isinstance(values, dict) else {}).evaluated_split
+    except NophdError:
+        return "test"
+
+
 def _photo_section(metrics: _Loaded) -> str:
     """Transfer learning facts: phases, what was fine-tuned, the data and its skipped files."""
     values = metrics.value or {}
-    if metrics.problem or values.get("task") != "photos":
+    # Written for runs that fine-tune a pretrained backbone (metrics.json records the phases).
+    if metrics.problem or "fine_tune_epochs" not in values:
         return ""
     layers = values.get("fine_tuned_layers") if isinstance(values.get("fine_tuned_layers"), list) else []
     facts = [

@@ -34,10 +34,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from nophd import runs, text
-from nophd.config import PhotoConfig
+from nophd import runs, tasks, text, values
 from nophd.errors import NophdError, RunError
-from nophd.serve import insights, paths, values
+from nophd.serve import insights, paths
 
 # Files whose presence makes a folder a run folder.
 RUN_MARKERS = (runs.STATE, runs.CONFIG, runs.HISTORY, runs.METRICS, runs.MODEL)
@@ -170,7 +169,7 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
     files = files or _read_run(folder, root)
     problems, config, metrics, rows, status = files.problems, files.config, files.metrics, files.rows, files.status
     state = files.state or {}
-    kind = "photos" if config.get("task") == "photos" else "digits"
+    task = task_of(config)
     validation = [row["val_accuracy"] for row in rows if _finite(row.get("val_accuracy"))]
     epochs_done = len(rows) or values.integer(state.get("epochs_done"))
     return {
@@ -178,12 +177,11 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
         "name": folder.name,
         "group": group,
         "model": _text(config.get("model")) or _text(state.get("model")) or _text(metrics.get("model")),
-        "dataset": _text(config.get("dataset")) or _text(state.get("dataset")) or _text(metrics.get("dataset"))
-        or ("photos" if kind == "photos" else None),
-        "kind": kind,
+        "dataset": _text(config.get("dataset")) or _text(state.get("dataset")) or _text(metrics.get("dataset")),
+        "kind": task.name,
         "status": status,
         "epochs_done": epochs_done,
-        "epochs_total": values.integer(state.get("epochs_total")) or _config_epochs(config) or values.integer(metrics.get("epochs")),
+        "epochs_total": values.integer(state.get("epochs_total")) or task.planned_epochs(config) or values.integer(metrics.get("epochs")),
         "best_val_accuracy": max(validation) if validation else None,
         "final_val_accuracy": validation[-1] if validation else None,
         "test_accuracy": values.number(metrics.get("test_accuracy")),
@@ -238,7 +236,7 @@ def run_history(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     folder = find_run(runs_dir, run_id)
     files = _read_run(folder, Path(runs_dir))
     state = files.state or {}
-    epochs_total = values.integer(state.get("epochs_total")) or _config_epochs(files.config)
+    epochs_total = values.integer(state.get("epochs_total")) or task_of(files.config).planned_epochs(files.config)
     return {
         "id": run_id,
         "status": files.status,
@@ -315,34 +313,17 @@ def planned_learning_rates(config: dict[str, Any], epochs: int | None) -> list[f
     Digit runs: `learning_rate * lr_decay**epoch` (constant without lr_decay).
     Photo runs: PhotoConfig's own schedule: `learning_rate` for the
     frozen-backbone epochs, then `fine_tune_learning_rate`, times lr_decay
-    after each fine-tuning epoch when lr_decay is set.
+    after each fine-tuning epoch when lr_decay is set (see the run's task).
     """
-    rate, decay = values.number(config.get("learning_rate")), config.get("lr_decay")
-    if rate is None or not epochs or epochs > 10_000:
-        return []
-    if decay is not None:
-        decay = values.number(decay)
-        if decay is None:
-            return []
-    if config.get("task") == "photos":
-        frozen, fine_rate = values.integer(config.get("epochs")), values.number(config.get("fine_tune_learning_rate"))
-        if frozen is None:
-            return []
-        # Only the schedule's fields, so a partial config.json still has a schedule.
-        schedule = PhotoConfig(learning_rate=rate, epochs=frozen, lr_decay=decay,
-                               fine_tune_learning_rate=fine_rate if fine_rate is not None else rate)
-        return [schedule.learning_rate_at(epoch) for epoch in range(epochs)]
-    if decay is None:
-        return [rate] * epochs
-    return [rate * decay**epoch for epoch in range(epochs)]
+    return task_of(config).schedule(config, epochs)
 
 
-def _config_epochs(config: dict[str, Any]) -> int | None:
-    """The epochs config.json plans: a photo run's fine-tuning epochs come after its frozen ones."""
-    epochs = values.integer(config.get("epochs"))
-    if epochs is not None and config.get("task") == "photos":
-        epochs += values.integer(config.get("fine_tune_epochs")) or 0
-    return epochs
+def task_of(config: dict[str, Any]) -> tasks.Task:
+    """The run's task from its config.json contents; the default one when it names none nophd knows."""
+    try:
+        return tasks.of_run(config)
+    except NophdError:
+        return tasks.DEFAULT
 
 
 def tensorboard_command(logdir: str | os.PathLike) -> str:

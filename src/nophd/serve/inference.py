@@ -39,17 +39,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from nophd import runs, text
+from nophd import runs, tasks, text
 from nophd.errors import DataError, NophdError
 from nophd.serve import batching, paths
 
-# A picture larger than this many pixels is refused before it is decoded: a
-# small, highly compressed PNG can otherwise expand to gigabytes in memory.
-# A digit becomes 28x28, so a digit picture gets a far smaller budget than a
-# photo. JPEGs are first decoded at a reduced scale (Image.draft), so a phone
-# photo's 48 megapixels count as what is really decoded.
-MAX_PIXELS = 40_000_000
-MAX_DIGIT_PIXELS = 4096 * 4096 // 4
+# A picture larger than its task's max_upload_pixels is refused before it is
+# decoded: a small, highly compressed PNG can otherwise expand to gigabytes
+# in memory. JPEGs are first decoded at a reduced scale (Image.draft), so a
+# phone photo's 48 megapixels count as what is really decoded.
 # JPEGs are drafted down to no less than this on their shorter side.
 DRAFT_SIDE = 1024
 # A picture longer than this many times its width (or wider than its height) is no digit and no photo.
@@ -130,7 +127,7 @@ def batch_limit(predictor) -> int:
     (TensorFlow's resize shares its thread pool) are not starved.
     """
     side = predictor.image_size
-    values = side * side * (3 if predictor.kind == "photos" else 1)
+    values = side * side * predictor.task.channels()
     return max(4, min(batching.DEFAULT_MAX_BATCH, 1_000_000 // values))
 
 
@@ -264,11 +261,11 @@ class ModelCache:
         return loaded
 
 
-def decode_image(data: bytes, name: str, kind: str = "photos") -> Image.Image:
+def decode_image(data: bytes, name: str, task: tasks.Task | str = "photos") -> Image.Image:
     """Decodes an uploaded file the way `nophd predict` decodes a file on disk.
 
     The header is read first: a picture over the pixel budget of its kind
-    (MAX_DIGIT_PIXELS for a digit model, MAX_PIXELS for a photo model), or
+    (the task's max_upload_pixels: far fewer for a digit model), or
     more than MAX_ASPECT_RATIO times longer than wide, is refused before
     anything is decoded. A JPEG is decoded at a reduced scale (Pillow's
     draft mode) when it is much larger than the model needs. The decode is
@@ -279,7 +276,7 @@ def decode_image(data: bytes, name: str, kind: str = "photos") -> Image.Image:
     Args:
         data: the file's bytes.
         name: how to call the file in messages (the uploaded file name).
-        kind: "digits" or "photos", the model's kind (sets the pixel budget).
+        task: the model's task (nophd.tasks), or its name: sets the pixel budget.
 
     Raises:
         BadInput: empty, not an image, truncated, corrupt, or an extreme shape.
@@ -289,7 +286,9 @@ def decode_image(data: bytes, name: str, kind: str = "photos") -> Image.Image:
 
     if not data:
         raise BadInput(f"{name}: empty file (0 bytes), not an image")
-    budget = MAX_DIGIT_PIXELS if kind == "digits" else MAX_PIXELS
+    if isinstance(task, str):
+        task = tasks.get(task)
+    budget = task.max_upload_pixels
     try:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
@@ -310,8 +309,7 @@ def decode_image(data: bytes, name: str, kind: str = "photos") -> Image.Image:
                                  max(DRAFT_SIDE, height * DRAFT_SIDE // min(width, height))))
         width, height = image.size
     if width * height > budget:
-        what = "a digit model" if kind == "digits" else "a photo model"
-        raise TooLarge(f"{name}: {width}x{height} pixels is over the limit of {budget:,} pixels for {what}; "
+        raise TooLarge(f"{name}: {width}x{height} pixels is over the limit of {budget:,} pixels for a {task.noun} model; "
                        "send a smaller picture")
     try:
         image.load()
@@ -334,7 +332,7 @@ def prepare_image(model: LoadedModel, image: Image.Image) -> np.ndarray:
         prepared = model.predictor.prepare(image)
     except DataError as error:
         raise BadInput(str(error)) from None
-    if model.predictor.kind == "digits" and not prepared.any():
+    if model.predictor.task.is_blank(prepared):
         raise BadInput(_BLANK)
     return prepared[np.newaxis]
 
@@ -350,14 +348,14 @@ def prepare_pixels(model: LoadedModel, value: Any) -> np.ndarray:
         BadInput: a photo model, no pixels, not 28x28 numbers in range, or blank.
     """
     from nophd.data import images as images_module
-    from nophd.inference import predictor as predictor_module
 
-    if model.predictor.kind != "digits":
-        raise BadInput("this run is a photo model: send an image file, not a pixel array")
+    task = model.predictor.task
+    if not task.takes_pixel_arrays:
+        raise BadInput(f"this run is a {task.noun} model: send an image file, not a pixel array")
     digits = parse_pixels(value)
     if not images_module.to_mnist(digits).any():
         raise BadInput(_BLANK)
-    return predictor_module.digits_input(digits)
+    return images_module.digits_input(digits)
 
 
 def predict_image(model: LoadedModel, image: Image.Image, top: int = 3, with_input: bool = False) -> dict[str, Any]:
@@ -425,7 +423,7 @@ def result(model: LoadedModel, probabilities: np.ndarray, top: int, model_input:
         "top": [{"label": label, "probability": probability}
                 for label, probability in predictor.top(probabilities, max(1, min(top, len(probabilities))))],
     }
-    if model_input is not None and predictor.kind == "digits":
+    if model_input is not None and predictor.task.shows_model_input:
         # What the model saw: the drawing centred and scaled as MNIST's digits are.
         answer["input"] = np.round(model_input[..., 0].astype(float), 3).tolist()
     return answer
@@ -468,7 +466,7 @@ class Misclassified:
         """{"available", "reason" (when not), "what", "test_examples", "errors",
         "accuracy", "examples": the `limit` most confident mistakes, each
         {"index", "label", "predicted", "top", "image" (a data URL)}}."""
-        if model.predictor.kind != "digits":
+        if model.predictor.task.mistakes_saved:
             saved = runs.read_json(folder / runs.MISTAKES)
             if not isinstance(saved, dict) or not isinstance(saved.get("examples"), list):
                 return {"available": False, "reason": f"{runs.MISTAKES} is missing or unreadable: photo runs write it "
@@ -490,7 +488,7 @@ class Misclassified:
     def _compute(self, folder: Path, model: LoadedModel) -> dict[str, Any]:
         from nophd.reports import artifacts
         from nophd import scoring
-        from nophd.inference import predictor as predictor_module
+        from nophd.data import images as images_module
 
         started = time.monotonic()
         images, labels, directory = self.test_set.get()
@@ -499,7 +497,7 @@ class Misclassified:
         if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
             # The run was tested on the first test_limit digits: show mistakes among those.
             images, labels = images[:limit], labels[:limit]
-        chunks = [model.probabilities(predictor_module.digits_input(images[start:start + _CHUNK]))
+        chunks = [model.probabilities(images_module.digits_input(images[start:start + _CHUNK]))
                   for start in range(0, len(labels), _CHUNK)]
         probabilities = np.concatenate(chunks) if chunks else np.zeros((0, 10), dtype=np.float32)
         evaluation = scoring.score(probabilities, labels)

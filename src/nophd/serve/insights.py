@@ -29,8 +29,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nophd import runs
-from nophd.serve import paths, values
+from nophd import runs, values
+from nophd.serve import paths
 
 ONE_CLASS_SHARE = 0.9
 GAP_POINTS = 5.0

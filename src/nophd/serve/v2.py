@@ -156,9 +156,7 @@ def _is_run(runs_dir: Path, run_id: str) -> bool:
 def input_shape(model: inference.LoadedModel) -> list[int]:
     """The raw input's shape with -1 for the batch: [-1, 28, 28] or [-1, S, S, 3]."""
     predictor = model.predictor
-    if predictor.kind == "digits":
-        return [-1, 28, 28]
-    return [-1, predictor.image_size, predictor.image_size, 3]
+    return [-1, *predictor.task.raw_shape(predictor.image_size)]
 
 
 def metadata(name: str, model: inference.LoadedModel) -> dict[str, Any]:
@@ -245,11 +243,7 @@ def parse_request(body: bytes, header_length: str | None, model: inference.Loade
 
 def model_inputs(model: inference.LoadedModel, images: np.ndarray) -> np.ndarray:
     """Raw uint8 images as the Keras model takes them (as `Predictor.prepare` makes them)."""
-    if model.predictor.kind == "digits":
-        from nophd.inference import predictor as predictor_module
-
-        return predictor_module.digits_input(images)
-    return images.astype(np.float32)
+    return model.predictor.task.inputs_from_raw(images)
 
 
 def infer_response(name: str, header: dict, probabilities: np.ndarray, binary_output: bool) -> Response:

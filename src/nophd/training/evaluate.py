@@ -8,15 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs, scoring
+from nophd import atomic, runs, tasks
 from nophd.errors import NophdError
 from nophd.inference import loading, predictor
-
-
-def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> scoring.Evaluation:
-    """Runs a digit model over MNIST-style `images` once and scores it against `labels`."""
-    probabilities = np.asarray(model.predict(predictor.as_model_input(images), batch_size=batch_size, verbose=0))
-    return scoring.score(probabilities, labels)
 
 
 def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
@@ -32,28 +26,7 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     """
     model = loading.load_run_model(run)
     run_config = runs.read_json(Path(run) / runs.CONFIG) or {} if Path(run).is_dir() else {}
-    if run_config.get("task") == "photos":
-        from nophd.data import photos
-        from nophd.training.photos import collect, evaluate_images
-
-        data = photos.open_photos(
-            run_config["dataset"], image_size=int(run_config["image_size"]),
-            validation_split=float(run_config["validation_split"]), seed=int(run_config["seed"]), data_dir=data_dir,
-        )
-        data.require_classes(run_config.get("class_names"))
-        images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
-        evaluation = evaluate_images(model, images, labels)
-        where = str(data.source)
-        if Path(run).is_dir():
-            from nophd.reports import artifacts
-
-            artifacts.write_mistakes(Path(run), evaluation, images, data.class_names, "validation photos", where)
-    else:
-        from nophd.data import mnist
-
-        data = mnist.load(data_dir)
-        evaluation = evaluate_arrays(model, data.test_images, data.test_labels)
-        where = str(data.directory)
+    evaluation, where = tasks.of_run(run_config).evaluate_run(run, model, run_config, data_dir)
     result = {
         "run": str(run),
         "test_accuracy": evaluation.accuracy,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nophd import atomic, runs
+from nophd import atomic, config as config_module, runs
 from nophd.config import AnyConfig, TrainConfig
 from nophd.errors import RunError
 from nophd.training import distribute
@@ -41,7 +41,7 @@ class RunResult:
     @property
     def scored_on(self) -> str:
         """Which images test_accuracy was measured on: "test" (MNIST) or "validation" (photos' held-out split)."""
-        return "validation" if self.metrics.get("task") == "photos" else "test"
+        return config_module.class_for(self.metrics).evaluated_split
 
 
 def versions() -> dict[str, str]:

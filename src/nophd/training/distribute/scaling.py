@@ -37,17 +37,17 @@ def scale_config(config, distribution: cluster.Distribution):
     Example:
         scale_config(preset("dense1"), mirrored_over_2)  # batch 100 -> 200, lr 0.003 -> 0.006
     """
-    from nophd.config import PhotoConfig, override
+    from nophd.config import override
 
     if config.replicas != 1 or config.strategy != "one":
         check_replicas(config, distribution, "the config")
         return config
     factor = learning_rate_factor(distribution.replicas, config.lr_scaling)
     changes = {"strategy": distribution.name, "replicas": distribution.replicas,
-               "batch_size": config.batch_size * distribution.replicas,
-               "learning_rate": config.learning_rate * factor}
-    if isinstance(config, PhotoConfig):
-        changes["fine_tune_learning_rate"] = config.fine_tune_learning_rate * factor
+               "batch_size": config.batch_size * distribution.replicas}
+    # Every learning rate of the run (a photo run's fine-tuning one too), as its config class lists them.
+    for name in config.scaled_learning_rates:
+        changes[name] = getattr(config, name) * factor
     return override(config, **changes)
 
 
@@ -57,7 +57,7 @@ def per_replica_value(config, key: str, value):
         return value
     if key == "batch_size":
         return value // config.replicas
-    if key in ("learning_rate", "fine_tune_learning_rate"):
+    if key in config.scaled_learning_rates:
         return value / learning_rate_factor(config.replicas, config.lr_scaling)
     return value
 
@@ -74,13 +74,10 @@ def check_replicas(config, distribution: cluster.Distribution, what: str) -> Non
 
 def check_supported(config, distribution: cluster.Distribution) -> None:
     """Rejects combinations that do not work yet, with what to do instead."""
-    from nophd.config import PhotoConfig
-
-    if isinstance(config, PhotoConfig):
-        if distribution.name == "multiworker":
-            raise ConfigError("--strategy multiworker: photo runs do not support it yet (Keras 3 predict and fit "
-                              "fail under MultiWorkerMirroredStrategy); use one or mirrored")
-        if config.jit:
-            raise ConfigError("--jit: only for mnist runs")
+    if distribution.name == "multiworker" and not config.supports_multiworker:
+        raise ConfigError(f"--strategy multiworker: not supported yet for {config.task} runs (Keras 3 predict and "
+                          "fit fail under MultiWorkerMirroredStrategy); use one or mirrored")
+    if config.jit and not config.supports_jit:
+        raise ConfigError("--jit: only for mnist runs")
     if config.jit and distribution.custom_loop:
         raise ConfigError("--jit: not with --strategy multiworker (its hand-written loop is not XLA-compiled)")

@@ -1,4 +1,4 @@
-"""Reading numbers out of JSON a run wrote (or a user edited): finite or nothing.
+"""Finite numbers read from JSON a run wrote (config.json, metrics.json, progress.json).
 
 A leaf module: the catalog and the insights both read run files defensively
 with these, and neither needs the other for it.

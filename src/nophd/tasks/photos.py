@@ -1,4 +1,13 @@
-"""train_photos: one transfer-learning run on photos, both phases, into a run folder.
+"""Photos: transfer learning on a folder of labelled photos (tf_flowers, yours).
+
+How its data are opened and split (`nophd.data.photos`: tf_flowers, an
+image folder or TFRecord shards, a seeded stratified validation split), how
+its model is built (a frozen ImageNet backbone and a new head,
+`nophd.models.transfer`), how a picture becomes a model input (upright, RGB,
+resized as the training pipeline resizes), and how it is scored: on its own
+held-out validation split, on which nothing is selected.
+
+The workflow (`train_photos`):
 
 Phase 1 ("frozen", `epochs`): the backbone is frozen and only the head
 trains. Without augmentation every image looks the same in every epoch, so
@@ -25,6 +34,10 @@ augmented run resumes with fresh random draws.)
 
 The run is evaluated on its held-out validation split: nothing is selected
 on it (no early stopping, no best-epoch pick), so it serves as the test set.
+
+Example:
+    task = tasks.get("photos")
+    inputs = task.prepare(Image.open("rose.jpg"), 192)  # float32 (192, 192, 3), 0..255
 """
 
 from __future__ import annotations
@@ -33,13 +46,154 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nophd import atomic, runs, scoring
-from nophd.config import PhotoConfig
-from nophd.errors import ConfigError
-from nophd.training import loop
+from nophd import atomic, runs, scoring, values as values_module
+from nophd.errors import ConfigError, RunError
+from nophd.tasks.base import Task
+
+# A photo whose grey levels spread less than this (standard deviation, of
+# 255) is one flat colour.
+MIN_PHOTO_SPREAD = 2.0
+# The server decodes at most this many pixels of a photo (JPEGs are first
+# decoded at a reduced scale, so a phone's 48 megapixels count as what is
+# really decoded).
+MAX_UPLOAD_PIXELS = 40_000_000
+
+
+class Photos(Task):
+    name = "photos"
+    noun = "photo"
+    evaluated_split = "validation"
+    max_upload_pixels = MAX_UPLOAD_PIXELS
+
+    def config_class(self) -> type:
+        from nophd.config import PhotoConfig
+
+        return PhotoConfig
+
+    def schedule(self, values: dict[str, Any], epochs: int | None) -> list[float]:
+        from nophd.config import PhotoConfig
+
+        rate, decay = values_module.number(values.get("learning_rate")), values.get("lr_decay")
+        if rate is None or not epochs or epochs > 10_000:
+            return []
+        if decay is not None:
+            decay = values_module.number(decay)
+            if decay is None:
+                return []
+        frozen, fine_rate = values_module.integer(values.get("epochs")), values_module.number(values.get("fine_tune_learning_rate"))
+        if frozen is None:
+            return []
+        # Only the schedule's fields, so a partial config.json still has a schedule.
+        schedule = PhotoConfig(learning_rate=rate, epochs=frozen, lr_decay=decay,
+                               fine_tune_learning_rate=fine_rate if fine_rate is not None else rate)
+        return [schedule.learning_rate_at(epoch) for epoch in range(epochs)]
+
+    def planned_epochs(self, values: dict[str, Any]) -> int | None:
+        epochs = values_module.integer(values.get("epochs"))
+        if epochs is not None:
+            epochs += values_module.integer(values.get("fine_tune_epochs")) or 0
+        return epochs
+
+    def raw_shape(self, image_size: int) -> tuple[int, ...]:
+        return (image_size, image_size, 3)
+
+    def matches_raw_shape(self, shape: tuple[int, ...]) -> bool:
+        return len(shape) == 4 and shape[1] == shape[2] and shape[3] == 3
+
+    def raw_input_text(self) -> str:
+        return "raw RGB pixels 0..255, resized to the run's image size"
+
+    def prepare(self, image, image_size: int) -> np.ndarray:
+        from nophd.data import folders
+
+        pixels = np.asarray(folders.to_rgb(image), dtype=np.uint8)
+        return np.asarray(folders.resize(pixels, image_size), dtype=np.float32)
+
+    def warning(self, prepared: np.ndarray) -> str | None:
+        if float(np.asarray(prepared, dtype=np.float32).mean(axis=-1).std()) < MIN_PHOTO_SPREAD:
+            return "the picture is one flat colour; this guess means nothing"
+        return None
+
+    def raw_pixels(self, inputs: np.ndarray) -> np.ndarray:
+        array = np.asarray(inputs)
+        if array.dtype != np.uint8:
+            array = np.clip(np.round(array.astype(np.float32)), 0, 255).astype(np.uint8)
+        return array
+
+    def inputs_from_raw(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(raw).astype(np.float32)
+
+    def serving_features(self, inputs, image_size: int):
+        import keras
+
+        # Rescaling casts to the layer's float dtype; a scale of 1 keeps the
+        # 0..255 values the photo model's own Rescaling expects.
+        return keras.layers.Rescaling(1.0, name="to_float")(inputs)
+
+    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution):
+        # Photo runs build and compile their models inside the scope too,
+        # so Model.fit and predict run under the strategy.
+        with distribution.strategy.scope():
+            return train_photos(config, run_directory, resumed, data_dir, progress)
+
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir) -> tuple[Any, str]:
+        from nophd.data import photos
+
+        data = photos.open_photos(
+            run_config["dataset"], image_size=int(run_config["image_size"]),
+            validation_split=float(run_config["validation_split"]), seed=int(run_config["seed"]), data_dir=data_dir,
+        )
+        data.require_classes(run_config.get("class_names"))
+        images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
+        evaluation = evaluate_images(model, images, labels)
+        where = str(data.source)
+        if Path(run).is_dir():
+            from nophd.reports import artifacts
+
+            artifacts.write_mistakes(Path(run), evaluation, images, data.class_names, "validation photos", where)
+        return evaluation, where
+
+    def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int, seed: int):
+        """A photo run's data reopened as training made it (same source, split, seed and image size):
+        (calibration images drawn from its training split, its validation images and labels, where they are)."""
+        from nophd.data import photos
+
+        try:
+            source, image_size = run_config["dataset"], int(run_config["image_size"])
+            validation_split, split_seed = float(run_config["validation_split"]), int(run_config["seed"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunError(f"the run's {runs.CONFIG} lacks a usable photo field ({error})") from None
+        data = photos.open_photos(source, image_size=image_size, validation_split=validation_split, seed=split_seed,
+                                  data_dir=data_dir)
+        if run_config.get("class_names") and list(run_config["class_names"]) != list(data.class_names):
+            raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
+                           f"({', '.join(run_config['class_names'])})")
+        rng = np.random.default_rng(seed)
+        count = min(representative_count, len(data.training))
+        chosen = np.sort(rng.choice(len(data.training), size=count, replace=False))
+        representative, _ = _read_photos(data.dataset([data.training[index] for index in chosen]))
+        images, labels = _read_photos(data.validation_dataset())
+        return representative, images, labels, f"held-out validation split ({len(labels):,} images) of {data.source}"
+
+
+def _read_photos(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """A (uint8 (S, S, 3), label) tf.data dataset in memory as uint8 images and labels."""
+    images, labels = [], []
+    for image_batch, label_batch in dataset.batch(64).as_numpy_iterator():
+        # Resized shard images may arrive as float 0..255; exports take uint8.
+        images.append(np.clip(np.round(image_batch), 0, 255).astype(np.uint8)
+                      if image_batch.dtype != np.uint8 else image_batch)
+        labels.append(label_batch)
+    if not images:
+        raise ConfigError("no photos to calibrate or evaluate the export on")
+    return np.concatenate(images), np.concatenate(labels)
+
+
+TASK = Photos()
 
 FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune.keras"
 PREDICT_BATCH = 64
@@ -76,8 +230,8 @@ def collect(dataset, count: int, what: str, progress: bool) -> tuple[np.ndarray,
     return np.concatenate(images), np.concatenate(labels).astype(np.int32)
 
 
-def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_dir, progress: bool):
-    """Trains and evaluates a photo classifier; see the module docstring.
+def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress: bool):
+    """Trains and evaluates a photo classifier (a PhotoConfig) into the locked `run_directory`.
 
     Returns:
         loop.RunResult for the run folder.
@@ -86,6 +240,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
 
     from nophd.data import photos
     from nophd.models import transfer
+    from nophd.training import loop
 
     data = photos.open_photos(
         config.dataset, image_size=config.image_size, validation_split=config.validation_split, seed=config.seed,
@@ -162,7 +317,7 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
             feature_extractor, shared_head = transfer.head_features_model(model)
             if head is None:
                 head = shared_head
-                _compile(head, config.learning_rate)
+                _compile(head, config, config.learning_rate)
             train_inputs = _features(feature_extractor, train_images, "training", progress)
             validation_inputs = _features(feature_extractor, validation_images, "validation", progress)
             seconds["features"] = round(time.monotonic() - phase_start, 3)
@@ -170,13 +325,13 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
             fitted = head
         else:
             if not resumed:
-                _compile(model, config.learning_rate)
+                _compile(model, config, config.learning_rate)
             train_inputs, validation_inputs, fitted = train_images, validation_images, model
         wall_before = loop.fit_epochs(
             fitted, run_directory, config,
-            _training_stream(train_inputs, train_labels, config, initial_epoch * steps_per_epoch,
+            _training_stream(train_inputs, _labels_for(train_labels, config, classes), config, initial_epoch * steps_per_epoch,
                              augment=config.augment == "all"),
-            _batches(validation_inputs, validation_labels),
+            _batches(validation_inputs, _labels_for(validation_labels, config, classes)),
             steps_per_epoch=steps_per_epoch, validation_steps=None, initial_epoch=initial_epoch,
             final_epoch=config.epochs, history_rows=history_rows, wall_before=wall_before, progress=progress,
             class_weight=class_weight, phase="frozen",
@@ -194,14 +349,14 @@ def train_photos(config: PhotoConfig, run_directory: Path, resumed: bool, data_d
         phase_start = time.monotonic()
         if not in_fine_tuning:
             unfrozen = transfer.set_fine_tuning(model, config.fine_tune_layers)
-            _compile(model, config.fine_tune_learning_rate)
+            _compile(model, config, config.fine_tune_learning_rate)
         else:
             unfrozen = [layer.name for layer in transfer.backbone_of(model).layers if layer.trainable and layer.weights]
         wall_before = loop.fit_epochs(
             model, run_directory, config,
-            _training_stream(train_images, train_labels, config, (initial_epoch - config.epochs) * steps_per_epoch,
+            _training_stream(train_images, _labels_for(train_labels, config, classes), config, (initial_epoch - config.epochs) * steps_per_epoch,
                              augment=config.augment != "off"),
-            _batches(validation_images, validation_labels),
+            _batches(validation_images, _labels_for(validation_labels, config, classes)),
             steps_per_epoch=steps_per_epoch, validation_steps=None, initial_epoch=initial_epoch,
             final_epoch=config.total_epochs, history_rows=history_rows, wall_before=wall_before, progress=progress,
             checkpoint=FINE_TUNE_CHECKPOINT, class_weight=class_weight, phase="fine-tune",
@@ -221,11 +376,11 @@ def evaluate_images(model, images: np.ndarray, labels: np.ndarray):
     return scoring.score(probabilities, labels)
 
 
-def _compile(model, learning_rate: float) -> None:
-    import keras
+def _compile(model, config, learning_rate: float) -> None:
+    """Compiles with the run's optimizer, loss and clipnorm at this phase's learning rate."""
+    from nophd.training import loop
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    loop.compile_model(model, dataclasses.replace(config, learning_rate=learning_rate))
 
 
 def _features(feature_extractor, images: np.ndarray, what: str, progress: bool) -> np.ndarray:
@@ -251,7 +406,14 @@ def _copy_head(head, model) -> None:
     callbacks.restore_random_states(model, callbacks.random_states(head))
 
 
-def _training_stream(inputs: np.ndarray, labels: np.ndarray, config: PhotoConfig, skip_batches: int, augment: bool):
+def _labels_for(labels: np.ndarray, config, classes: int) -> np.ndarray:
+    """Integer labels, or one-hot rows when the run's loss is categorical cross-entropy."""
+    if config.loss == "categorical_crossentropy":
+        return np.eye(classes, dtype=np.float32)[labels]
+    return labels
+
+
+def _training_stream(inputs: np.ndarray, labels: np.ndarray, config, skip_batches: int, augment: bool):
     """Endless shuffled batches; with augment, random flips/rotations/zooms/contrast."""
     import keras
     import tensorflow as tf
@@ -286,10 +448,11 @@ def _batches(inputs: np.ndarray, labels: np.ndarray):
             .prefetch(tf.data.AUTOTUNE))
 
 
-def _finish(run_directory: Path, config: PhotoConfig, data, model, images, labels, history_rows, wall_seconds,
+def _finish(run_directory: Path, config, data, model, images, labels, history_rows, wall_seconds,
             unfrozen, weights, seconds) -> dict:
     """Evaluates the final model on the validation split; writes metrics, pictures, report."""
     from nophd.reports import artifacts
+    from nophd.training import loop
 
     evaluation = evaluate_images(model, images, labels)
     frozen_row = history_rows[config.epochs - 1] if len(history_rows) >= config.epochs else None

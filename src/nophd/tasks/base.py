@@ -1,0 +1,124 @@
+"""What every kind of run answers for itself: the `Task` protocol.
+
+nophd trains more than one kind of classifier (MNIST-style digits, photos by
+transfer learning). Everything that differs between them is a method or an
+attribute of its task, in its own module (`nophd.tasks.digits`,
+`nophd.tasks.photos`); training, evaluation, reports, the dashboard, export
+and the command line ask the run's task (`nophd.tasks.of_config`,
+`nophd.tasks.of_run`) and never test a task's name.
+
+Adding a kind of run: one module defining a `Task` subclass and its config
+dataclass (a `nophd.config.RunConfig`), plus one line in
+`nophd.tasks.TASKS`.
+
+Example:
+    task = tasks.of_run(runs.read_json(folder / "config.json"))
+    inputs = task.prepare(image, image_size=task.image_size_of(model))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Task:
+    """One kind of run. Subclasses fill in every attribute and method.
+
+    Attributes:
+        name: as config.json's "task" records it.
+        noun: what one example is, for people ("digit", "photo").
+        evaluated_split: the split whose figures metrics.json records as
+            test_accuracy and test_loss: "test" or "validation".
+        max_upload_pixels: the largest picture the server decodes for it.
+        takes_pixel_arrays: whether a JSON array of pixels is an input.
+        shows_model_input: whether predictions return what the model saw.
+        mistakes_saved: whether the run's worst mistakes come from the run
+            folder (mistakes.json) rather than being scored live.
+    """
+
+    name: str
+    noun: str
+    evaluated_split: str
+    max_upload_pixels: int
+    takes_pixel_arrays: bool = False
+    shows_model_input: bool = False
+    mistakes_saved: bool = True
+
+    # --- configs
+
+    def config_class(self) -> type:
+        """The frozen dataclass holding this task's settings."""
+        raise NotImplementedError
+
+    def schedule(self, values: dict[str, Any], epochs: int | None) -> list[float]:
+        """The learning rate of each of `epochs` epochs from config.json values ([] when they are incomplete)."""
+        raise NotImplementedError
+
+    def planned_epochs(self, values: dict[str, Any]) -> int | None:
+        """The epochs config.json plans, all phases together (None when it does not say)."""
+        raise NotImplementedError
+
+    # --- inputs
+
+    def image_size_of(self, model) -> int:
+        """The side of the square pictures the Keras `model` takes."""
+        return int(model.input_shape[1])
+
+    def check_model(self, model, where: str) -> None:
+        """Raises RunError when `model` cannot be this task's model (`where`: the config.json path)."""
+
+    def raw_shape(self, image_size: int) -> tuple[int, ...]:
+        """One raw uint8 example's shape, as exports and the v2 protocol take it."""
+        raise NotImplementedError
+
+    def matches_raw_shape(self, shape: tuple[int, ...]) -> bool:
+        """Whether a batch of raw uint8 inputs of `shape` (N first) is this task's."""
+        raise NotImplementedError
+
+    def raw_input_text(self) -> str:
+        """What an export's raw input holds, for export.json."""
+        raise NotImplementedError
+
+    def prepare(self, image, image_size: int) -> np.ndarray:
+        """One Pillow image as one model input (no batch axis), prepared as in training."""
+        raise NotImplementedError
+
+    def warning(self, prepared: np.ndarray) -> str | None:
+        """Why a prediction for this prepared input means little, or None."""
+        return None
+
+    def is_blank(self, prepared: np.ndarray) -> bool:
+        """Whether the server refuses this prepared input as holding nothing to classify."""
+        return False
+
+    def raw_pixels(self, inputs: np.ndarray) -> np.ndarray:
+        """Prepared model inputs as the raw uint8 pixels an export takes."""
+        raise NotImplementedError
+
+    def inputs_from_raw(self, raw: np.ndarray) -> np.ndarray:
+        """Raw uint8 inputs (N, *raw_shape) as the Keras model takes them."""
+        raise NotImplementedError
+
+    def serving_features(self, inputs, image_size: int):
+        """Keras layers from raw pixel inputs to what the model takes (export's serving model)."""
+        raise NotImplementedError
+
+    def channels(self) -> int:
+        """Colour channels of one input (sizes the server's batches)."""
+        return self.raw_shape(1)[-1] if len(self.raw_shape(1)) == 3 else 1
+
+    # --- training and evaluation (each task's workflow)
+
+    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution):
+        """Trains and evaluates `config` into `run_directory` (locked); returns a training.loop.RunResult."""
+        raise NotImplementedError
+
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir) -> tuple[Any, str]:
+        """Scores a saved run's model on its evaluation split: (scoring.Evaluation, where the data is)."""
+        raise NotImplementedError
+
+    def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int):
+        """The evaluation images and labels and the calibration images an export is checked with."""
+        raise NotImplementedError
