@@ -70,9 +70,9 @@ def run_one(label: str, flags: list[str], replicas: int, args, root: Path) -> di
     batch = args.batch_size
     if args.same_global_batch and replicas > 1:
         if batch is None:
-            from nophd.models import registry
+            from nophd import presets
 
-            batch = registry.preset(args.model).batch_size
+            batch = presets.preset(args.model).batch_size
         command += ["--batch-size", str(max(1, batch // replicas)), "--lr-scaling", "none"]
     elif batch is not None:
         command += ["--batch-size", str(batch)]

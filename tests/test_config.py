@@ -2,28 +2,27 @@
 
 import pytest
 
-from nophd import config
-from nophd.models import registry
+from nophd import config, presets
 from nophd.errors import ConfigError
 
 
 def test_preset_carries_the_codelab_batch_norm_recipe():
-    preset = registry.preset("conv-bn")
+    preset = presets.preset("conv-bn")
     assert (preset.optimizer, preset.learning_rate, preset.lr_decay, preset.batch_size, preset.epochs) == (
         "adam", 0.01, 0.666, 64, 10)
     assert preset.loss == "categorical_crossentropy"
 
 
 def test_schedule_is_exponential_decay_per_epoch():
-    schedule = registry.preset("dense-lrdecay").schedule()
+    schedule = presets.preset("dense-lrdecay").schedule()
     assert schedule[0] == pytest.approx(0.01)
     assert schedule[3] == pytest.approx(0.01 * 0.6**3)
     assert len(schedule) == 10
-    assert registry.preset("dense").schedule() == [0.001] * 10
+    assert presets.preset("dense").schedule() == [0.001] * 10
 
 
 def test_override_checks_types_and_ignores_none():
-    base = registry.preset("dense")
+    base = presets.preset("dense")
     changed = config.override(base, epochs=3, seed=None, learning_rate=0.002)
     assert (changed.epochs, changed.seed, changed.learning_rate) == (3, base.seed, 0.002)
 
@@ -40,11 +39,11 @@ def test_override_checks_types_and_ignores_none():
 ])
 def test_bad_overrides_name_the_field(changes, field):
     with pytest.raises(ConfigError, match=field):
-        config.override(registry.preset("dense"), **changes)
+        config.override(presets.preset("dense"), **changes)
 
 
 def test_saved_config_round_trips_and_rejects_unknown_keys():
-    original = config.override(registry.preset("rnn-bigru"), epochs=2)
+    original = config.override(presets.preset("rnn-bigru"), epochs=2)
     assert config.from_dict(original.to_dict()) == original
     with pytest.raises(ConfigError, match="unknown fields extra"):
         config.from_dict({**original.to_dict(), "extra": 1})
@@ -56,6 +55,6 @@ def test_saved_config_round_trips_and_rejects_unknown_keys():
 
 def test_unknown_model_lists_the_valid_names():
     with pytest.raises(ConfigError) as raised:
-        registry.preset("resnet")
+        presets.preset("resnet")
     message = str(raised.value)
     assert "resnet" in message and "conv-bn" in message and "dense1" in message and "\n" not in message

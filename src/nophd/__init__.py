@@ -55,8 +55,7 @@ def train(
         overrides: any other TrainConfig field, e.g. learning_rate=0.005,
             mixed_precision=True, jit=True.
     """
-    from nophd import config
-    from nophd.models import registry
+    from nophd import config, presets
     from nophd.training.train import train_and_evaluate
 
     # lr_decay is also a ladder recipe field (the per-epoch decay), so this
@@ -67,7 +66,7 @@ def train(
     # First: splitting the CPU must happen before TensorFlow starts.
     distribution = _distribution(strategy, cpu_devices, workers, worker_index, worker_timeout)
     explicit = {"epochs": epochs, "batch_size": batch_size, "seed": seed, **overrides}
-    resolved = config.override(registry.preset(model), **explicit)
+    resolved = config.override(presets.preset(model), **explicit)
     return train_and_evaluate(
         resolved, out, resume=resume, data_dir=data_dir, runs_root=runs_root, progress=progress, explicit=explicit,
         distribution=distribution,

@@ -4,9 +4,9 @@
 learning rate and schedule, batch, epochs, loss, clipping, distribution),
 defined and checked once; each kind of run adds its own in a subclass
 (`TrainConfig` for digits, `PhotoConfig` for photos), whose `task` names
-it. A ladder rung's recipe is a `Recipe`, defined next to its model;
-`nophd.models.registry.preset()` turns a rung into a `TrainConfig` (this
-module imports no model: models depend on the config). `override()`
+it. A ladder rung's recipe is a `Recipe`; the rungs are named presets in
+`nophd.presets`, whose `preset()` turns one into a `TrainConfig` (this
+module imports no model). `override()`
 changes fields with type checks and rejects unknown keys. The resolved
 config is saved with every run as `config.json`, and `from_dict()` reads it
 back for `--resume`.
@@ -181,12 +181,12 @@ class TrainConfig(RunConfig):
             share of the training set instead.
 
     Example:
-        config = override(registry.preset("conv-bn"), epochs=2, seed=1)
+        config = override(presets.preset("conv-bn"), epochs=2, seed=1)
     """
 
     task: str = "digits"
     # No default (field() without one overrides RunConfig's): the rung names
-    # the model and its recipe gives these (registry.preset).
+    # the model and its recipe gives these (presets.preset).
     model: str = dataclasses.field()
     dataset: str = "mnist"
     optimizer: str = dataclasses.field()

@@ -4,28 +4,39 @@ import keras
 import numpy as np
 import pytest
 
-from nophd import models
-from nophd.models import registry
+from nophd import models, presets
 
 
 def layer_kinds(model):
     return [type(layer).__name__ for layer in model.layers]
 
 
-def test_every_model_builds_and_outputs_ten_probabilities():
+@pytest.mark.parametrize("tiny", [False, True])
+def test_every_model_builds_and_outputs_ten_probabilities(tiny):
     batch = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
     for name in models.names():
-        model = models.build(name)
+        model = models.build(name, tiny=tiny)
         probabilities = np.asarray(model(batch, training=False))
         assert probabilities.shape == (3, 10), name
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5, err_msg=name)
 
 
+def test_tiny_variants_keep_the_layers_with_far_fewer_weights():
+    for name in models.names():
+        full, tiny = models.build(name), models.build(name, tiny=True)
+        assert [type(layer) for layer in tiny.layers] == [type(layer) for layer in full.layers], name
+        if name != "dense1":  # one Dense layer: nothing to narrow
+            assert tiny.count_params() < full.count_params() / 10, name
+
+
 def test_ladder_order_and_codelab_figures():
-    assert models.names()[:8] == [
+    assert presets.names()[:8] == [
         "dense1", "dense-sigmoid", "dense", "dense-lrdecay", "dense-dropout", "conv", "conv-dropout", "conv-bn"]
-    assert registry.get("conv-bn").codelab_accuracy == 0.995
-    assert registry.get("dense1").codelab_accuracy == 0.90
+    assert presets.get("conv-bn").codelab_accuracy == 0.995
+    assert presets.get("dense1").codelab_accuracy == 0.90
+    # Every preset names a registered builder; two share one (the recipe is what differs).
+    assert {preset.model for preset in presets.PRESETS.values()} == set(models.names())
+    assert presets.get("dense-lrdecay").model == "dense"
 
 
 def test_dense_rungs():
@@ -96,8 +107,8 @@ def test_advanced_layer_models():
     assert "Reshape" in layer_kinds(rnn) and "Bidirectional" in layer_kinds(rnn)
     bidirectional = next(layer for layer in rnn.layers if isinstance(layer, keras.layers.Bidirectional))
     assert isinstance(bidirectional.forward_layer, keras.layers.GRU)
-    assert registry.get("rnn-bigru").recipe.loss == "sparse_categorical_crossentropy"
-    assert registry.get("rnn-bigru").recipe.clipnorm == 1.0
+    assert presets.get("rnn-bigru").recipe.loss == "sparse_categorical_crossentropy"
+    assert presets.get("rnn-bigru").recipe.clipnorm == 1.0
 
 
 def test_unknown_model():

@@ -18,9 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from nophd import config as config_module, runs
+from nophd import config as config_module, presets, runs
 from nophd.errors import ConfigError
-from nophd.models import registry
 from nophd.training import distribute
 
 TIMEOUT = 120  # Seconds any one subprocess may take.
@@ -91,7 +90,7 @@ def test_photo_configs_scale_both_learning_rates():
 
 
 def test_older_config_files_without_distribution_fields_still_load():
-    saved = registry.preset("dense1").to_dict()
+    saved = presets.preset("dense1").to_dict()
     for key in ("strategy", "replicas", "lr_scaling", "mixed_precision", "jit"):
         saved.pop(key)
     loaded = config_module.from_dict(saved)
@@ -122,7 +121,7 @@ def test_hand_written_loop_trains_like_model_fit(tiny_mnist, tmp_path):
     from nophd.tasks import digits as digits_task
     from nophd.training import loop
 
-    config = config_module.override(registry.preset("conv-bn"), epochs=2, learning_rate=0.002)
+    config = config_module.override(presets.preset("conv-bn"), epochs=2, learning_rate=0.002)
     splits = digits_task.load_mnist_splits(config, tiny_mnist)
     steps = splits.train_count // config.batch_size
     results = {}

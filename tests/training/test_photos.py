@@ -7,6 +7,7 @@ real ImageNet weights and tf_flowers are used only by the realdata test.
 """
 
 import json
+import math
 
 import keras
 import numpy as np
@@ -352,3 +353,20 @@ def test_a_photo_resume_on_changed_files_is_refused(tmp_path, monkeypatch, calib
     (data / "circles" / "extra.jpg").write_bytes(first.read_bytes())
     with pytest.raises(RunError, match="not the data this run started on"):
         train_and_evaluate(tiny_config(data, calibrated_weights), tmp_path / "run", resume=True, progress=False)
+
+
+def test_a_photo_run_trains_with_its_own_optimizer_loss_and_clipnorm(tmp_path, shapes, calibrated_weights):
+    # config.json saved optimizer, loss and clipnorm, and photo runs used to
+    # ignore all three (always Adam with sparse cross-entropy): every phase
+    # now compiles with them.
+    settings = tiny_config(shapes, calibrated_weights, epochs=1, fine_tune_epochs=1, optimizer="sgd",
+                           loss="categorical_crossentropy", clipnorm=0.5, learning_rate=0.05)
+    result = train_and_evaluate(settings, tmp_path / "run", progress=False)
+    model = keras.models.load_model(result.run_directory / runs.MODEL)
+    assert type(model.optimizer).__name__ == "SGD" and model.optimizer.clipnorm == 0.5
+    assert model.loss == "categorical_crossentropy"
+    saved = json.loads((result.run_directory / runs.CONFIG).read_text(encoding="utf-8"))
+    assert (saved["optimizer"], saved["loss"], saved["clipnorm"]) == ("sgd", "categorical_crossentropy", 0.5)
+    rows = runs.read_history(result.run_directory)
+    assert len(rows) == 2 and all(math.isfinite(row["loss"]) for row in rows)
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0

@@ -15,14 +15,15 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     quiet.import_tensorflow()
+    from nophd import presets
     from nophd.models import registry
 
     print(f"{'model':14s} {'parameters':>10s}  {'epochs':>6s}  {'batch':>5s}  {'optimizer':18s} {'codelab':>8s}  description")
-    for name in registry.names():
-        spec = registry.get(name)
+    for name in presets.names():
+        spec = presets.get(name)
         recipe = spec.recipe
         optimizer = f"{recipe.optimizer} {recipe.learning_rate:g}" + (f"*{recipe.lr_decay:g}^e" if recipe.lr_decay else "")
         codelab = spec.codelab_text if spec.codelab_accuracy else "—"
-        parameters = spec.build((28, 28, 1), 10).count_params()
+        parameters = registry.build(spec.model).count_params()
         print(f"{name:14s} {parameters:>10,d}  {recipe.epochs:>6d}  {recipe.batch_size:>5d}  {optimizer:18s} {codelab:>8s}  {spec.description}")
     return 0

@@ -1,4 +1,4 @@
-"""Models by name: the MNIST ladder and, later, transfer-learning families.
+"""Model builders by name: the MNIST ladder's (their recipes are nophd.presets).
 
 Example:
     from nophd import models

@@ -1,4 +1,4 @@
-"""The model registry: every model nophd can train, by name, with its recipe.
+"""The model registry: every model builder nophd has, by name (recipes are nophd.presets).
 
 A family module (ladder.py) registers its models into nophd.models.spec;
 this module loads the families and looks models up. nophd.config does not
@@ -7,11 +7,8 @@ import it: models depend on the config, never the other way.
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 
-from nophd.config import TrainConfig
 from nophd.errors import ConfigError
 from nophd.models import spec as spec_module
 
@@ -22,7 +19,7 @@ def _load_families() -> None:
 
 
 def names() -> list[str]:
-    """All model names, in ladder order."""
+    """All builder names, in ladder order."""
     _load_families()
     return list(spec_module.REGISTRY)
 
@@ -39,23 +36,10 @@ def get(name: str) -> spec_module.ModelSpec:
     return spec_module.REGISTRY[name]
 
 
-def build(name: str, input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10) -> keras.Model:
-    """Builds a new, uncompiled model by name.
+def build(name: str, input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10, tiny: bool = False) -> keras.Model:
+    """Builds a new, uncompiled model by builder name (tiny: the same layers, far narrower, for tests).
 
     Example:
         model = build("conv-bn")  # input (None, 28, 28, 1) floats in [0, 1]
     """
-    return get(name).build(tuple(input_shape), num_classes)
-
-
-def preset(model_name: str) -> TrainConfig:
-    """The codelab's recipe for ladder rung `model_name` as a TrainConfig.
-
-    Example:
-        config = nophd.config.override(preset("conv-bn"), epochs=2, seed=1)
-
-    Raises:
-        ConfigError: unknown name; the message lists the valid ones.
-    """
-    recipe = get(model_name).recipe
-    return TrainConfig(model=model_name, **dataclasses.asdict(recipe))
+    return get(name).build(tuple(input_shape), num_classes, tiny=tiny)

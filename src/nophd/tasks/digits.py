@@ -201,10 +201,11 @@ def load_mnist_splits(config, data_dir: str | os.PathLike | None) -> MnistSplits
 
 def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress: bool, distribution):
     """Trains ladder rung `config.model` on MNIST into the locked `run_directory`; returns loop.RunResult."""
+    from nophd import presets
     from nophd.models import registry
     from nophd.training import distribute, loop
 
-    spec = registry.get(config.model)
+    spec = presets.get(config.model)
     splits = load_mnist_splits(config, data_dir)
     identity = {f"{key}_sha256": digest for key, digest in splits.sha256.items()}
     if resumed:
@@ -232,7 +233,7 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
             if progress:
                 print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
         else:
-            model = registry.build(config.model)
+            model = registry.build(spec.model)
             loop.compile_model(model, config)
             loop.write_config(run_directory, config, identity)
             initial_epoch, history_rows, wall_before = 0, [], 0.0

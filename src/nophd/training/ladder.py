@@ -35,14 +35,14 @@ def run_ladder(
     Returns:
         The path of ladder.html.
     """
-    from nophd.models import registry
+    from nophd import presets
     from nophd.reports import report
 
     out_directory = Path(out_directory)
-    names = models or registry.names()
+    names = models or presets.names()
     configs = []
     for name in names:
-        preset = registry.preset(name)
+        preset = presets.preset(name)
         configs.append(config_module.override(
             preset, epochs=scaled_epochs(preset.epochs, epochs_scale), seed=seed,
             train_limit=train_limit, test_limit=test_limit,
@@ -60,7 +60,7 @@ def run_ladder(
                                          progress=progress).metrics
         elif progress:
             print(f"   already trained in {run_directory}: {100 * metrics['test_accuracy']:.2f}%", file=sys.stderr)
-        spec = registry.get(config.model)
+        spec = presets.get(config.model)
         rows.append({
             "model": config.model,
             "description": spec.description,

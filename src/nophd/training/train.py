@@ -142,7 +142,7 @@ def train_and_evaluate(
     validation split (see nophd.tasks).
 
     Args:
-        config: the resolved configuration (nophd.models.registry.preset or nophd.config.photo_config).
+        config: the resolved configuration (nophd.presets.preset or nophd.config.photo_config).
         run_directory: where to write; default runs_root/<time>-<model>.
         resume: continue the interrupted run in run_directory (or the newest
             interrupted run of this model under runs_root).
