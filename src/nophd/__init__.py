@@ -180,15 +180,15 @@ def _refuse(options: dict, names, reason: str) -> None:
 
 
 def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
-    """Evaluates a run's model on the MNIST test set (see nophd.training.evaluate)."""
-    from nophd.training.evaluate import evaluate_run
+    """Evaluates a run's model on the MNIST test set (see nophd.inference.evaluate)."""
+    from nophd.inference.evaluate import evaluate_run
 
     return evaluate_run(run, data_dir)
 
 
 def predict(run: str | os.PathLike, paths, top: int = 3):
-    """Top-`top` classes for each image file; see nophd.training.evaluate.predict_files."""
-    from nophd.training.evaluate import predict_files
+    """Top-`top` classes for each image file; see nophd.inference.evaluate.predict_files."""
+    from nophd.inference.evaluate import predict_files
 
     return predict_files(run, [paths] if isinstance(paths, (str, os.PathLike)) else list(paths), top)
 

@@ -159,7 +159,7 @@ def test_predict_a_drawn_one_as_multipart_raw_body_and_json(client):
 
 
 def test_predict_agrees_with_the_command_line(client, served_runs, tmp_path):
-    from nophd.training import evaluate
+    from nophd.inference import evaluate
 
     path = tmp_path / "three.png"
     font_digit(3).save(path)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nophd.data import images
-from nophd.training import evaluate
+from nophd.inference import evaluate
 from nophd.inference.predictor import Predictor
 
 from .conftest import PHOTO_CLASSES, PHOTO_SIZE

@@ -18,8 +18,8 @@ from nophd import cli, config, runs
 from nophd.data import photos, synthetic, tfrecords
 from nophd.errors import ConfigError, DataError, RunError
 from nophd.models import transfer
-from nophd.inference import predictor
-from nophd.training import callbacks, evaluate
+from nophd.inference import evaluate, predictor
+from nophd.training import callbacks
 from nophd.tasks import photos as photo_training
 from nophd.training.train import train_and_evaluate
 
