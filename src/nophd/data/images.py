@@ -314,6 +314,19 @@ def _eight_bit_grey(image: Image.Image | np.ndarray) -> np.ndarray | None:
     return image
 
 
+def _median(values: np.ndarray) -> np.floating:
+    """np.median of a 1-D float32 array without NaNs, to the bit, at a fraction of its overhead.
+
+    The two middle values of an even count are averaged in float32, as np.median does.
+    """
+    count = len(values)
+    middle = count // 2
+    if count % 2:
+        return np.partition(values, middle)[middle]
+    low, high = np.partition(values, (middle - 1, middle))[middle - 1 : middle + 1]
+    return (low + high) / values.dtype.type(2)
+
+
 def _normalise(gray: np.ndarray, box_size: float, to_unit=None) -> np.ndarray:
     """MNIST's recipe on (H, W) grey levels; the longer side becomes `box_size` px.
 
@@ -328,13 +341,13 @@ def _normalise(gray: np.ndarray, box_size: float, to_unit=None) -> np.ndarray:
         def to_unit(values):
             return values
     ring = to_unit(np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]]))
-    background = float(np.median(ring))
+    background = float(_median(ring))
     inverted = background > 0.5
     if inverted:
         # Dark ink on a light background: turn it round, as MNIST is light on dark.
         ring = 1.0 - ring
         background = 1.0 - background
-    deviation = float(np.median(np.abs(ring - background)))
+    deviation = float(_median(np.abs(ring - background)))
     level = np.float32(background + _NOISE_DEVIATIONS * deviation)
 
     def ink(values: np.ndarray) -> np.ndarray:
