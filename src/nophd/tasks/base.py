@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from nophd import values as values_module
+
 
 class Task:
     """One kind of run. Subclasses fill in every attribute and method.
@@ -53,7 +55,23 @@ class Task:
         raise NotImplementedError
 
     def schedule(self, values: dict[str, Any], epochs: int | None) -> list[float]:
-        """The learning rate of each of `epochs` epochs from config.json values ([] when they are incomplete)."""
+        """The learning rate of each of `epochs` epochs from config.json values ([] when they are incomplete).
+
+        Only the schedule's fields are read, so a partial config.json still
+        has a schedule: the task's config class computes it (learning_rate_at).
+        """
+        rate, decay = values_module.number(values.get("learning_rate")), values.get("lr_decay")
+        if rate is None or not epochs or epochs > 10_000:
+            return []
+        if decay is not None:
+            decay = values_module.number(decay)
+            if decay is None:
+                return []
+        planner = self.schedule_config(values, rate, decay)
+        return [] if planner is None else [planner.learning_rate_at(epoch) for epoch in range(epochs)]
+
+    def schedule_config(self, values: dict[str, Any], rate: float, decay: float | None):
+        """A config holding just the schedule's fields from config.json `values` (None when they are incomplete)."""
         raise NotImplementedError
 
     def planned_epochs(self, values: dict[str, Any]) -> int | None:

@@ -52,16 +52,10 @@ class Digits(Task):
 
         return TrainConfig
 
-    def schedule(self, values: dict[str, Any], epochs: int | None) -> list[float]:
-        rate, decay = values_module.number(values.get("learning_rate")), values.get("lr_decay")
-        if rate is None or not epochs or epochs > 10_000:
-            return []
-        if decay is None:
-            return [rate] * epochs
-        decay = values_module.number(decay)
-        if decay is None:
-            return []
-        return [rate * decay**epoch for epoch in range(epochs)]
+    def schedule_config(self, values: dict[str, Any], rate: float, decay: float | None):
+        from nophd.config import RunConfig
+
+        return RunConfig(task=self.name, learning_rate=rate, lr_decay=decay)
 
     def planned_epochs(self, values: dict[str, Any]) -> int | None:
         return values_module.integer(values.get("epochs"))

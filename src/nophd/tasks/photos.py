@@ -74,23 +74,14 @@ class Photos(Task):
 
         return PhotoConfig
 
-    def schedule(self, values: dict[str, Any], epochs: int | None) -> list[float]:
+    def schedule_config(self, values: dict[str, Any], rate: float, decay: float | None):
         from nophd.config import PhotoConfig
 
-        rate, decay = values_module.number(values.get("learning_rate")), values.get("lr_decay")
-        if rate is None or not epochs or epochs > 10_000:
-            return []
-        if decay is not None:
-            decay = values_module.number(decay)
-            if decay is None:
-                return []
         frozen, fine_rate = values_module.integer(values.get("epochs")), values_module.number(values.get("fine_tune_learning_rate"))
         if frozen is None:
-            return []
-        # Only the schedule's fields, so a partial config.json still has a schedule.
-        schedule = PhotoConfig(learning_rate=rate, epochs=frozen, lr_decay=decay,
-                               fine_tune_learning_rate=fine_rate if fine_rate is not None else rate)
-        return [schedule.learning_rate_at(epoch) for epoch in range(epochs)]
+            return None
+        return PhotoConfig(learning_rate=rate, epochs=frozen, lr_decay=decay,
+                           fine_tune_learning_rate=fine_rate if fine_rate is not None else rate)
 
     def planned_epochs(self, values: dict[str, Any]) -> int | None:
         epochs = values_module.integer(values.get("epochs"))
