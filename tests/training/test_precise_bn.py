@@ -1,13 +1,17 @@
-"""Precise batch norm (nophd.training.precise_bn) on a tiny model and random inputs."""
+"""Precise batch norm (nophd.training.precise_bn): on a tiny model and random inputs, and at the end of a digit run."""
 
 from __future__ import annotations
+
+import json
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nophd.training import precise_bn
+import nophd
+from nophd import runs
+from nophd.training import callbacks, precise_bn
 
 
 def tiny_model():
@@ -73,3 +77,60 @@ def test_a_model_without_trainable_batch_norm_is_left_alone_and_reads_nothing():
     assert precise_bn.recompute_batch_norm(model, iter(())) == 0
     with pytest.raises(ValueError, match="no images"):
         precise_bn.recompute_batch_norm(tiny_model(), np.zeros((0, 6, 6, 2), np.float32))
+
+
+# A whole digit run: conv-bn, 2 epochs on the 1,200 tiny digits (36 steps).
+# Without precise BN its moving statistics lag: measured 85.7% training
+# accuracy and 62.3% test accuracy; with it, 99.0% test accuracy.
+
+
+def short_conv_bn(data, out, **options):
+    return nophd.train("conv-bn", epochs=2, data_dir=data, out=out, progress=False, **options)
+
+
+@pytest.fixture(scope="module")
+def short_run(tiny_mnist, tmp_path_factory):
+    return short_conv_bn(tiny_mnist, tmp_path_factory.mktemp("short") / "run")
+
+
+def test_a_short_conv_bn_run_tests_within_three_points_of_its_training_accuracy(short_run):
+    training_accuracy = runs.read_history(short_run.run_directory)[-1]["accuracy"]
+    print(f"conv-bn 2 epochs on 1,200 tiny digits: training {training_accuracy:.2%}, test {short_run.test_accuracy:.2%}")
+    assert short_run.test_accuracy >= training_accuracy - 0.03
+    metrics = json.loads((short_run.run_directory / runs.METRICS).read_text())
+    assert metrics["precise_bn"] == {"images": 1200}
+
+
+def test_the_saved_model_holds_the_recomputed_statistics(short_run, tiny_mnist):
+    from nophd.data import mnist
+
+    model = keras.models.load_model(short_run.run_directory / runs.MODEL)
+    first = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    train_images = mnist.load(tiny_mnist).train_images[..., None].astype(np.float32) / 255.0  # As the pipeline decodes.
+    inputs = np.asarray(keras.Model(model.input, first.input)(train_images, training=False), dtype=np.float64)
+    np.testing.assert_allclose(first.moving_mean, inputs.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(first.moving_variance, inputs.var(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+
+
+def test_a_resumed_run_ends_with_the_weights_and_statistics_of_an_uninterrupted_one(short_run, tiny_mnist, tmp_path,
+                                                                                      monkeypatch):
+    original = callbacks.RunRecorder.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks.RunRecorder, "on_epoch_end", on_epoch_end)
+        with pytest.raises(KeyboardInterrupt):
+            short_conv_bn(tiny_mnist, tmp_path / "cut")
+    assert runs.read_state(tmp_path / "cut")["status"] == "interrupted"
+    resumed = short_conv_bn(tiny_mnist, tmp_path / "cut", resume=True)
+    assert resumed.metrics["precise_bn"] == short_run.metrics["precise_bn"]
+    assert resumed.test_accuracy == short_run.test_accuracy
+    expected = keras.models.load_model(short_run.run_directory / runs.MODEL)
+    got = keras.models.load_model(resumed.run_directory / runs.MODEL)
+    for a, b in zip(expected.weights, got.weights):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
