@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from nophd import scoring
 
@@ -35,3 +36,35 @@ def test_worst_mistakes_come_most_confident_first_with_class_names():
     assert [mistake["index"] for mistake in mistakes] == [2, 3]
     assert mistakes[0]["label"] == "dog" and mistakes[0]["predicted"] == "cat"
     assert mistakes[0]["top"] == [{"label": "cat", "probability": 0.95}, {"label": "dog", "probability": 0.05}]
+
+
+def test_one_class_is_over_ninety_percent_of_the_predictions_in_the_confusion_matrix():
+    names = ["cat", "dog", "fox"]
+    message = scoring.one_class_warning(names, [[30, 0, 0], [29, 0, 1], [28, 0, 2]])
+    assert message.startswith("The model predicts one class: 97% of the 90 evaluated examples are called 'cat'")
+    # 90% exactly is not over 90%; a balanced matrix is fine.
+    assert scoring.one_class_warning(names, [[30, 0, 0], [30, 0, 0], [21, 0, 9]]) is None
+    assert scoring.one_class_warning(names, [[27, 2, 1], [3, 24, 3], [4, 5, 21]]) is None
+
+
+def test_without_a_confusion_matrix_one_class_right_and_every_other_wrong_is_one_class():
+    assert "'1'" in scoring.one_class_warning(["0", "1", "2"], per_class_accuracy=[0.0, 1.0, 0.02])
+    assert scoring.one_class_warning(["0", "1", "2"], per_class_accuracy=[0.5, 1.0, 0.0]) is None
+
+
+@pytest.mark.parametrize("figures", [
+    {"per_class_accuracy": [1.0], "confusion": [[5]]},  # One class: nothing to tell apart.
+    {"per_class_accuracy": [1.0, 0.0], "confusion": [[5, 0], [5]]},  # Ragged.
+    {"per_class_accuracy": [1.0, 0.0], "confusion": [["5", "0"], ["5", "0"]]},  # Not counts.
+    {"per_class_accuracy": [1.0, 0.0, 0.0], "confusion": [[5, 0], [5, 0]]},  # Wrong size.
+    {"per_class_accuracy": ["1", None]},
+    {"confusion": None},
+    [],
+])
+def test_malformed_figures_give_no_warning(figures):
+    assert scoring.one_class_warning_of(figures) is None
+
+
+def test_figures_from_metrics_json_default_to_class_indices():
+    message = scoring.one_class_warning_of({"per_class_accuracy": [0.0, 1.0], "confusion": [[0, 40], [0, 60]]})
+    assert "100% of the 100 evaluated examples are called '1'" in message

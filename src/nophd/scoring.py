@@ -90,3 +90,78 @@ def worst_mistakes(evaluation: Evaluation, class_names: list[str], limit: int) -
             "top": [{"label": class_names[int(top)], "probability": float(row[top])} for top in np.argsort(-row, kind="stable")[:3]],
         })
     return mistakes
+
+
+# A model that calls more than this share of the evaluated examples one class
+# has not learned to tell the classes apart (a short conv-bn run whose batch
+# norm statistics lag called 98% of the MNIST test set "1").
+ONE_CLASS_SHARE = 0.9
+# Without a confusion matrix: one class at least this right, every other at most ONE_CLASS_WRONG.
+ONE_CLASS_RIGHT = 0.95
+ONE_CLASS_WRONG = 0.05
+
+
+def one_class_warning(class_names, confusion=None, per_class_accuracy=None) -> str | None:
+    """The one-class warning (one line) when a model predicts one class for most of the evaluated examples, else None.
+
+    The one rule the CLI, the run report and the dashboard share. From the
+    confusion matrix (rows true classes, columns predicted): over
+    ONE_CLASS_SHARE of the examples predicted as one class. Without one (old
+    metrics.json files), from the per-class accuracies: one class right and
+    every other wrong. Fewer than two classes, or figures of the wrong
+    shape, give None.
+
+    Args:
+        class_names: K names.
+        confusion: K x K counts, or None.
+        per_class_accuracy: K recalls (0..1; None entries allowed), used without a confusion matrix.
+
+    Example:
+        one_class_warning(["0", "1"], [[0, 50], [0, 50]])  # "The model predicts one class: 100% of ..."
+    """
+    names = [str(name) for name in class_names or []]
+    count = len(names)
+    if count < 2:
+        return None
+    if confusion is not None:
+        try:
+            matrix = np.asarray(confusion)
+        except ValueError:  # Ragged rows.
+            return None
+        if matrix.shape != (count, count) or not np.issubdtype(matrix.dtype, np.number) or (matrix < 0).any():
+            return None
+        predicted = matrix.sum(axis=0)
+        total = float(predicted.sum())
+        top = int(np.argmax(predicted))
+        if total > 0 and predicted[top] / total > ONE_CLASS_SHARE:
+            return (f"The model predicts one class: {predicted[top] / total:.0%} of the {int(total):,} evaluated "
+                    f"examples are called {names[top]!r}. It has not learned to tell the classes apart: check the "
+                    "labels and the class balance, lower the learning rate or train longer.")
+        return None
+    if not isinstance(per_class_accuracy, (list, tuple, np.ndarray)) or len(per_class_accuracy) != count:
+        return None
+    per_class_accuracy = [float(value) if isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+                          else None for value in per_class_accuracy]
+    right = [index for index, value in enumerate(per_class_accuracy) if value is not None and value >= ONE_CLASS_RIGHT]
+    wrong = [index for index, value in enumerate(per_class_accuracy) if value is not None and value <= ONE_CLASS_WRONG]
+    if len(right) == 1 and len(wrong) == count - 1:
+        return (f"The model gets only {names[right[0]]!r} right and every other class wrong: it probably predicts "
+                "that one class for everything. Check the labels and the class balance, lower the learning rate "
+                "or train longer.")
+    return None
+
+
+def one_class_warning_of(figures) -> str | None:
+    """one_class_warning from a metrics.json or evaluation.json mapping ("class_names", "confusion", "per_class_accuracy").
+
+    Class names default to the class indices; anything malformed gives None.
+    """
+    if not isinstance(figures, dict):
+        return None
+    accuracies = figures.get("per_class_accuracy")
+    confusion = figures.get("confusion")
+    count = len(accuracies) if isinstance(accuracies, list) else len(confusion) if isinstance(confusion, list) else 0
+    names = figures.get("class_names")
+    if not isinstance(names, list) or len(names) != count:
+        names = [str(index) for index in range(count)]
+    return one_class_warning(names, confusion, accuracies)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nophd import quiet
+from nophd import quiet, scoring
 from nophd.cli import arguments
 
 
@@ -25,4 +25,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.run}: test accuracy {100 * result['test_accuracy']:.2f}%  loss {result['test_loss']:.4f}  "
           f"on {result['test_examples']:,} images")
     print("per class: " + "  ".join(f"{name}:{100 * value:.1f}%" for name, value in zip(result["class_names"], result["per_class_accuracy"])))
+    warning = scoring.one_class_warning_of(result)
+    if warning:
+        print(f"warning: {warning}")
     return 0

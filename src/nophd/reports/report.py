@@ -24,7 +24,7 @@ import pathlib
 import urllib.parse
 from typing import Any, Mapping, Sequence
 
-from nophd import atomic, config as config_module, runs, text, version
+from nophd import atomic, config as config_module, runs, scoring, text, version
 from nophd.errors import NophdError, RunError
 from nophd.reports import plots
 
@@ -301,6 +301,9 @@ def _headline_section(metrics: _Loaded) -> str:
     if metrics.problem:
         return f"<section><h2>Result</h2>{metrics.note()}</section>"
     values = metrics.value
+    # The one-class rule is scoring's, as on the dashboard and in the CLI.
+    one_class = scoring.one_class_warning_of(values)
+    warning = f'<p class="warning" id="one-class">Warning: {_escape(one_class)}</p>' if one_class else ""
     accuracy = format_percent(values.get("test_accuracy"))
     codelab = _number(values.get("codelab_accuracy"))
     measured = _number(values.get("test_accuracy"))
@@ -328,7 +331,7 @@ def _headline_section(metrics: _Loaded) -> str:
         "<section><h2>Result</h2>"
         f'<div class="headline"><span class="accuracy">{_escape(accuracy)}</span>'
         f'<span class="label">{_escape(split)} accuracy</span>{comparison}</div>'
-        f'<dl class="facts">{facts_html}</dl></section>'
+        f'{warning}<dl class="facts">{facts_html}</dl></section>'
     )
 
 
@@ -561,6 +564,7 @@ th { background: #f0f2f5; font-weight: 600; }
 .keyvalue th { background: #f6f7f9; }
 .number { text-align: right; font-variant-numeric: tabular-nums; }
 .missing { color: #6b7280; font-style: italic; }
+.warning { color: #92400e; background: #fef3c7; border-left: 4px solid #d97706; padding: 0.5rem 0.75rem; }
 .unreadable { color: #b42318; }
 .status { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 0.85rem; color: #fff; background: #8a5a00; }
 .status.good { background: #1a7f37; }

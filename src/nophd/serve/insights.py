@@ -9,9 +9,10 @@ contents.
 Warnings (each {"kind", "message"}, the message one line a user can act on):
 
     one-class   the model predicts one class for (nearly) everything: over
-                ONE_CLASS_SHARE of the evaluated examples go to one class
-                (from the confusion matrix metrics.json keeps; without it,
-                one class right and every other wrong).
+                scoring.ONE_CLASS_SHARE of the evaluated examples go to one
+                class (from the confusion matrix metrics.json keeps; without
+                it, one class right and every other wrong). The rule is
+                scoring.one_class_warning, which the CLI and report share.
     overfitting training accuracy above validation accuracy by more than
                 GAP_POINTS percentage points at the last epoch.
     little-data fewer than MIN_STEPS_PER_EPOCH steps (batches) per epoch:
@@ -29,10 +30,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nophd import runs, values
+from nophd import runs, scoring, values
 from nophd.serve import paths
 
-ONE_CLASS_SHARE = 0.9
 GAP_POINTS = 5.0
 MIN_STEPS_PER_EPOCH = 10
 # progress.json is a few hundred bytes; a bigger one is not ours.
@@ -128,28 +128,13 @@ def _confusion(metrics: dict[str, Any], count: int) -> list[list[int]] | None:
 
 
 def _one_class(config, metrics, rows, progress) -> dict[str, str] | None:
+    # The rule is scoring's, shared with the CLI and the run report; per_class has checked metrics.json's figures.
     table = per_class(metrics)
-    if not table or len(table["rows"]) < 2:
+    if not table:
         return None
-    names = table["class_names"]
-    confusion = table["confusion"]
-    if confusion:
-        total = sum(map(sum, confusion))
-        predicted = [sum(row[index] for row in confusion) for index in range(len(names))]
-        top = max(range(len(names)), key=predicted.__getitem__)
-        if total and predicted[top] / total > ONE_CLASS_SHARE:
-            return {"kind": "one-class", "message": f"The model predicts one class: {predicted[top] / total:.0%} of the "
-                    f"{total:,} evaluated examples are called {names[top]!r}. It has not learned to tell the classes apart: "
-                    "check the labels and the class balance, lower the learning rate or train longer."}
-        return None
-    accuracies = [row["accuracy"] for row in table["rows"]]
-    right = [index for index, value in enumerate(accuracies) if value is not None and value >= 0.95]
-    wrong = [index for index, value in enumerate(accuracies) if value is not None and value <= 0.05]
-    if len(right) == 1 and len(wrong) == len(names) - 1:
-        return {"kind": "one-class", "message": f"The model gets only {names[right[0]]!r} right and every other class "
-                "wrong: it probably predicts that one class for everything. Check the labels and the class balance, "
-                "lower the learning rate or train longer."}
-    return None
+    message = scoring.one_class_warning(table["class_names"], table["confusion"],
+                                        [row["accuracy"] for row in table["rows"]])
+    return {"kind": "one-class", "message": message} if message else None
 
 
 def _overfitting(config, metrics, rows, progress) -> dict[str, str] | None:
