@@ -266,11 +266,12 @@ def _precise_batch_norm(model, splits: MnistSplits, one_hot: bool, progress: boo
     from nophd.data import pipeline
     from nophd.training import precise_bn
 
-    if not precise_bn.batch_norm_layers(model):
-        return None
     count = min(splits.train_count, PRECISE_BN_IMAGES)
+    # Lazy: nothing is read when the model has no trainable batch norm.
     dataset = pipeline.evaluation_dataset(splits.train_records.take(count), precise_bn.BATCH, one_hot)
     images = precise_bn.recompute_batch_norm(model, dataset, max_images=count)
+    if not images:
+        return None
     if progress:
         print(f"nophd: batch-norm statistics recomputed over {images:,} training images with the final weights "
               "(precise BN)", file=sys.stderr)

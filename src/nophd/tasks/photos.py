@@ -132,13 +132,7 @@ class Photos(Task):
             return train_photos(config, run_directory, resumed, data_dir, progress)
 
     def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir) -> tuple[Any, str]:
-        from nophd.data import photos
-
-        data = photos.open_photos(
-            run_config["dataset"], image_size=int(run_config["image_size"]),
-            validation_split=float(run_config["validation_split"]), seed=int(run_config["seed"]), data_dir=data_dir,
-        )
-        data.require_classes(run_config.get("class_names"))
+        data = _reopen(run_config, data_dir)
         images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
         evaluation = evaluate_images(model, images, labels)
         where = str(data.source)
@@ -151,37 +145,40 @@ class Photos(Task):
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int, seed: int):
         """A photo run's data reopened as training made it (same source, split, seed and image size):
         (calibration images drawn from its training split, its validation images and labels, where they are)."""
-        from nophd.data import photos
-
-        try:
-            source, image_size = run_config["dataset"], int(run_config["image_size"])
-            validation_split, split_seed = float(run_config["validation_split"]), int(run_config["seed"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise RunError(f"the run's {runs.CONFIG} lacks a usable photo field ({error})") from None
-        data = photos.open_photos(source, image_size=image_size, validation_split=validation_split, seed=split_seed,
-                                  data_dir=data_dir)
-        if run_config.get("class_names") and list(run_config["class_names"]) != list(data.class_names):
-            raise RunError(f"{data.source}: its classes ({', '.join(data.class_names)}) are not the run's "
-                           f"({', '.join(run_config['class_names'])})")
+        data = _reopen(run_config, data_dir)
         rng = np.random.default_rng(seed)
         count = min(representative_count, len(data.training))
         chosen = np.sort(rng.choice(len(data.training), size=count, replace=False))
-        representative, _ = _read_photos(data.dataset([data.training[index] for index in chosen]))
-        images, labels = _read_photos(data.validation_dataset())
-        return representative, images, labels, f"held-out validation split ({len(labels):,} images) of {data.source}"
+        representative, _ = collect(data.dataset([data.training[index] for index in chosen]), count, "calibration",
+                                    progress=False)
+        images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
+        return (_as_uint8(representative), _as_uint8(images), labels,
+                f"held-out validation split ({len(labels):,} images) of {data.source}")
 
 
-def _read_photos(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """A (uint8 (S, S, 3), label) tf.data dataset in memory as uint8 images and labels."""
-    images, labels = [], []
-    for image_batch, label_batch in dataset.batch(64).as_numpy_iterator():
-        # Resized shard images may arrive as float 0..255; exports take uint8.
-        images.append(np.clip(np.round(image_batch), 0, 255).astype(np.uint8)
-                      if image_batch.dtype != np.uint8 else image_batch)
-        labels.append(label_batch)
-    if not images:
-        raise ConfigError("no photos to calibrate or evaluate the export on")
-    return np.concatenate(images), np.concatenate(labels)
+def _reopen(run_config: dict[str, Any], data_dir):
+    """A finished photo run's dataset opened again as training opened it: same source, split, seed, size and classes.
+
+    Raises:
+        RunError: config.json lacks a field that says how.
+        DataError: the data are missing, or their classes changed since the run started.
+    """
+    from nophd.data import photos
+
+    try:
+        source, image_size = run_config["dataset"], int(run_config["image_size"])
+        validation_split, seed = float(run_config["validation_split"]), int(run_config["seed"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(f"the run's {runs.CONFIG} lacks a usable photo field ({error})") from None
+    data = photos.open_photos(source, image_size=image_size, validation_split=validation_split, seed=seed,
+                              data_dir=data_dir)
+    data.require_classes(run_config.get("class_names"))
+    return data
+
+
+def _as_uint8(images: np.ndarray) -> np.ndarray:
+    """Pixels as uint8, the raw input exports take (resized shard images may arrive as float 0..255)."""
+    return images if images.dtype == np.uint8 else np.clip(np.round(images), 0, 255).astype(np.uint8)
 
 
 TASK = Photos()
