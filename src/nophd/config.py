@@ -25,6 +25,11 @@ LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 # The strategies a run can record (nophd.training.distribute resolves "auto").
 RUN_STRATEGIES = ("one", "mirrored", "multiworker", "tpu")
 LR_SCALINGS = ("linear", "sqrt", "none")
+# "exponential": learning_rate * lr_decay**epoch, set per epoch (constant
+# without lr_decay), the codelab's. "cosine": a linear warm-up from 0 over
+# warmup_epochs, then a cosine decay to 0 at the end of the last epoch, set
+# per step (keras.optimizers.schedules.CosineDecay).
+LR_SCHEDULES = ("exponential", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Recipe:
         clipnorm: optional gradient-norm clipping for the optimizer.
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
+        lr_schedule, warmup_epochs: see RunConfig.
+        label_smoothing: see RunConfig.
     """
 
     optimizer: str
@@ -54,6 +61,9 @@ class Recipe:
     loss: str = "categorical_crossentropy"
     clipnorm: float | None = None
     shift_pixels: int = 0
+    lr_schedule: str = "exponential"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -72,6 +82,13 @@ class RunConfig:
         batch_size: examples per step (the global batch across replicas).
         epochs: epochs of training (a photo run: of its frozen phase).
         lr_decay: per-epoch multiplicative decay of the learning rate (None: constant).
+        lr_schedule: "exponential" (the codelab's: learning_rate * lr_decay**epoch,
+            set at each epoch's start) or "cosine" (a linear warm-up from 0 to
+            learning_rate over warmup_epochs, then a cosine decay to 0 at the
+            end of the last epoch, set at every step; lr_decay must be None).
+        warmup_epochs: the cosine schedule's warm-up, in epochs (may be a fraction).
+        label_smoothing: share of each one-hot label spread over all classes
+            (0: none; needs the categorical loss).
         loss: "categorical_crossentropy" (one-hot labels) or
             "sparse_categorical_crossentropy" (integer labels).
         clipnorm: clip each gradient to this norm (None: no clipping).
@@ -87,6 +104,7 @@ class RunConfig:
         evaluated_split: the split metrics.json's test_* figures come from.
         scaled_learning_rates: the fields scaled with the replica count.
         supports_multiworker, supports_jit: what the kind of run can do.
+        lr_schedules: the learning-rate schedules it can follow.
     """
 
     task: str
@@ -97,6 +115,9 @@ class RunConfig:
     batch_size: int = 32
     epochs: int = 1
     lr_decay: float | None = None
+    lr_schedule: str = "exponential"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
     loss: str = "sparse_categorical_crossentropy"
     clipnorm: float | None = None
     seed: int = 0
@@ -112,6 +133,7 @@ class RunConfig:
     scaled_learning_rates: typing.ClassVar[tuple[str, ...]] = ("learning_rate",)
     supports_multiworker: typing.ClassVar[bool] = True
     supports_jit: typing.ClassVar[bool] = True
+    lr_schedules: typing.ClassVar[tuple[str, ...]] = LR_SCHEDULES
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -123,10 +145,20 @@ class RunConfig:
         return self.epochs
 
     def learning_rate_at(self, epoch: int) -> float:
-        """The scheduled learning rate of 0-based `epoch`."""
+        """The scheduled learning rate of 0-based `epoch` (for the cosine schedule: at the epoch's middle)."""
+        if self.lr_schedule == "cosine":
+            return self.cosine_learning_rate(epoch + 0.5)
         if self.lr_decay is None:
             return self.learning_rate
         return self.learning_rate * self.lr_decay**epoch
+
+    def cosine_learning_rate(self, epochs_done: float) -> float:
+        """The cosine schedule's learning rate after `epochs_done` epochs (a fraction counts steps)."""
+        if epochs_done < self.warmup_epochs:
+            return self.learning_rate * epochs_done / self.warmup_epochs
+        decay = max(self.total_epochs - self.warmup_epochs, 1e-9)
+        progress = min((epochs_done - self.warmup_epochs) / decay, 1.0)
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def schedule(self) -> list[float]:
         """The learning rate of every epoch, in order."""
@@ -155,6 +187,20 @@ class RunConfig:
             raise ConfigError(f"learning_rate: expected a positive number, got {self.learning_rate}")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay: expected a number in (0, 1], got {self.lr_decay}")
+        if self.lr_schedule not in self.lr_schedules:
+            raise ConfigError(f"lr_schedule: expected one of {', '.join(self.lr_schedules)} for a {self.task} run, "
+                              f"got {self.lr_schedule!r}")
+        if self.lr_schedule == "cosine" and self.lr_decay is not None:
+            raise ConfigError("lr_decay: the cosine schedule sets its own decay; leave lr_decay unset with lr_schedule cosine")
+        if not 0 <= self.warmup_epochs < self.total_epochs:
+            raise ConfigError(f"warmup_epochs: expected a number from 0 to less than the {self.total_epochs} epochs, "
+                              f"got {self.warmup_epochs}")
+        if self.warmup_epochs and self.lr_schedule != "cosine":
+            raise ConfigError("warmup_epochs: only the cosine schedule warms up; add lr_schedule cosine")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing: expected a fraction in [0, 1), got {self.label_smoothing}")
+        if self.label_smoothing and self.loss != "categorical_crossentropy":
+            raise ConfigError("label_smoothing: needs loss categorical_crossentropy (one-hot labels)")
         if self.clipnorm is not None and not (self.clipnorm > 0 and math.isfinite(self.clipnorm)):
             raise ConfigError(f"clipnorm: expected a positive number, got {self.clipnorm}")
         if self.seed < 0:
@@ -273,6 +319,8 @@ class PhotoConfig(RunConfig):
     # Keras 3 predict and fit fail under MultiWorkerMirroredStrategy for these models.
     supports_multiworker: typing.ClassVar[bool] = False
     supports_jit: typing.ClassVar[bool] = False
+    # Two phases, each with its own learning rate (learning_rate_at below).
+    lr_schedules: typing.ClassVar[tuple[str, ...]] = ("exponential",)
 
     @property
     def total_epochs(self) -> int:

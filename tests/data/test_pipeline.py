@@ -56,3 +56,16 @@ def test_shuffle_is_seeded_reshuffles_each_epoch_and_skip_resumes_the_same_strea
     np.testing.assert_array_equal(resumed, stream[50:])
     other_seed = take_labels(pipeline.training_dataset(dataset, 10, True, seed=4), 5)
     assert not np.array_equal(other_seed, stream[:50])
+
+
+@pytest.mark.parametrize("shift_pixels", [0, 2])
+def test_arrays_in_memory_give_the_same_training_stream_as_the_files(records, shift_pixels):
+    # Runs stream the arrays mnist.load has read instead of the files' records: the same batches, bit for bit.
+    dataset, images, labels = records
+    from_files = pipeline.training_dataset(dataset, batch_size=8, one_hot=True, seed=3, shuffle_buffer=16,
+                                           shift_pixels=shift_pixels)
+    from_arrays = pipeline.training_dataset(pipeline.mnist_arrays(images, labels), batch_size=8, one_hot=True,
+                                            seed=3, shuffle_buffer=16, shift_pixels=shift_pixels)
+    for (a_images, a_labels), (b_images, b_labels) in zip(from_files.take(14), from_arrays.take(14)):
+        np.testing.assert_array_equal(a_images, b_images)
+        np.testing.assert_array_equal(a_labels, b_labels)

@@ -23,6 +23,12 @@ def add_parser(subparsers) -> None:
     train.add_argument("--seed", type=arguments.seed, help="seed for repeatable runs (default 0)")
     train.add_argument("--shift-pixels", type=arguments.non_negative_int,
                        help="augment with random shifts of up to N pixels (default: the model's recipe)")
+    train.add_argument("--lr-schedule", choices=("exponential", "cosine"),
+                       help="exponential: the recipe's per-epoch decay (the codelab's); cosine: a linear warm-up "
+                            "over --warmup-epochs, then a cosine decay to 0 at the last step (digit runs)")
+    train.add_argument("--warmup-epochs", type=float, help="the cosine schedule's warm-up, in epochs (default 0)")
+    train.add_argument("--label-smoothing", type=float,
+                       help="spread this share of each label over all classes (default: the recipe's; 0 for none)")
     train.add_argument("--validation-split", "--val-split", type=float,
                        help="hold out this share of the training set for validation (mnist default 0: validate on "
                             "the test set, as the codelab does; photos default 0.2 of each class)")
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
         learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
+        lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
         train_limit=args.train_limit, test_limit=args.test_limit,
         base=args.base, head=args.head, dropout=args.dropout, image_size=args.image_size, weights=args.weights,
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,

@@ -44,6 +44,20 @@ def mnist_records(images_path: str | os.PathLike, labels_path: str | os.PathLike
     return tf.data.Dataset.zip((images, labels))
 
 
+def mnist_arrays(images, labels) -> tf.data.Dataset:
+    """The same (uint8 image (28, 28, 1), uint8 label) pairs as mnist_records(), from arrays already in memory.
+
+    nophd.data.mnist.load has read and checked the files, so a run streams
+    its examples from those arrays instead of reading every record again:
+    the same examples in the same order (so the same shuffles and batches),
+    and a first epoch several seconds shorter on 2 cores.
+    """
+    import numpy as np
+
+    return tf.data.Dataset.from_tensor_slices((np.asarray(images, dtype=np.uint8)[..., None],
+                                               np.asarray(labels, dtype=np.uint8)))
+
+
 def decode(image: tf.Tensor, label: tf.Tensor, one_hot: bool, num_classes: int = NUM_CLASSES):
     """uint8 pixels -> float32 in [0, 1]; the label one-hot or an int32 index."""
     image = tf.cast(image, tf.float32) / 255.0
@@ -79,7 +93,7 @@ def training_dataset(
     """An endless, shuffled, batched training stream.
 
     Args:
-        records: (uint8 image, uint8 label) pairs, e.g. from mnist_records().
+        records: (uint8 image, uint8 label) pairs, e.g. from mnist_arrays() or mnist_records().
         batch_size: examples per batch; the last partial batch of each pass
             is dropped so every step has the same shape.
         one_hot: one-hot labels for categorical_crossentropy, integer labels

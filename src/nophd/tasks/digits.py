@@ -55,6 +55,11 @@ class Digits(Task):
     def schedule_config(self, values: dict[str, Any], rate: float, decay: float | None):
         from nophd.config import RunConfig
 
+        if values.get("lr_schedule") == "cosine":
+            epochs, warmup = values_module.integer(values.get("epochs")), values_module.number(values.get("warmup_epochs", 0.0))
+            if epochs is None or warmup is None:
+                return None
+            return RunConfig(task=self.name, learning_rate=rate, lr_schedule="cosine", epochs=epochs, warmup_epochs=warmup)
         return RunConfig(task=self.name, learning_rate=rate, lr_decay=decay)
 
     def planned_epochs(self, values: dict[str, Any]) -> int | None:
@@ -167,13 +172,12 @@ class MnistSplits:
 
 
 def load_mnist_splits(config, data_dir: str | os.PathLike | None) -> MnistSplits:
-    """Validates the MNIST files (a TrainConfig's limits and split), then opens them as fixed-length-record datasets."""
+    """Validates the MNIST files (a TrainConfig's limits and split), then streams the arrays they hold as datasets."""
     from nophd.data import mnist, pipeline
 
     data = mnist.load(data_dir)
-    paths = mnist.file_paths(data.directory)
-    train_records = pipeline.mnist_records(paths["train_images"], paths["train_labels"])
-    test_records = pipeline.mnist_records(paths["test_images"], paths["test_labels"])
+    train_records = pipeline.mnist_arrays(data.train_images, data.train_labels)
+    test_records = pipeline.mnist_arrays(data.test_images, data.test_labels)
     train_count = len(data.train_labels)
     test_images, test_labels = data.test_images, data.test_labels
     if config.train_limit:
@@ -231,7 +235,7 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
                 print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
         else:
             model = registry.build(spec.model)
-            loop.compile_model(model, config)
+            loop.compile_model(model, config, steps_per_epoch)
             loop.write_config(run_directory, config, identity)
             initial_epoch, history_rows, wall_before = 0, [], 0.0
             atomic.write_text(run_directory / runs.SUMMARY, loop.model_summary(model))

@@ -52,10 +52,24 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "nophd": __version__}
 
 
-def make_optimizer(config: TrainConfig):
+def make_optimizer(config: TrainConfig, steps_per_epoch: int | None = None):
+    """The run's optimizer; with the cosine schedule its learning rate is a per-step schedule.
+
+    The schedule counts the optimizer's own steps, which the checkpoint
+    keeps, so a resumed run continues it exactly.
+    """
     import keras
 
-    options = {"learning_rate": config.learning_rate}
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        if not steps_per_epoch:
+            raise ValueError("the cosine schedule needs steps_per_epoch")
+        warmup_steps = int(round(config.warmup_epochs * steps_per_epoch))
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup_steps else config.learning_rate,
+            decay_steps=max(config.total_epochs * steps_per_epoch - warmup_steps, 1),
+            alpha=0.0, warmup_target=config.learning_rate if warmup_steps else None, warmup_steps=warmup_steps)
+    options = {"learning_rate": learning_rate}
     if config.clipnorm is not None:
         options["clipnorm"] = config.clipnorm
     if config.optimizer == "sgd":
@@ -63,12 +77,18 @@ def make_optimizer(config: TrainConfig):
     return keras.optimizers.Adam(**options)
 
 
-def compile_model(model, config: TrainConfig) -> None:
+def compile_model(model, config: TrainConfig, steps_per_epoch: int | None = None) -> None:
+    """Compiles with the run's optimizer (see make_optimizer), loss (with its label smoothing) and accuracy."""
+    import keras
+
+    loss = config.loss
+    if config.label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     # "accuracy" resolves to categorical or sparse-categorical accuracy from the
     # loss and label shapes; both appear as "accuracy" in logs and history.
     # Keras' "auto" jit_compile leaves XLA off while op determinism is on
     # (seed_everything), so only --jit turns it on.
-    model.compile(optimizer=make_optimizer(config), loss=config.loss, metrics=["accuracy"],
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=loss, metrics=["accuracy"],
                   jit_compile=True if config.jit else "auto")
 
 
@@ -193,7 +213,7 @@ def fit_epochs(
     tensorboard = keras.callbacks.TensorBoard(
         log_dir=str(run_directory / runs.TENSORBOARD), write_graph=False, update_freq="epoch", profile_batch=0)
     callback_list = [recorder, tensorboard, callbacks_module.ProgressFile(run_directory, final_epoch, steps_per_epoch)]
-    if config.lr_decay is not None:
+    if config.lr_decay is not None and config.lr_schedule != "cosine":
         callback_list.insert(0, keras.callbacks.LearningRateScheduler(config.learning_rate_at))
     if progress:
         prefix = phase
