@@ -392,6 +392,82 @@ def ladder_figure(rows: Sequence[Mapping[str, Any]]) -> matplotlib.figure.Figure
     return figure
 
 
+def robustness_figure(result: Mapping[str, Any]) -> matplotlib.figure.Figure:
+    """Accuracy per set of the robustness suite as horizontal bars, the mean as a highlighted bar at the bottom.
+
+    Args:
+        result: robustness.json's contents: {"sets": [{"name", "kind",
+            "accuracy"}...], "mean_accuracy"}. Unreadable values are drawn as
+            empty rows.
+
+    Example:
+        figure = robustness_figure({"sets": [{"name": "fog", "kind": "corruption", "accuracy": 0.4}],
+                                    "mean_accuracy": 0.4})
+    """
+    rows = [row for row in result.get("sets") or [] if isinstance(row, Mapping)]
+    names = [str(row.get("name", "?")) for row in rows] + ["mean"]
+    values = np.array([_number(row.get("accuracy")) for row in rows] + [_number(result.get("mean_accuracy"))], dtype=float)
+    kinds = [str(row.get("kind", "")) for row in rows] + ["mean"]
+    colours = {"clean": "#999999", "corruption": MEASURED_COLOUR, "fonts": "#55a868", "strokes": "#8172b2",
+               "mean": VALIDATION_COLOUR}
+    figure = matplotlib.figure.Figure(figsize=(8, 1.0 + 0.3 * len(names)), layout="constrained")
+    axes = figure.subplots()
+    axes.set_title("Robustness suite: accuracy per set")
+    positions = np.arange(len(names))
+    finite = np.isfinite(values)
+    axes.barh(positions[finite], values[finite], height=0.7,
+              color=[colours.get(kind, MEASURED_COLOUR) for kind, ok in zip(kinds, finite) if ok])
+    for position, value, kind in zip(positions, values, kinds):
+        text = f"{value * 100:.1f}%" if np.isfinite(value) else "—"
+        axes.annotate(text, xy=(1.0, position), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                      textcoords="offset points", va="center", ha="left", fontsize=9,
+                      fontweight="bold" if kind == "mean" else "normal")
+    axes.set_yticks(positions, names)
+    for label, kind in zip(axes.get_yticklabels(), kinds):
+        if kind == "mean":
+            label.set_fontweight("bold")
+    axes.set_ylim(len(names) - 0.5, -0.5)
+    axes.set_xlim(0.0, 1.0)
+    axes.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1.0, decimals=None))
+    axes.set_xlabel("accuracy (mean: over every set but clean)")
+    axes.grid(True, axis="x", alpha=0.3)
+    axes.set_axisbelow(True)
+    return figure
+
+
+def samples_figure(samples: Sequence[tuple[str, Any, Any]]) -> matplotlib.figure.Figure:
+    """A few digits of every set of the robustness suite: one row per set, its name on the left.
+
+    Args:
+        samples: (name, uint8 (k, 28, 28) digits, labels) per set, as
+            nophd.robustness.suite.samples returns them.
+
+    Example:
+        figure = samples_figure([("fog", digits, labels)])
+    """
+    samples = list(samples)
+    columns = max([len(digits) for _, digits, _ in samples] + [1])
+    figure = matplotlib.figure.Figure(figsize=(0.65 * columns + 1.6, 0.7 * max(len(samples), 1) + 0.4),
+                                      layout="constrained")
+    figure.suptitle("Robustness suite: examples of each set (true label above each digit)", fontsize=10)
+    if not samples:
+        _write_empty(figure.subplots(), "no sets")
+        return figure
+    grid = figure.subplots(len(samples), columns, squeeze=False)
+    for row, (name, digits, labels) in enumerate(samples):
+        for column in range(columns):
+            axes = grid[row][column]
+            axes.set_xticks([])
+            axes.set_yticks([])
+            for spine in axes.spines.values():
+                spine.set_visible(False)
+            if column < len(digits):
+                axes.imshow(np.asarray(digits[column]), cmap="gray", vmin=0, vmax=255)
+                axes.set_title(str(int(labels[column])), fontsize=7, pad=1)
+        grid[row][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    return figure
+
+
 def save_figure(figure: matplotlib.figure.Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Saves `figure` to `path` atomically; the format follows the suffix (e.g. ".png").
 
