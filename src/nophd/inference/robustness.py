@@ -31,8 +31,7 @@ SAMPLES_PER_SET = 10
 
 
 def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, seed: int = 0,
-                 per_set: int = suite_module.PER_SET, stroke_count: int = suite_module.STROKES,
-                 write: bool = True) -> dict:
+                 per_set: int | None = None, stroke_count: int | None = None, write: bool = True) -> dict:
     """Scores a finished run's model on the robustness suite; writes robustness.json, its pictures and the report.
 
     The files go into the run folder (robustness.json, robustness.png,
@@ -45,7 +44,8 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         run: a finished run folder (or a model.keras file: nothing is written then).
         data_dir: the MNIST folder, as for `nophd evaluate`.
         seed: the suite's seed; the same seed gives the same digits.
-        per_set, stroke_count: sizes (see nophd.robustness.suite.build_suite).
+        per_set, stroke_count: sizes (see nophd.robustness.suite.build_suite;
+            None: suite.PER_SET and suite.STROKES, 1,000 and 2,000).
         write: False to only compute (benchmarks comparing runs).
 
     Returns:
@@ -66,7 +66,8 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     if not task.supports_robustness:
         raise RunError(f"{run}: robustness suite: digit runs only (this is a {task.noun} run)")
     model = loading.load_run_model(run)
-    sets, where = task.robustness_sets(data_dir, seed, per_set, stroke_count)
+    sets, where = task.robustness_sets(data_dir, seed, per_set or suite_module.PER_SET,
+                                       stroke_count or suite_module.STROKES)
 
     def predict(digits: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(task.inputs_from_raw(digits), batch_size=BATCH, verbose=0))
@@ -95,7 +96,7 @@ def _write(folder: Path, result: dict, samples) -> str | None:
     try:
         atomic.write_json(folder / ROBUSTNESS, result)
         plots.save_figure(plots.robustness_figure(result), folder / CHART)
-        plots.save_figure(plots.samples_figure(samples), folder / SAMPLES, dpi=80)
+        plots.save_figure(plots.samples_figure(samples), folder / SAMPLES)
         report.write_run_report(folder)
     except OSError as error:
         line = errors.os_error_line(error)

@@ -438,6 +438,9 @@ def robustness_figure(result: Mapping[str, Any]) -> matplotlib.figure.Figure:
 def samples_figure(samples: Sequence[tuple[str, Any, Any]]) -> matplotlib.figure.Figure:
     """A few digits of every set of the robustness suite: one row per set, its name on the left.
 
+    The digits are laid out as one mosaic in one axes (grey gaps between
+    them), which draws in a fraction of the time of one axes per digit.
+
     Args:
         samples: (name, uint8 (k, 28, 28) digits, labels) per set, as
             nophd.robustness.suite.samples returns them.
@@ -447,24 +450,29 @@ def samples_figure(samples: Sequence[tuple[str, Any, Any]]) -> matplotlib.figure
     """
     samples = list(samples)
     columns = max([len(digits) for _, digits, _ in samples] + [1])
-    figure = matplotlib.figure.Figure(figsize=(0.65 * columns + 1.6, 0.7 * max(len(samples), 1) + 0.4),
+    side, gap = 28, 4
+    figure = matplotlib.figure.Figure(figsize=(0.5 * columns + 1.8, 0.5 * max(len(samples), 1) + 0.6),
                                       layout="constrained")
-    figure.suptitle("Robustness suite: examples of each set (true label above each digit)", fontsize=10)
+    axes = figure.subplots()
+    axes.set_title("Robustness suite: examples of each set (digits 0-9 where the set has them)", fontsize=10)
     if not samples:
-        _write_empty(figure.subplots(), "no sets")
+        axes.set_xticks([])
+        axes.set_yticks([])
+        _write_empty(axes, "no sets")
         return figure
-    grid = figure.subplots(len(samples), columns, squeeze=False)
-    for row, (name, digits, labels) in enumerate(samples):
-        for column in range(columns):
-            axes = grid[row][column]
-            axes.set_xticks([])
-            axes.set_yticks([])
-            for spine in axes.spines.values():
-                spine.set_visible(False)
-            if column < len(digits):
-                axes.imshow(np.asarray(digits[column]), cmap="gray", vmin=0, vmax=255)
-                axes.set_title(str(int(labels[column])), fontsize=7, pad=1)
-        grid[row][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    step = side + gap
+    mosaic = np.full((len(samples) * step - gap, columns * step - gap), 128, dtype=np.uint8)
+    for row, (_, digits, _) in enumerate(samples):
+        for column, digit in enumerate(np.asarray(digits)[:columns]):
+            mosaic[row * step : row * step + side, column * step : column * step + side] = digit
+    axes.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    axes.set_yticks([row * step + side / 2 for row in range(len(samples))], [name for name, _, _ in samples], fontsize=8)
+    labels = next((list(labels) for _, _, labels in samples if len(labels) == columns), [])
+    axes.set_xticks([column * step + side / 2 for column in range(len(labels))],
+                    [str(int(label)) for label in labels], fontsize=8)
+    axes.tick_params(length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
     return figure
 
 
