@@ -73,3 +73,25 @@ def test_the_samples_picture_is_one_mosaic_with_a_row_per_set(tmp_path):
     plots.save_figure(figure, tmp_path / "samples.png")
     assert (tmp_path / "samples.png").stat().st_size > 1000
     assert plots.samples_figure([]).axes
+
+
+def test_the_dashboard_serves_the_reports_robustness_pictures(tmp_path):
+    from nophd import runs
+    from nophd.serve import catalog
+
+    run = tmp_path / "conv-bn"
+    run.mkdir()
+    (run / runs.METRICS).write_text(json.dumps({"status": "finished"}))
+    for name in ("robustness.png", "robustness_samples.png"):
+        (run / name).write_bytes(b"png")
+        assert catalog.run_file(tmp_path, "conv-bn", name) == run / name
+
+
+def test_a_killed_evaluations_temporary_files_are_swept(tmp_path):
+    from nophd import runs
+
+    left = [tmp_path / ".robustness.abcd_123.json", tmp_path / ".robustness_samples.k2j_9x0a.png"]
+    for path in left:
+        path.write_text("half")
+    runs.sweep(tmp_path)
+    assert not any(path.exists() for path in left)
