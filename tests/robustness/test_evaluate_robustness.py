@@ -136,3 +136,15 @@ def test_a_run_folder_that_cannot_be_written_is_a_warning_not_an_error(tiny_run,
     assert code == 0 and "mean" in out.splitlines()[-1]
     assert err.count("\n") == 1 and "read-only file system" in err, err
     assert not (run / "robustness.json").exists()
+
+
+def test_a_photo_model_without_its_config_json_is_one_line_not_an_internal_error(tmp_path, capsys):
+    import keras
+
+    run = tmp_path / "photos"
+    run.mkdir()
+    inputs = keras.Input((16, 16, 3))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs))).save(run / runs.MODEL)
+    code, out, err = run_cli(capsys, "evaluate", run, "--robustness")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(run / runs.CONFIG) in err and "not a digit model" in err, err

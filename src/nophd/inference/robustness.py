@@ -66,6 +66,8 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     if not task.supports_robustness:
         raise RunError(f"{run}: robustness suite: digit runs only (this is a {task.noun} run)")
     model = loading.load_run_model(run)
+    # A photo run whose config.json is lost reads as a digit run: its model says otherwise.
+    task.check_model(model, str((folder if folder.is_dir() else folder.parent) / runs.CONFIG))
     sets, where = task.robustness_sets(data_dir, seed, per_set or suite_module.PER_SET,
                                        stroke_count or suite_module.STROKES)
 
