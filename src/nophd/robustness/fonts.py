@@ -18,7 +18,7 @@ exactly as a picture given to `nophd predict` is.
 
 Example:
     images, labels, names = render_set()
-    print(len(font_files()), images.shape)  # e.g. 58 (5220, 28, 28)
+    print(len(font_files()), images.shape)  # e.g. 48 (4320, 28, 28)
 """
 
 from __future__ import annotations
