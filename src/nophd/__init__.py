@@ -191,6 +191,18 @@ def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) 
     return evaluate_run(run, data_dir)
 
 
+def evaluate_robustness(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
+    """Scores a digit run's model on the robustness suite; writes robustness.json (see nophd.inference.robustness).
+
+    Example:
+        result = nophd.evaluate_robustness("runs/conv-bn")
+        print(result["mean_accuracy"], [(row["name"], row["accuracy"]) for row in result["sets"]])
+    """
+    from nophd.inference import robustness
+
+    return robustness.evaluate_run(run, data_dir, seed=seed)
+
+
 def predict(run: str | os.PathLike, paths, top: int = 3):
     """Top-`top` classes for each image file; see nophd.inference.evaluate.predict_files."""
     from nophd.inference.evaluate import predict_files

@@ -12,6 +12,9 @@ Layout of a run folder (every file written atomically):
     metrics.json     test accuracy and loss, epochs, wall seconds, ...
     summary.txt, curves.png, lr.png, predictions.png, confusion.png,
     report.html
+    evaluation.json  written by `nophd evaluate RUN`
+    robustness.json, robustness.png, robustness_samples.png
+                     written by `nophd evaluate RUN --robustness`
     tensorboard/     TensorBoard event files (train/ and validation/)
     .nophd.lock      held (flock) by the process training the run
 
@@ -57,7 +60,8 @@ LOCK = ".nophd.lock"
 # files, left by a process killed while writing one, are swept on (re)start.
 RUN_FILES = (CONFIG, STATE, HISTORY, CHECKPOINT, PREVIOUS_CHECKPOINT, "checkpoint-fine-tune.keras", RANDOM_STATES,
              MODEL, METRICS, MISTAKES, SUMMARY, "curves.png", "lr.png", "predictions.png", "confusion.png",
-             "report.html", "evaluation.json", "progress.json")
+             "report.html", "evaluation.json", "progress.json", "robustness.json", "robustness.png",
+             "robustness_samples.png")
 # What a run writes before its model is built: a retry may start over a
 # folder that holds only these (from a start-up that failed).
 STARTUP_FILES = frozenset({LOCK, CONFIG, SUMMARY})

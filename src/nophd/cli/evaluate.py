@@ -1,8 +1,9 @@
-"""`nophd evaluate RUN`: a run's model on the test set."""
+"""`nophd evaluate RUN`: a run's model on the test set, or on the robustness suite (--robustness)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from nophd import quiet, scoring
@@ -14,6 +15,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate a run's model on the test set")
     parser.add_argument("run", type=Path)
     arguments.add_data_dir(parser)
+    parser.add_argument("--robustness", action="store_true",
+                        help="score the model on the robustness suite instead (digit runs: MNIST-C corruptions, "
+                             "font digits, stroke-drawn digits); writes RUN/robustness.json")
     parser.set_defaults(handler=run)
 
 
@@ -21,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     quiet.import_tensorflow()
     import nophd
 
+    if args.robustness:
+        return _robustness(args)
     result = nophd.evaluate(args.run, args.data_dir)
     print(f"{args.run}: test accuracy {100 * result['test_accuracy']:.2f}%  loss {result['test_loss']:.4f}  "
           f"on {result['test_examples']:,} images")
@@ -28,4 +34,18 @@ def run(args: argparse.Namespace) -> int:
     warning = scoring.one_class_warning_of(result)
     if warning:
         print(f"warning: {warning}")
+    return 0
+
+
+def _robustness(args: argparse.Namespace) -> int:
+    import nophd
+    from nophd.inference import robustness
+
+    result = nophd.evaluate_robustness(args.run, args.data_dir)
+    print(f"{args.run}: robustness suite (seed {result['seed']}), {result['data']}, {len(result['fonts'])} fonts")
+    print(robustness.table(result))
+    if result.get("not_written"):
+        print(f"nophd: warning: figures not saved ({result['not_written']})", file=sys.stderr)
+    elif Path(args.run).is_dir():
+        print(f"wrote {Path(args.run) / robustness.ROBUSTNESS}")
     return 0

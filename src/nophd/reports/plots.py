@@ -392,6 +392,90 @@ def ladder_figure(rows: Sequence[Mapping[str, Any]]) -> matplotlib.figure.Figure
     return figure
 
 
+def robustness_figure(result: Mapping[str, Any]) -> matplotlib.figure.Figure:
+    """Accuracy per set of the robustness suite as horizontal bars, the mean as a highlighted bar at the bottom.
+
+    Args:
+        result: robustness.json's contents: {"sets": [{"name", "kind",
+            "accuracy"}...], "mean_accuracy"}. Unreadable values are drawn as
+            empty rows.
+
+    Example:
+        figure = robustness_figure({"sets": [{"name": "fog", "kind": "corruption", "accuracy": 0.4}],
+                                    "mean_accuracy": 0.4})
+    """
+    rows = [row for row in result.get("sets") or [] if isinstance(row, Mapping)]
+    names = [str(row.get("name", "?")) for row in rows] + ["mean"]
+    values = np.array([_number(row.get("accuracy")) for row in rows] + [_number(result.get("mean_accuracy"))], dtype=float)
+    kinds = [str(row.get("kind", "")) for row in rows] + ["mean"]
+    colours = {"clean": "#999999", "corruption": MEASURED_COLOUR, "fonts": "#55a868", "strokes": "#8172b2",
+               "mean": VALIDATION_COLOUR}
+    figure = matplotlib.figure.Figure(figsize=(8, 1.0 + 0.3 * len(names)), layout="constrained")
+    axes = figure.subplots()
+    axes.set_title("Robustness suite: accuracy per set")
+    positions = np.arange(len(names))
+    finite = np.isfinite(values)
+    axes.barh(positions[finite], values[finite], height=0.7,
+              color=[colours.get(kind, MEASURED_COLOUR) for kind, ok in zip(kinds, finite) if ok])
+    for position, value, kind in zip(positions, values, kinds):
+        text = f"{value * 100:.1f}%" if np.isfinite(value) else "—"
+        axes.annotate(text, xy=(1.0, position), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                      textcoords="offset points", va="center", ha="left", fontsize=9,
+                      fontweight="bold" if kind == "mean" else "normal")
+    axes.set_yticks(positions, names)
+    for label, kind in zip(axes.get_yticklabels(), kinds):
+        if kind == "mean":
+            label.set_fontweight("bold")
+    axes.set_ylim(len(names) - 0.5, -0.5)
+    axes.set_xlim(0.0, 1.0)
+    axes.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1.0, decimals=None))
+    axes.set_xlabel("accuracy (mean: over every set but clean)")
+    axes.grid(True, axis="x", alpha=0.3)
+    axes.set_axisbelow(True)
+    return figure
+
+
+def samples_figure(samples: Sequence[tuple[str, Any, Any]]) -> matplotlib.figure.Figure:
+    """A few digits of every set of the robustness suite: one row per set, its name on the left.
+
+    The digits are laid out as one mosaic in one axes (grey gaps between
+    them), which draws in a fraction of the time of one axes per digit.
+
+    Args:
+        samples: (name, uint8 (k, 28, 28) digits, labels) per set, as
+            nophd.robustness.suite.samples returns them.
+
+    Example:
+        figure = samples_figure([("fog", digits, labels)])
+    """
+    samples = list(samples)
+    columns = max([len(digits) for _, digits, _ in samples] + [1])
+    side, gap = 28, 4
+    figure = matplotlib.figure.Figure(figsize=(0.5 * columns + 1.8, 0.5 * max(len(samples), 1) + 0.6),
+                                      layout="constrained")
+    axes = figure.subplots()
+    axes.set_title("Robustness suite: examples of each set (digits 0-9 where the set has them)", fontsize=10)
+    if not samples:
+        axes.set_xticks([])
+        axes.set_yticks([])
+        _write_empty(axes, "no sets")
+        return figure
+    step = side + gap
+    mosaic = np.full((len(samples) * step - gap, columns * step - gap), 128, dtype=np.uint8)
+    for row, (_, digits, _) in enumerate(samples):
+        for column, digit in enumerate(np.asarray(digits)[:columns]):
+            mosaic[row * step : row * step + side, column * step : column * step + side] = digit
+    axes.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    axes.set_yticks([row * step + side / 2 for row in range(len(samples))], [name for name, _, _ in samples], fontsize=8)
+    labels = next((list(labels) for _, _, labels in samples if len(labels) == columns), [])
+    axes.set_xticks([column * step + side / 2 for column in range(len(labels))],
+                    [str(int(label)) for label in labels], fontsize=8)
+    axes.tick_params(length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    return figure
+
+
 def save_figure(figure: matplotlib.figure.Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Saves `figure` to `path` atomically; the format follows the suffix (e.g. ".png").
 

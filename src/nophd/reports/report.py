@@ -108,6 +108,7 @@ def write_run_report(run_directory: str | os.PathLike) -> pathlib.Path:
     parts.append(_headline_section(metrics))
     parts.append(_images_section(directory, values))
     parts.append(_per_class_section(metrics))
+    parts.append(_robustness_section(directory))
     parts.append(_photo_section(metrics))
     parts.append(_history_section(history))
     parts.append(_config_section(config))
@@ -419,6 +420,58 @@ def _per_class_section(metrics: _Loaded) -> str:
     )
 
 
+# What `nophd evaluate RUN --robustness` writes (nophd.inference.robustness), shown when present.
+ROBUSTNESS_FILE = "robustness.json"
+ROBUSTNESS_IMAGES = (
+    ("robustness.png", "Accuracy per set", "Every set of the suite; the mean (bold) is over every set but clean."),
+    ("robustness_samples.png", "What the sets look like", "A few digits of each set, with their true labels."),
+)
+
+
+def _robustness_section(directory: pathlib.Path) -> str:
+    """robustness.json as a table (the mean highlighted), its bar chart and its sample grid; nothing when absent."""
+    loaded = _read_json_object(directory / ROBUSTNESS_FILE)
+    if loaded.problem == "missing":
+        return ""
+    if loaded.problem:
+        return f'<section id="robustness"><h2>Robustness suite</h2>{loaded.note()}</section>'
+    values = loaded.value
+    sets = values.get("sets") if isinstance(values.get("sets"), list) else []
+    rows = []
+    for row in sets:
+        if not isinstance(row, dict):
+            continue
+        number = _number(row.get("accuracy"))
+        width = 0.0 if number is None else min(max(number, 0.0), 1.0) * 100
+        rows.append(
+            f"<tr><td>{_escape(_plain(row.get('name')))}</td><td>{_escape(_plain(row.get('kind')))}</td>"
+            f"<td class=number>{_escape(format_integer(row.get('examples')))}</td>"
+            f"<td class=number>{_escape(format_percent(row.get('accuracy')))}</td>"
+            f'<td class=barcell><span class=bar style="width: {width:.1f}%"></span></td></tr>'
+        )
+    mean = _number(values.get("mean_accuracy"))
+    over = values.get("mean_over") if isinstance(values.get("mean_over"), list) else []
+    rows.append(
+        f'<tr class="mean"><td>mean</td><td>{len(over)} sets</td><td></td>'
+        f"<td class=number>{_escape(format_percent(values.get('mean_accuracy')))}</td>"
+        f'<td class=barcell><span class=bar style="width: {0.0 if mean is None else min(max(mean, 0.0), 1.0) * 100:.1f}%">'
+        "</span></td></tr>"
+    )
+    facts = (f"<p>Seed {_escape(_plain(values.get('seed')))}; {_escape(_plain(values.get('data')))}; "
+             f"evaluated {_escape(_format_time(values.get('evaluated_at')))}. The mean counts every set but "
+             "<em>clean</em> once, whatever its size.</p>")
+    figures = []
+    for name, title, caption in ROBUSTNESS_IMAGES:
+        if (directory / name).is_file():
+            figures.append(f'<figure><h3>{_escape(title)}</h3><img src="{_escape(urllib.parse.quote(name))}" '
+                           f'alt="{_escape(title)}"><figcaption>{_escape(caption)}</figcaption></figure>')
+    return (
+        '<section id="robustness"><h2>Robustness suite</h2>' + facts
+        + "<div class=scroll><table class=perclass><tr><th>set</th><th>kind</th><th class=number>digits</th>"
+        f"<th class=number>accuracy</th><th></th></tr>{''.join(rows)}</table></div>{''.join(figures)}</section>"
+    )
+
+
 def _history_section(history: _Loaded) -> str:
     if history.problem:
         return f"<section><h2>History</h2>{history.note()}</section>"
@@ -578,6 +631,8 @@ th { background: #f0f2f5; font-weight: 600; }
 .facts dt { color: #6b7280; font-size: 0.8rem; }
 .facts dd { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .perclass .barcell { width: 240px; }
+tr.mean td { font-weight: 700; background: #fff4e0; }
+tr.mean .bar { background: #ff7f0e; }
 .bar { display: block; height: 0.8em; margin-top: 0.35em; background: #4c72b0; border-radius: 2px; }
 footer { margin-top: 40px; color: #6b7280; font-size: 0.85rem; }
 """

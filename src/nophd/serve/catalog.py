@@ -44,7 +44,9 @@ LADDER_JSON = "ladder.json"
 LADDER_IMAGE = "ladder.png"
 TENSORBOARD_FOLDER = runs.TENSORBOARD
 # The files of a run folder that the dashboard serves as they are.
-RUN_FILES = ("curves.png", "lr.png", "predictions.png", "confusion.png", "report.html", runs.SUMMARY)
+# robustness*.png: what `nophd evaluate RUN --robustness` adds, shown by report.html.
+RUN_FILES = ("curves.png", "lr.png", "predictions.png", "confusion.png", "report.html", runs.SUMMARY,
+             "robustness.png", "robustness_samples.png")
 STATUSES = ("running", "finished", "failed", "interrupted")
 # summary.txt of even the largest model is a few kilobytes; never send more than this.
 _MAX_TEXT_BYTES = 256 * 1024

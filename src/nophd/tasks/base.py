@@ -38,6 +38,8 @@ class Task:
         shows_model_input: whether predictions return what the model saw.
         mistakes_saved: whether the run's worst mistakes come from the run
             folder (mistakes.json) rather than being scored live.
+        supports_robustness: whether `robustness_sets` builds a robustness
+            suite for this kind of run (`nophd evaluate RUN --robustness`).
     """
 
     name: str
@@ -47,6 +49,7 @@ class Task:
     takes_pixel_arrays: bool = False
     shows_model_input: bool = False
     mistakes_saved: bool = True
+    supports_robustness: bool = False
 
     # --- configs
 
@@ -140,3 +143,20 @@ class Task:
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int):
         """The evaluation images and labels and the calibration images an export is checked with."""
         raise NotImplementedError
+
+    # --- robustness
+
+    def robustness_sets(self, data_dir, seed: int, per_set: int, stroke_count: int) -> tuple[list, str]:
+        """The robustness suite of this kind of run: (nophd.robustness.suite.DigitSets, where their data is).
+
+        Args:
+            data_dir: where the task's evaluation data are (as for evaluate_run).
+            seed: the suite's seed.
+            per_set, stroke_count: sizes (see nophd.robustness.suite.build_suite).
+
+        Raises:
+            RunError: this kind of run has no robustness suite.
+        """
+        from nophd.errors import RunError
+
+        raise RunError("robustness suite: digit runs only")

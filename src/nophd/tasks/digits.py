@@ -46,6 +46,7 @@ class Digits(Task):
     takes_pixel_arrays = True
     shows_model_input = True
     mistakes_saved = False
+    supports_robustness = True
 
     def config_class(self) -> type:
         from nophd.config import TrainConfig
@@ -136,6 +137,15 @@ class Digits(Task):
                                     replace=False))
         return (data.train_images[chosen], data.test_images, data.test_labels,
                 f"MNIST test set ({len(data.test_labels):,} images) in {data.directory}")
+
+    def robustness_sets(self, data_dir, seed: int, per_set: int, stroke_count: int) -> tuple[list, str]:
+        """MNIST-C corruptions of a seeded sample of the MNIST test set, font digits and stroke-drawn digits."""
+        from nophd.data import mnist
+        from nophd.robustness import suite
+
+        data = mnist.load(data_dir)
+        return (suite.build_suite(data.test_images, data.test_labels, seed=seed, per_set=per_set, stroke_count=stroke_count),
+                f"MNIST test set in {data.directory}")
 
 
 TASK = Digits()
