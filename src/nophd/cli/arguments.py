@@ -47,6 +47,46 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+# What each digit-augmentation flag does (nophd.data.augment checks the ranges).
+_AUGMENTATION_HELP = {
+    "rotate_degrees": "rotate by up to this many degrees either way (0 to 90)",
+    "scale_range": "scale by 1 - F to 1 + F (0 to 0.5)",
+    "shear_degrees": "shear by up to this many degrees either way (0 to 45)",
+    "translate_pixels": "move by up to this many pixels along each axis, fractions too (0 to 8)",
+    "elastic_alpha": "elastic distortion: scale of the displacement field (0 to 100; Simard's 34, with --elastic-sigma 4)",
+    "elastic_sigma": "elastic distortion: pixels of the smoothing Gaussian (1 to 10; needed with --elastic-alpha)",
+    "thickness_pixels": "dilate or erode half the strokes by up to N pixels (0 to 3)",
+    "blur_sigma": "blur 30%% of the digits by a Gaussian of up to this sigma in pixels (0 to 3)",
+    "resolution_loss": "shrink 30%% of the digits by up to this share of the side, then scale back (0 to 0.75)",
+    "contrast_range": "vary ink intensity and gamma by up to this much (0 to 0.9)",
+    "noise_std": "add Gaussian noise of up to this standard deviation to half the digits (0 to 0.5)",
+}
+
+
+def add_digit_augmentation(parser: argparse.ArgumentParser) -> None:
+    """Adds one flag per digit-augmentation strength (--rotate-degrees, --elastic-alpha, ...), all unset by default."""
+    group = parser.add_argument_group(
+        "digit augmentation (mnist; per batch, see nophd.data.augment; default: the model's recipe, none)")
+    for name, text in _AUGMENTATION_HELP.items():
+        kind = non_negative_int if name == "thickness_pixels" else non_negative_float
+        group.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
+
+
+def digit_augmentation(args: argparse.Namespace) -> dict:
+    """The digit-augmentation flags' values by field name (None where unset)."""
+    return {name: getattr(args, name) for name in _AUGMENTATION_HELP}
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files or the flower photos "
                                                       "(default: $NOPHD_DATA/mnist or tf_flowers, then the cache)")
