@@ -306,3 +306,45 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tiny_mnist, tmp
     assert "interrupted (continue with the same command and --resume)" in err and "Traceback" not in err, err[-3000:]
     assert runs.status(run_directory) == "interrupted", runs.read_state(run_directory)
     assert (run_directory / runs.CHECKPOINT).exists()
+
+
+def test_digit_augmentation_flags_train_and_are_saved_in_config_json(tiny_mnist, tmp_path, capsys):
+    run_directory = tmp_path / "augmented"
+    code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--epochs", "1", "--data-dir", tiny_mnist,
+                           "--train-limit", "256", "--test-limit", "100", "--out", run_directory, "--quiet",
+                           "--rotate-degrees", "10", "--scale-range", "0.1", "--shear-degrees", "5",
+                           "--translate-pixels", "1.5", "--elastic-alpha", "34", "--elastic-sigma", "4",
+                           "--thickness-pixels", "1", "--blur-sigma", "1", "--resolution-loss", "0.3",
+                           "--contrast-range", "0.2", "--noise-std", "0.05")
+    assert code == 0, err
+    saved = json.loads((run_directory / "config.json").read_text())
+    assert {name: saved[name] for name in ("rotate_degrees", "elastic_alpha", "elastic_sigma", "thickness_pixels",
+                                           "resolution_loss", "noise_std")} == {
+        "rotate_degrees": 10.0, "elastic_alpha": 34.0, "elastic_sigma": 4.0, "thickness_pixels": 1,
+        "resolution_loss": 0.3, "noise_std": 0.05}
+    assert runs.status(run_directory) == "finished"
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (("--rotate-degrees", "120"), ("rotate_degrees", "0 to 90", "120")),
+    (("--elastic-alpha", "34"), ("elastic_sigma", "when elastic_alpha is set")),
+    (("--thickness-pixels", "1.5"), ("--thickness-pixels", "whole number")),
+    (("--noise-std", "-0.1"), ("--noise-std", ">= 0")),
+    (("--blur-sigma", "nan"), ("--blur-sigma", ">= 0")),
+])
+def test_bad_augmentation_flags_are_one_line_naming_the_flag_or_field(capsys, tiny_mnist, flags, fragments):
+    try:
+        code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--data-dir", tiny_mnist, "--quiet", *flags)
+    except SystemExit as exit_info:  # The parser's own errors (a value of the wrong kind) exit from argparse.
+        code, err = exit_info.code, capsys.readouterr().err
+    one_line_error(code, err, *fragments)
+
+
+def test_photo_runs_refuse_digit_augmentation(capsys, tmp_path):
+    import nophd
+    from nophd.errors import ConfigError
+
+    code, _, err = run_cli(capsys, "train", "flowers", "--rotate-degrees", "5", "--quiet")
+    one_line_error(code, err, "--rotate-degrees", "only for mnist")
+    with pytest.raises(ConfigError, match="--elastic-alpha: only for mnist"):
+        nophd.train_photos(tmp_path, elastic_alpha=34, elastic_sigma=4)
