@@ -12,8 +12,8 @@ from nophd.errors import ConfigError
 SIDE = 28
 
 
-def digit_batch(count=16, seed=0):
-    """`count` digit-like images: a ring of ink 3 pixels wide at a random place and size, float32 in [0, 1]."""
+def digit_batch(count=16, seed=0, half_width=1.5):
+    """`count` digit-like images: rings of ink 2 * half_width pixels wide at random places and sizes, in [0, 1]."""
     rng = np.random.default_rng(seed)
     rows, columns = np.mgrid[:SIDE, :SIDE]
     batch = np.zeros((count, SIDE, SIDE, 1), np.float32)
@@ -21,7 +21,7 @@ def digit_batch(count=16, seed=0):
         centre = rng.uniform(11, 17, size=2)
         radius = rng.uniform(5, 8)
         distance = np.hypot(rows - centre[0], columns - centre[1])
-        image[..., 0] = np.clip(1.5 - np.abs(distance - radius), 0, 1)
+        image[..., 0] = np.clip(half_width - np.abs(distance - radius), 0, 1)
     return batch
 
 
@@ -122,16 +122,29 @@ def test_affine_translation_scale_and_shear_move_pixels_where_the_matrix_says():
     np.testing.assert_allclose(sheared[9, 8:12], [0.0, 0.5, 0.5, 0.0], atol=1e-4)
 
 
-def test_thickness_dilates_and_erodes_by_whole_pixels():
-    dot = np.zeros((2, SIDE, SIDE, 1), np.float32)
+def test_thickness_changes_stroke_width_by_whole_pixels():
+    dot = np.zeros((3, SIDE, SIDE, 1), np.float32)
     dot[:, 14, 14] = 1.0
-    grown = augment.change_thickness(dot, [2, 0], 2).numpy()[..., 0]
-    assert grown[0].sum() == 25 and grown[0, 12:17, 12:17].min() == 1.0  # 5x5 after two 3x3 dilations.
-    np.testing.assert_array_equal(grown[1], dot[1, ..., 0])
+    grown = augment.change_thickness(dot, [1, 2, 0], 1, 2).numpy()[..., 0]
+    assert grown[0].sum() == 4 and grown[0, 13:15, 13:15].min() == 1.0  # One pixel wider: 2x2.
+    assert grown[1].sum() == 9 and grown[1, 13:16, 13:16].min() == 1.0  # Two: a centred 3x3.
+    np.testing.assert_array_equal(grown[2], dot[2, ..., 0])
     block = np.zeros((1, SIDE, SIDE, 1), np.float32)
     block[0, 10:15, 10:15] = 1.0
-    thinned = augment.change_thickness(block, [-1], 2).numpy()[0, ..., 0]
-    assert thinned.sum() == 9 and thinned[11:14, 11:14].min() == 1.0
+    thinned = augment.change_thickness(block, [-1], 1, 2).numpy()[0, ..., 0]
+    assert thinned.sum() == 16 and thinned[10:14, 10:14].min() == 1.0  # One pixel narrower: 4x4.
+
+
+def test_random_thinning_thins_thick_strokes_only_and_keeps_most_of_their_ink():
+    params = augment.DigitAugmentation(thickness_pixels=3)
+    thick = digit_batch(64, half_width=2.5)  # Strokes 5 pixels wide.
+    result = augment.augment_batch(thick, 0, 0, params).numpy()
+    before, after = thick.sum(axis=(1, 2, 3)), result.sum(axis=(1, 2, 3))
+    assert (after < before).any() and (after > before).any()  # Some thinner, some thicker.
+    assert (after >= augment.THINNING_KEEPS * before).all()
+    thin = digit_batch(64, half_width=1.0)  # Strokes 2 pixels wide: one pixel thinner would halve them.
+    result = augment.augment_batch(thin, 0, 0, params).numpy()
+    assert (result.sum(axis=(1, 2, 3)) >= thin.sum(axis=(1, 2, 3))).all()
 
 
 def test_blur_spreads_ink_keeps_its_total_and_sigma_zero_is_identity():
