@@ -348,3 +348,27 @@ def test_photo_runs_refuse_digit_augmentation(capsys, tmp_path):
     one_line_error(code, err, "--rotate-degrees", "only for mnist")
     with pytest.raises(ConfigError, match="--elastic-alpha: only for mnist"):
         nophd.train_photos(tmp_path, elastic_alpha=34, elastic_sigma=4)
+
+
+def test_augment_preview_draws_digits_and_their_augmented_versions(capsys, tiny_mnist, tmp_path):
+    code, out, err = run_cli(capsys, "data", "augment-preview", "--data-dir", tiny_mnist, "--out", tmp_path / "a.png",
+                             "--digits", "12", "--draws", "3", "--rotate-degrees", "15", "--thickness-pixels", "2")
+    assert code == 0, err
+    assert "12 MNIST training digits" in out and "3 augmented versions" in out
+    assert "rotate_degrees=15, thickness_pixels=2" in out
+    picture = Image.open(tmp_path / "a.png")
+    assert picture.format == "PNG" and picture.width > picture.height  # 12 columns, 4 rows.
+    code, out, err = run_cli(capsys, "data", "augment-preview", "--data-dir", tiny_mnist, "--out", tmp_path / "b.png")
+    assert code == 0 and "elastic_alpha=34, elastic_sigma=4" in out, err  # No flags: every transform, moderately.
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (("--rotate-degrees", "0"), ("nothing to preview", "--rotate-degrees")),
+    (("--digits", "31"), ("--digits", "1 to 30")),
+    (("--shear-degrees", "60"), ("shear_degrees", "0 to 45")),
+])
+def test_augment_preview_errors_are_one_line(capsys, tiny_mnist, tmp_path, flags, fragments):
+    code, _, err = run_cli(capsys, "data", "augment-preview", "--data-dir", tiny_mnist, "--out", tmp_path / "a.png",
+                           *flags)
+    one_line_error(code, err, *fragments)
+    assert not (tmp_path / "a.png").exists()
