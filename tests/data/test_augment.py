@@ -167,6 +167,24 @@ def test_elastic_resampling_with_a_whole_pixel_field_is_a_shift_and_zero_is_iden
     np.testing.assert_allclose(shifted, expected, atol=1e-6)
 
 
+def test_elastic_smoothing_is_numpys_gaussian_convolution_with_zeros_beyond_the_edges():
+    planes = np.random.default_rng(2).uniform(-1, 1, size=(2, 2, SIDE, SIDE)).astype(np.float32)
+    sigma = 4.0
+    offsets = np.arange(-SIDE + 1, SIDE)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+
+    def convolve(line):  # 'full' then the centre: zeros beyond both ends.
+        return np.convolve(line, kernel, mode="full")[SIDE - 1: 2 * SIDE - 1]
+
+    expected = np.apply_along_axis(convolve, -1, np.apply_along_axis(convolve, -2, planes))
+    np.testing.assert_allclose(augment.gaussian_smooth(planes, sigma).numpy(), expected, atol=1e-5)
+    # Simard's setting moves pixels by about a pixel and a half, not by a fraction or by the whole digit.
+    noise = np.random.default_rng(3).uniform(-1, 1, (64, 2, SIDE, SIDE)).astype(np.float32)
+    field = 34 * augment.gaussian_smooth(noise, 4.0)
+    assert 0.5 < float(np.sqrt(np.mean(np.square(field[..., 7:21, 7:21])))) < 3.0
+
+
 def test_resolution_loss_keeps_a_factor_of_one_and_softens_a_shrunk_digit():
     images = digit_batch(2)
     result = augment.lower_resolution(images, [1.0, 2.5], 4.0).numpy()
