@@ -308,21 +308,44 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tiny_mnist, tmp
     assert (run_directory / runs.CHECKPOINT).exists()
 
 
-def test_digit_augmentation_flags_train_and_are_saved_in_config_json(tiny_mnist, tmp_path, capsys):
-    run_directory = tmp_path / "augmented"
-    code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--epochs", "1", "--data-dir", tiny_mnist,
-                           "--train-limit", "256", "--test-limit", "100", "--out", run_directory, "--quiet",
-                           "--rotate-degrees", "10", "--scale-range", "0.1", "--shear-degrees", "5",
-                           "--translate-pixels", "1.5", "--elastic-alpha", "34", "--elastic-sigma", "4",
-                           "--thickness-pixels", "1", "--blur-sigma", "1", "--resolution-loss", "0.3",
-                           "--contrast-range", "0.2", "--noise-std", "0.05")
-    assert code == 0, err
-    saved = json.loads((run_directory / "config.json").read_text())
+AUGMENTATION_FLAGS = ("--rotate-degrees", "10", "--scale-range", "0.1", "--shear-degrees", "5",
+                      "--translate-pixels", "1.5", "--elastic-alpha", "34", "--elastic-sigma", "4",
+                      "--thickness-pixels", "1", "--blur-sigma", "1", "--resolution-loss", "0.3",
+                      "--contrast-range", "0.2", "--noise-std", "0.05")
+
+
+def test_digit_augmentation_flags_train_resume_exactly_and_are_saved_in_config_json(tiny_mnist, tmp_path, capsys):
+    def train(out, *flags, epochs=2):
+        code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--epochs", epochs,
+                               "--data-dir", tiny_mnist, "--train-limit", "256", "--test-limit", "100",
+                               "--batch-size", "32", "--seed", "3",
+                               "--out", tmp_path / out, "--quiet", *flags)
+        assert code == 0, err
+        return tmp_path / out
+
+    augmented, plain = train("augmented", *AUGMENTATION_FLAGS), train("plain")
+    saved = json.loads((augmented / "config.json").read_text())
     assert {name: saved[name] for name in ("rotate_degrees", "elastic_alpha", "elastic_sigma", "thickness_pixels",
                                            "resolution_loss", "noise_std")} == {
         "rotate_degrees": 10.0, "elastic_alpha": 34.0, "elastic_sigma": 4.0, "thickness_pixels": 1,
         "resolution_loss": 0.3, "noise_std": 0.05}
-    assert runs.status(run_directory) == "finished"
+    # It trained on other pixels.
+    assert comparable(runs.read_history(augmented))[0][1] != comparable(runs.read_history(plain))[0][1]
+
+    # One epoch, then made to look killed after it with two planned (as the resume test above does): resuming
+    # skips the first epoch's batches and must augment the second's as the uninterrupted run did.
+    interrupted = train("interrupted", *AUGMENTATION_FLAGS, epochs=1)
+    config = json.loads((interrupted / "config.json").read_text())
+    (interrupted / "config.json").write_text(json.dumps({**config, "epochs": 2}))
+    runs.write_state(interrupted, status="running", pid=2**22 + 12345)
+    import keras
+
+    keras.models.load_model(interrupted / "model.keras").save(interrupted / runs.CHECKPOINT)
+    code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--data-dir", tiny_mnist, "--out", interrupted,
+                           "--resume", "--quiet")
+    assert code == 0, err
+    np.testing.assert_allclose(comparable(runs.read_history(interrupted)), comparable(runs.read_history(augmented)),
+                               rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("flags, fragments", [
@@ -348,6 +371,9 @@ def test_photo_runs_refuse_digit_augmentation(capsys, tmp_path):
     one_line_error(code, err, "--rotate-degrees", "only for mnist")
     with pytest.raises(ConfigError, match="--elastic-alpha: only for mnist"):
         nophd.train_photos(tmp_path, elastic_alpha=34, elastic_sigma=4)
+    with pytest.raises(ConfigError, match="^rotate_degrees: expected a number of degrees from 0 to 90, got 100"):
+        nophd.train("dense", rotate_degrees=100, out=tmp_path / "never")  # Refused before any data is read.
+    assert not (tmp_path / "never").exists()
 
 
 def test_augment_preview_draws_digits_and_their_augmented_versions(capsys, tiny_mnist, tmp_path):
