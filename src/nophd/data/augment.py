@@ -28,7 +28,8 @@ Order and share of the batch each transform touches (why, in brief):
    would leave with less than 60% of its ink (the sum of its pixels): with
    every transform on (EXAMPLE), 2.6% of digits keep less than 30% of their
    ink above 0.5 (most of them faint by contrast), against 14.5% without
-   that guard. First, while strokes are crisp. Not on every image: most handwriting has a stroke like MNIST's.
+   that guard. First, while strokes are crisp. Not on every image: most
+   handwriting has a stroke like MNIST's.
 2. affine (`rotate_degrees`, `scale_range`, `shear_degrees`,
    `translate_pixels`): every example gets one projective transform around
    the image centre (bilinear, zeros enter at the edges), its rotation,
@@ -38,7 +39,9 @@ Order and share of the batch each transform touches (why, in brief):
    2003: a uniform random displacement field in [-1, 1] per pixel, smoothed
    by a Gaussian of `elastic_sigma` pixels, scaled by `elastic_alpha`, and the
    image resampled bilinearly through it (alpha 34, sigma 4 is the paper's
-   setting for MNIST: displacements of about 1.5 pixels).
+   setting for MNIST: measured 1.4 pixels root-mean-square along each axis
+   in the middle of the image, 1.8 pixels on average, 3.5 at the 95th
+   percentile).
 4. resolution loss (`resolution_loss` r): 30% of examples are shrunk to a side
    of 28 * (1 - u) pixels, u drawn from [0, r] (anti-aliased by a Gaussian of
    (f - 1) / 2 pixels for the factor f = 1 / (1 - u)), then scaled back up
@@ -50,7 +53,12 @@ Order and share of the batch each transform touches (why, in brief):
    faint, heavy and uneven pens.
 7. noise (`noise_std`): half the examples get Gaussian noise of a standard
    deviation drawn from [0, noise_std]: sensor noise.
-The result is clipped to [0, 1].
+The result is clipped to [0, 1]. All of them together (EXAMPLE) cost about
+22 ms per batch of 128 on 2 CPU cores, against about 150 ms for a conv-bn
+training step (benchmarks/augment_cost.py).
+
+TensorFlow is imported inside the functions: nophd.config reads this
+module's ranges, and the base install has no TensorFlow.
 
 Example:
     params = DigitAugmentation(rotate_degrees=10, elastic_alpha=34, elastic_sigma=4)
@@ -156,10 +164,8 @@ class DigitAugmentation:
         for name in FIELDS:
             value = getattr(self, name)
             low, high, words = RANGES[name]
-            if name == "thickness_pixels" and (isinstance(value, bool) or int(value) != value):
-                raise ConfigError(f"{name}: expected {words}, got {value!r}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not low <= value <= high:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not number or not low <= value <= high or (name == "thickness_pixels" and value != int(value)):
                 raise ConfigError(f"{name}: expected {words}, got {value!r}")
         if self.elastic_alpha and self.elastic_sigma < MIN_ELASTIC_SIGMA:
             raise ConfigError(f"elastic_sigma: expected a number of pixels from {MIN_ELASTIC_SIGMA:g} to "
