@@ -165,6 +165,12 @@ def test_elastic_resampling_with_a_whole_pixel_field_is_a_shift_and_zero_is_iden
     expected = np.zeros_like(images)
     expected[:, 1:, :-2] = images[:, :-1, 2:]  # Output (y, x) reads input (y - 1, x + 2); outside reads 0.
     np.testing.assert_allclose(shifted, expected, atol=1e-6)
+    for far in (-100.0, -SIDE * 1.0, SIDE * 1.0, 100.0):  # Wholly outside, either way: nothing but zeros.
+        assert augment.elastic(images, zero + far, zero).numpy().max() == 0.0
+        assert augment.elastic(images, zero, zero + far).numpy().max() == 0.0
+    half = augment.elastic(images, zero + 0.5, zero).numpy()  # Between two columns: their mean.
+    np.testing.assert_allclose(half[:, :, :-1], (images[:, :, :-1] + images[:, :, 1:]) / 2, atol=1e-6)
+    np.testing.assert_allclose(half[:, :, -1], images[:, :, -1] / 2, atol=1e-6)
 
 
 def test_elastic_smoothing_is_numpys_gaussian_convolution_with_zeros_beyond_the_edges():

@@ -502,20 +502,28 @@ def _sample(images, xs, ys):
     """Bilinear samples of each example at pixel coordinates (xs, ys), (B, H, W) each; zeros outside.
 
     A gather on the flattened batch: each output pixel reads its four
-    neighbours, weighted by distance; a neighbour outside the image reads 0.
+    neighbours, weighted by distance. The images get a border of zeros and
+    the coordinates are clamped onto it, so a neighbour outside the image
+    reads 0 with no test of its own.
     """
     import tensorflow as tf
 
     batch, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
-    flat = tf.reshape(images, [-1])
-    offsets = (tf.range(batch) * height * width)[:, None, None]
+    flat = tf.reshape(tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]]), [-1])
+    # In the padded image's coordinates; -1 and the side itself are the border.
+    xs = tf.clip_by_value(xs, -1.0, float(width)) + 1.0
+    ys = tf.clip_by_value(ys, -1.0, float(height)) + 1.0
     left, top = tf.floor(xs), tf.floor(ys)
     across, down = xs - left, ys - top
-    left, top = tf.cast(left, tf.int32), tf.cast(top, tf.int32)
-    result = tf.zeros_like(xs)
-    for column, row, weight in ((left, top, (1 - across) * (1 - down)), (left + 1, top, across * (1 - down)),
-                                (left, top + 1, (1 - across) * down), (left + 1, top + 1, across * down)):
-        inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
-        index = offsets + tf.clip_by_value(row, 0, height - 1) * width + tf.clip_by_value(column, 0, width - 1)
-        result += tf.where(inside, tf.gather(flat, index), 0.0) * weight
-    return result[..., None]
+    row_length = width + 2
+    corner = (tf.range(batch) * (height + 2) * row_length)[:, None, None] + tf.cast(top, tf.int32) * row_length \
+        + tf.cast(left, tf.int32)
+    # The bottom-right corner of a coordinate on the far border is outside the padded image:
+    # its weight is 0 there, and the gather clamps its index into the (zero) border.
+    last = tf.size(flat) - 1
+    top_left, top_right = tf.gather(flat, corner), tf.gather(flat, tf.minimum(corner + 1, last))
+    bottom_left = tf.gather(flat, tf.minimum(corner + row_length, last))
+    bottom_right = tf.gather(flat, tf.minimum(corner + row_length + 1, last))
+    top_row = top_left + across * (top_right - top_left)
+    bottom_row = bottom_left + across * (bottom_right - bottom_left)
+    return (top_row + down * (bottom_row - top_row))[..., None]
