@@ -55,9 +55,9 @@ def run_augment_preview(args: argparse.Namespace) -> int:
 
     strengths = {name: value for name, value in arguments.digit_augmentation(args).items() if value is not None}
     params = augment.DigitAugmentation(**strengths) if strengths else augment.EXAMPLE
-    preview = augmentation.write_preview(args.out, params, data_dir=args.data_dir, digits=args.digits,
+    preview = augmentation.write_preview(args.out, params, data_dir=args.data_dir, count=args.digits,
                                          draws=args.draws, seed=args.seed)
-    print(f"{preview.digits} MNIST training digits from {arguments.printable_path(preview.data_directory)} and "
+    print(f"{preview.count} MNIST training digits from {arguments.printable_path(preview.data_directory)} and "
           f"{preview.draws} augmented versions of each ({augment.describe(preview.params)})")
     print(f"picture: {arguments.printable_path(preview.path)}")
     return 0

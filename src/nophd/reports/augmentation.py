@@ -28,7 +28,7 @@ class Preview:
     """What write_preview drew: where, how many digits and draws, with which strengths, from which MNIST folder."""
 
     path: Path
-    digits: int
+    count: int
     draws: int
     params: augment.DigitAugmentation
     data_directory: Path
@@ -48,8 +48,8 @@ def first_of_each_digit(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 def write_preview(out: str | os.PathLike, params: augment.DigitAugmentation, data_dir: str | os.PathLike | None = None,
-                  digits: int = 10, draws: int = 4, seed: int = 0) -> Preview:
-    """Writes a PNG of `digits` MNIST training digits (top row) and `draws` augmented rows of them.
+                  count: int = 10, draws: int = 4, seed: int = 0) -> Preview:
+    """Writes a PNG of `count` MNIST training digits (top row) and `draws` augmented rows of them.
 
     Draw r augments the digits as the training stream's batch r would be
     augmented with this seed (though a real batch holds other digits).
@@ -58,23 +58,23 @@ def write_preview(out: str | os.PathLike, params: augment.DigitAugmentation, dat
         out: the PNG to write (atomically).
         params: the strengths; validated here.
         data_dir: the MNIST folder (default: $NOPHD_DATA/mnist, then the cache).
-        digits: 1 to MAX_DIGITS digits, one of each class in turn.
+        count: 1 to MAX_DIGITS digits, one of each class in turn.
         draws: 1 to MAX_DRAWS augmented rows.
         seed: the augmentation seed.
 
     Raises:
-        ConfigError: a strength out of range, all strengths 0, or digits/draws out of range.
+        ConfigError: a strength out of range, all strengths 0, or count/draws out of range.
         DataError: the MNIST files are missing or corrupt.
     """
     params.validate()
     if not params.enabled:
         raise ConfigError("nothing to preview: every augmentation strength is 0; set one, e.g. --rotate-degrees 15")
-    if not 1 <= digits <= MAX_DIGITS:
-        raise ConfigError(f"--digits: expected a whole number from 1 to {MAX_DIGITS}, got {digits}")
+    if not 1 <= count <= MAX_DIGITS:
+        raise ConfigError(f"--digits: expected a whole number from 1 to {MAX_DIGITS}, got {count}")
     if not 1 <= draws <= MAX_DRAWS:
         raise ConfigError(f"--draws: expected a whole number from 1 to {MAX_DRAWS}, got {draws}")
     data = mnist.load(data_dir)
-    chosen = first_of_each_digit(data.train_labels, digits)
+    chosen = first_of_each_digit(data.train_labels, count)
     batch = data.train_images[chosen][..., None].astype(np.float32) / 255.0
     rows = [np.asarray(augment.augment_batch(batch, seed, row, params)) for row in range(draws)]
     figure = plots.augmentation_figure(batch, rows, title=f"augmentation (seed {seed}): {augment.describe(params)}")
