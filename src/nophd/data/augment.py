@@ -20,7 +20,7 @@ Order and share of the batch each transform touches (why, in brief):
 1. thickness (`thickness_pixels` N): half the examples get thicker or
    thinner strokes, with equal chance: thicker by 1 to N pixels of stroke
    width, thinner by 1 pixel only. One pixel of width is one step of grey
-   morphology over a 2x2 window (max-pool of x to thicken, of -x to thin),
+   morphology over a 2x2 window (the max of x to thicken, of -x to thin),
    the window's corner alternating so that two steps make one centred 3x3.
    MNIST's strokes are only 2 to 3 pixels wide: a 3x3 erosion left less than
    30% of the ink (pixels above 0.5) on 88% of 2,000 training digits, a 2x2
@@ -270,9 +270,9 @@ def change_thickness(images, pixels, thinnest: int, thickest: int):
     """Thickens (pixels > 0) or thins (pixels < 0) each example's strokes by |pixels| pixels of width.
 
     Each pixel is one step of grey morphology over a 2x2 window: the max of
-    x to thicken, of -x to thin, zeros beyond the edges. The
-    window reaches down-right on even steps and up-left on odd ones, so two
-    steps make one 3x3 window centred on the pixel.
+    x to thicken, of -x to thin, zeros beyond the edges. The window reaches
+    down-right on even steps and up-left on odd ones, so two steps make one
+    3x3 window centred on the pixel.
 
     Args:
         images: float32 (B, H, W, C).
