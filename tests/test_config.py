@@ -67,9 +67,11 @@ def test_digit_augmentation_fields_follow_shift_pixels_in_recipe_and_config_and_
     from nophd.data import augment
 
     for kind in (config.Recipe, config.TrainConfig):
+        # Together, in augment.FIELDS' order, after shift_pixels (other recipe fields may sit between).
         names = [field.name for field in dataclasses.fields(kind)]
-        start = names.index("shift_pixels") + 1
+        start = names.index(augment.FIELDS[0])
         assert tuple(names[start:start + len(augment.FIELDS)]) == augment.FIELDS, kind.__name__
+        assert names.index("shift_pixels") < start, kind.__name__
     for name in presets.names():  # The codelab's rungs train exactly as before.
         assert not presets.preset(name).augmentation.enabled, name
 
