@@ -306,3 +306,98 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tiny_mnist, tmp
     assert "interrupted (continue with the same command and --resume)" in err and "Traceback" not in err, err[-3000:]
     assert runs.status(run_directory) == "interrupted", runs.read_state(run_directory)
     assert (run_directory / runs.CHECKPOINT).exists()
+
+
+AUGMENTATION_FLAGS = ("--rotate-degrees", "10", "--scale-range", "0.1", "--shear-degrees", "5",
+                      "--translate-pixels", "1.5", "--elastic-alpha", "34", "--elastic-sigma", "4",
+                      "--thickness-pixels", "1", "--blur-sigma", "1", "--resolution-loss", "0.3",
+                      "--contrast-range", "0.2", "--noise-std", "0.05")
+
+
+def test_digit_augmentation_flags_train_resume_exactly_and_are_saved_in_config_json(tiny_mnist, tmp_path, capsys):
+    def train(out, *flags, epochs=2):
+        code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--epochs", epochs,
+                               "--data-dir", tiny_mnist, "--train-limit", "256", "--test-limit", "100",
+                               "--batch-size", "32", "--seed", "3",
+                               "--out", tmp_path / out, "--quiet", *flags)
+        assert code == 0, err
+        return tmp_path / out
+
+    augmented, plain = train("augmented", *AUGMENTATION_FLAGS), train("plain")
+    saved = json.loads((augmented / "config.json").read_text())
+    assert {name: saved[name] for name in ("rotate_degrees", "elastic_alpha", "elastic_sigma", "thickness_pixels",
+                                           "resolution_loss", "noise_std")} == {
+        "rotate_degrees": 10.0, "elastic_alpha": 34.0, "elastic_sigma": 4.0, "thickness_pixels": 1,
+        "resolution_loss": 0.3, "noise_std": 0.05}
+    # It trained on other pixels.
+    assert comparable(runs.read_history(augmented))[0][1] != comparable(runs.read_history(plain))[0][1]
+
+    # One epoch, then made to look killed after it with two planned (as the resume test above does): resuming
+    # skips the first epoch's batches and must augment the second's as the uninterrupted run did.
+    interrupted = train("interrupted", *AUGMENTATION_FLAGS, epochs=1)
+    config = json.loads((interrupted / "config.json").read_text())
+    (interrupted / "config.json").write_text(json.dumps({**config, "epochs": 2}))
+    runs.write_state(interrupted, status="running", pid=2**22 + 12345)
+    import keras
+
+    keras.models.load_model(interrupted / "model.keras").save(interrupted / runs.CHECKPOINT)
+    code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--data-dir", tiny_mnist, "--out", interrupted,
+                           "--resume", "--quiet")
+    assert code == 0, err
+    np.testing.assert_allclose(comparable(runs.read_history(interrupted)), comparable(runs.read_history(augmented)),
+                               rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (("--rotate-degrees", "120"), ("rotate_degrees", "0 to 90", "120")),
+    (("--elastic-alpha", "34"), ("elastic_sigma", "when elastic_alpha is set")),
+    (("--thickness-pixels", "1.5"), ("--thickness-pixels", "whole number")),
+    (("--noise-std", "-0.1"), ("--noise-std", ">= 0")),
+    (("--blur-sigma", "nan"), ("--blur-sigma", ">= 0")),
+])
+def test_bad_augmentation_flags_are_one_line_naming_the_flag_or_field(capsys, tiny_mnist, flags, fragments):
+    try:
+        code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense", "--data-dir", tiny_mnist, "--quiet", *flags)
+    except SystemExit as exit_info:  # The parser's own errors (a value of the wrong kind) exit from argparse.
+        code, err = exit_info.code, capsys.readouterr().err
+    one_line_error(code, err, *fragments)
+
+
+def test_photo_runs_refuse_digit_augmentation(capsys, tmp_path):
+    import nophd
+    from nophd.errors import ConfigError
+
+    code, _, err = run_cli(capsys, "train", "flowers", "--rotate-degrees", "5", "--quiet")
+    one_line_error(code, err, "--rotate-degrees: only for mnist; photo runs augment with --augment")
+    from nophd.data import augment
+
+    assert nophd.DIGIT_AUGMENTATION == augment.FIELDS and set(augment.FIELDS) <= set(nophd.MNIST_ONLY)
+    with pytest.raises(ConfigError, match="--elastic-alpha: only for mnist"):
+        nophd.train_photos(tmp_path, elastic_alpha=34, elastic_sigma=4)
+    with pytest.raises(ConfigError, match="^rotate_degrees: expected a number of degrees from 0 to 90, got 100"):
+        nophd.train("dense", rotate_degrees=100, out=tmp_path / "never")  # Refused before any data is read.
+    assert not (tmp_path / "never").exists()
+
+
+def test_augment_preview_draws_digits_and_their_augmented_versions(capsys, tiny_mnist, tmp_path):
+    code, out, err = run_cli(capsys, "data", "augment-preview", "--data-dir", tiny_mnist, "--out", tmp_path / "a.png",
+                             "--digits", "12", "--draws", "3", "--rotate-degrees", "15", "--thickness-pixels", "2")
+    assert code == 0, err
+    assert "12 MNIST training digits" in out and "3 augmented versions" in out
+    assert "rotate_degrees=15, thickness_pixels=2" in out
+    picture = Image.open(tmp_path / "a.png")
+    assert picture.format == "PNG" and picture.width > picture.height  # 12 columns, 4 rows.
+    code, out, err = run_cli(capsys, "data", "augment-preview", "--data-dir", tiny_mnist, "--out", tmp_path / "b.png")
+    assert code == 0 and "elastic_alpha=34, elastic_sigma=4" in out, err  # No flags: every transform, moderately.
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (("--rotate-degrees", "0"), ("nothing to preview", "--rotate-degrees")),
+    (("--digits", "31"), ("--digits", "1 to 30")),
+    (("--shear-degrees", "60"), ("shear_degrees", "0 to 45")),
+])
+def test_augment_preview_errors_are_one_line(capsys, tiny_mnist, tmp_path, flags, fragments):
+    code, _, err = run_cli(capsys, "data", "augment-preview", "--data-dir", tiny_mnist, "--out", tmp_path / "a.png",
+                           *flags)
+    one_line_error(code, err, *fragments)
+    assert not (tmp_path / "a.png").exists()

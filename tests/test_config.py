@@ -1,5 +1,8 @@
 """Presets, overrides and saved configs."""
 
+import dataclasses
+import json
+
 import pytest
 
 from nophd import config, presets
@@ -58,3 +61,54 @@ def test_unknown_model_lists_the_valid_names():
         presets.preset("resnet")
     message = str(raised.value)
     assert "resnet" in message and "conv-bn" in message and "dense1" in message and "\n" not in message
+
+
+def test_digit_augmentation_fields_follow_shift_pixels_in_recipe_and_config_and_every_rung_is_off():
+    from nophd.data import augment
+
+    for kind in (config.Recipe, config.TrainConfig):
+        # Together, in augment.FIELDS' order, after shift_pixels (other recipe fields may sit between).
+        names = [field.name for field in dataclasses.fields(kind)]
+        start = names.index(augment.FIELDS[0])
+        assert tuple(names[start:start + len(augment.FIELDS)]) == augment.FIELDS, kind.__name__
+        assert names.index("shift_pixels") < start, kind.__name__
+    for name in presets.names():  # The codelab's rungs train exactly as before.
+        assert not presets.preset(name).augmentation.enabled, name
+
+
+def test_digit_augmentation_overrides_round_trip_through_config_json():
+    changed = config.override(presets.preset("conv-bn"), rotate_degrees=10, elastic_alpha=34, elastic_sigma=4,
+                              thickness_pixels=1, noise_std=0.05)
+    assert changed.augmentation == augment_of(rotate_degrees=10.0, elastic_alpha=34.0, elastic_sigma=4.0,
+                                              thickness_pixels=1, noise_std=0.05)
+    saved = json.loads(json.dumps(changed.to_dict()))
+    assert saved["rotate_degrees"] == 10.0 and saved["thickness_pixels"] == 1
+    assert config.from_dict(saved) == changed
+
+
+def augment_of(**strengths):
+    from nophd.data import augment
+
+    return augment.DigitAugmentation(**strengths)
+
+
+def test_a_config_json_from_before_augmentation_loads_with_it_off():
+    from nophd.data import augment
+
+    values = config.override(presets.preset("conv-bn"), epochs=2).to_dict()
+    for name in augment.FIELDS:
+        del values[name]
+    loaded = config.from_dict(values)
+    assert loaded.augmentation == augment.DigitAugmentation() and loaded.shift_pixels == 2
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"rotate_degrees": 120}, "rotate_degrees"),
+    ({"scale_range": -0.1}, "scale_range"),
+    ({"thickness_pixels": 1.5}, "thickness_pixels"),
+    ({"elastic_alpha": 34}, "elastic_sigma"),
+    ({"noise_std": "lots"}, "noise_std"),
+])
+def test_bad_augmentation_overrides_name_the_field(changes, field):
+    with pytest.raises(ConfigError, match=f"^{field}: expected"):
+        config.override(presets.preset("dense"), **changes)

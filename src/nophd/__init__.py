@@ -55,7 +55,9 @@ def train(
             size and learning rate are per replica and scaled with the
             replica count (lr_scaling="linear", "sqrt" or "none").
         overrides: any other TrainConfig field, e.g. learning_rate=0.005,
-            mixed_precision=True, jit=True.
+            mixed_precision=True, jit=True, or digit augmentation such as
+            rotate_degrees=10, elastic_alpha=34, elastic_sigma=4 (see
+            nophd.data.augment).
     """
     from nophd import config, presets
     from nophd.training.train import train_and_evaluate
@@ -115,8 +117,9 @@ def train_photos(
             supported for photos yet: `workers` is refused).
 
     Raises:
-        ConfigError: an MNIST-only option (model, shift_pixels, train_limit,
-            test_limit), workers, or a bad PhotoConfig value.
+        ConfigError: an MNIST-only option (model, shift_pixels, the digit
+            augmentation strengths, train_limit, test_limit), workers, or a
+            bad PhotoConfig value.
 
     Example:
         result = nophd.train_photos("flowers", fine_tune_epochs=6)
@@ -127,6 +130,7 @@ def train_photos(
     from nophd import config
     from nophd.training.train import train_and_evaluate
 
+    _refuse(options, DIGIT_AUGMENTATION, "only for mnist; photo runs augment with --augment")
     _refuse(options, MNIST_ONLY, "only for mnist; photo runs use --base and --head")
     if workers:
         raise ConfigError("--workers: photo runs do not support multi-worker training yet")
@@ -174,7 +178,10 @@ def train_dataset(dataset: str | os.PathLike, *, model: str | None = None, **opt
 # (the first one set is the one named in the error).
 PHOTO_ONLY = ("base", "head", "dropout", "image_size", "weights", "fine_tune_epochs", "fine_tune_layers",
               "fine_tune_learning_rate", "lr_decay", "augment", "class_weight")
-MNIST_ONLY = ("model", "shift_pixels", "train_limit", "test_limit")
+# The digit augmentation strengths (nophd.data.augment.FIELDS, which this module does not import).
+DIGIT_AUGMENTATION = ("rotate_degrees", "scale_range", "shear_degrees", "translate_pixels", "elastic_alpha",
+                      "elastic_sigma", "thickness_pixels", "blur_sigma", "resolution_loss", "contrast_range", "noise_std")
+MNIST_ONLY = ("model", "shift_pixels", *DIGIT_AUGMENTATION, "train_limit", "test_limit")
 
 
 def _refuse(options: dict, names, reason: str) -> None:

@@ -18,6 +18,7 @@ import dataclasses
 import math
 import typing
 
+from nophd.data import augment
 from nophd.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
@@ -51,6 +52,11 @@ class Recipe:
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
         label_smoothing: see RunConfig.
+        rotate_degrees, scale_range, shear_degrees, translate_pixels,
+            elastic_alpha, elastic_sigma, thickness_pixels, blur_sigma,
+            resolution_loss, contrast_range, noise_std: digit augmentation
+            per batch (nophd.data.augment.DigitAugmentation); all 0, the
+            default, is none.
     """
 
     optimizer: str
@@ -64,6 +70,17 @@ class Recipe:
     lr_schedule: str = "exponential"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
+    rotate_degrees: float = 0.0
+    scale_range: float = 0.0
+    shear_degrees: float = 0.0
+    translate_pixels: float = 0.0
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 0.0
+    thickness_pixels: int = 0
+    blur_sigma: float = 0.0
+    resolution_loss: float = 0.0
+    contrast_range: float = 0.0
+    noise_std: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -218,6 +235,11 @@ class TrainConfig(RunConfig):
     Args (beyond RunConfig's):
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
+        rotate_degrees, scale_range, shear_degrees, translate_pixels,
+            elastic_alpha, elastic_sigma, thickness_pixels, blur_sigma,
+            resolution_loss, contrast_range, noise_std: digit augmentation
+            per batch (nophd.data.augment.DigitAugmentation); all 0, the
+            default, is none.
         train_limit, test_limit: use only the first N training / test
             examples (quick runs and tests).
         validation_split: 0 keeps the codelab's convention: the 10,000 test
@@ -241,6 +263,17 @@ class TrainConfig(RunConfig):
     epochs: int = dataclasses.field()
     loss: str = "categorical_crossentropy"
     shift_pixels: int = 0
+    rotate_degrees: float = 0.0
+    scale_range: float = 0.0
+    shear_degrees: float = 0.0
+    translate_pixels: float = 0.0
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 0.0
+    thickness_pixels: int = 0
+    blur_sigma: float = 0.0
+    resolution_loss: float = 0.0
+    contrast_range: float = 0.0
+    noise_std: float = 0.0
     train_limit: int | None = None
     test_limit: int | None = None
 
@@ -254,6 +287,12 @@ class TrainConfig(RunConfig):
                 raise ConfigError(f"{name}: expected a whole number >= 1, got {value}")
         if not 0 <= self.shift_pixels <= 8:
             raise ConfigError(f"shift_pixels: expected a whole number from 0 to 8, got {self.shift_pixels}")
+        self.augmentation.validate()
+
+    @property
+    def augmentation(self) -> augment.DigitAugmentation:
+        """The run's digit augmentation (its strengths are this config's fields of the same names)."""
+        return augment.DigitAugmentation.of(self)
 
 
 BASES = ("mobilenet_v2", "mobilenet_v1_025")

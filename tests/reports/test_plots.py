@@ -197,3 +197,18 @@ def test_save_figure_replaces_an_existing_file_and_leaves_nothing_on_failure(tmp
     assert sorted(item.name for item in tmp_path.iterdir()) == ["lr.png"]
     with PIL.Image.open(path) as image:
         image.verify()
+
+
+def test_augmentation_figure_shows_originals_then_one_row_per_draw(tmp_path):
+    originals = np.zeros((5, 28, 28), np.uint8)
+    originals[:, 10:18, 13:15] = 255
+    augmented = [np.full((5, 28, 28, 1), 0.5, np.float32), np.zeros((5, 28, 28, 1), np.float32)]
+    figure = plots.augmentation_figure(originals, augmented, title="rotate_degrees=10")
+    assert len(figure.axes) == 15
+    labels = [axes.get_ylabel() for axes in figure.axes if axes.get_ylabel()]
+    assert labels == ["original", "draw 1", "draw 2"]
+    assert "rotate_degrees=10" in [text.get_text() for text in texts_of(figure)]
+    shown = figure.axes[0].images[0].get_array()
+    assert shown.max() == 1.0 and shown.shape == (28, 28)  # uint8 shown as 0..1, ink dark on the binary map.
+    plots.save_figure(figure, tmp_path / "a.png")
+    assert PIL.Image.open(tmp_path / "a.png").size[0] > PIL.Image.open(tmp_path / "a.png").size[1]

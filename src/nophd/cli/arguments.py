@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nophd.data import augment
+
 # What NumPy and TensorFlow accept as a seed.
 MAX_SEED = 2**32 - 1
 
@@ -45,6 +47,53 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+# What each digit-augmentation flag does, and its value's name (nophd.data.augment checks the ranges).
+_AUGMENTATION_HELP = {
+    "rotate_degrees": ("DEGREES", "rotate by up to this many degrees either way (0 to 90)"),
+    "scale_range": ("FRACTION", "scale by 1 - F to 1 + F (0 to 0.5)"),
+    "shear_degrees": ("DEGREES", "shear by up to this many degrees either way (0 to 45)"),
+    "translate_pixels": ("PIXELS", "move by up to this many pixels along each axis, fractions too (0 to 8)"),
+    "elastic_alpha": ("ALPHA", "elastic distortion: scale of the displacement field (0 to 100; Simard's 34, "
+                               "with --elastic-sigma 4)"),
+    "elastic_sigma": ("SIGMA", "elastic distortion: pixels of the smoothing Gaussian (1 to 10; needed with "
+                               "--elastic-alpha)"),
+    "thickness_pixels": ("N", f"dilate or erode {100 * augment.THICKNESS_SHARE:.0f}%% of the digits' strokes "
+                              "by up to N pixels (0 to 3)"),
+    "blur_sigma": ("SIGMA", f"blur {100 * augment.BLUR_SHARE:.0f}%% of the digits by a Gaussian of up to this sigma in "
+                            "pixels (0 to 3)"),
+    "resolution_loss": ("FRACTION", f"shrink {100 * augment.RESOLUTION_SHARE:.0f}%% of the digits by up to "
+                                    "this share of the side, then scale back (0 to 0.75)"),
+    "contrast_range": ("FRACTION", "vary ink intensity and gamma by up to this much (0 to 0.9)"),
+    "noise_std": ("STD", f"add Gaussian noise of up to this standard deviation to "
+                         f"{100 * augment.NOISE_SHARE:.0f}%% of the digits (0 to 0.5)"),
+}
+
+
+def add_digit_augmentation(parser: argparse.ArgumentParser) -> None:
+    """Adds one flag per digit-augmentation strength (--rotate-degrees, --elastic-alpha, ...), all unset by default."""
+    group = parser.add_argument_group(
+        "digit augmentation (mnist; per batch, see nophd.data.augment; default: the model's recipe, none)")
+    for name in augment.FIELDS:  # One flag per field: a new field without help here fails every parse.
+        kind = non_negative_int if name == "thickness_pixels" else non_negative_float
+        metavar, text = _AUGMENTATION_HELP[name]
+        group.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar=metavar, help=text)
+
+
+def digit_augmentation(args: argparse.Namespace) -> dict:
+    """The digit-augmentation flags' values by field name (None where unset)."""
+    return {name: getattr(args, name) for name in augment.FIELDS}
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""`nophd data mnist|photos|tfrecords`: find, verify, describe and convert datasets."""
+"""`nophd data mnist|photos|tfrecords|augment-preview`: find, verify, describe, convert and preview datasets."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from nophd.cli import arguments
 
 
 def add_parser(subparsers) -> None:
-    """Adds the `data` subcommand and its three datasets to the nophd parser."""
-    data = subparsers.add_parser("data", help="find, verify, describe and convert datasets")
+    """Adds the `data` subcommand, its three datasets and the augmentation preview to the nophd parser."""
+    data = subparsers.add_parser("data", help="find, verify, describe, convert and preview datasets")
     data_commands = data.add_subparsers(dest="dataset", required=True, metavar="DATASET")
     data_mnist = data_commands.add_parser("mnist", help="where MNIST is, its checksums, counts and label histogram")
     arguments.add_data_dir(data_mnist)
@@ -33,6 +33,34 @@ def add_parser(subparsers) -> None:
     data_tfrecords.add_argument("--shards", type=arguments.positive_int, default=16, help="number of shard files (default 16)")
     data_tfrecords.add_argument("--quiet", action="store_true", help="no progress lines")
     data_tfrecords.set_defaults(handler=run_tfrecords)
+    preview = data_commands.add_parser(
+        "augment-preview", help="a PNG of MNIST training digits and augmented versions of them",
+        description="Draw MNIST training digits (top row) and augmented versions of them, one row per draw, with "
+                    "the strengths of `nophd train mnist`'s digit augmentation flags (none given: a moderate "
+                    "setting of every transform).")
+    preview.add_argument("--out", type=Path, default=Path("augment-preview.png"),
+                         help="the PNG to write (default augment-preview.png)")
+    preview.add_argument("--digits", type=arguments.positive_int, default=10, help="digits per row (default 10)")
+    preview.add_argument("--draws", type=arguments.positive_int, default=4, help="augmented rows (default 4)")
+    preview.add_argument("--seed", type=arguments.seed, default=0)
+    arguments.add_data_dir(preview)
+    arguments.add_digit_augmentation(preview)
+    preview.set_defaults(handler=run_augment_preview)
+
+
+def run_augment_preview(args: argparse.Namespace) -> int:
+    quiet.import_tensorflow()
+    from nophd.data import augment
+    from nophd.reports import augmentation
+
+    strengths = {name: value for name, value in arguments.digit_augmentation(args).items() if value is not None}
+    params = augment.DigitAugmentation(**strengths) if strengths else augment.EXAMPLE
+    preview = augmentation.write_preview(args.out, params, data_dir=args.data_dir, count=args.digits,
+                                         draws=args.draws, seed=args.seed)
+    print(f"{preview.count} MNIST training digits from {arguments.printable_path(preview.data_directory)} and "
+          f"{preview.draws} augmented versions of each ({augment.describe(preview.params)})")
+    print(f"picture: {arguments.printable_path(preview.path)}")
+    return 0
 
 
 def run_tfrecords(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ def add_parser(subparsers) -> None:
     train.add_argument("--resume", action="store_true", help="continue an interrupted run (in --out, or the newest of this model)")
     arguments.add_data_dir(train)
     arguments.add_limits(train)
+    arguments.add_digit_augmentation(train)
     photos = train.add_argument_group("photo datasets (transfer learning)")
     photos.add_argument("--base", choices=("mobilenet_v2", "mobilenet_v1_025"), help="backbone (default mobilenet_v2)")
     photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's) or global average pooling (default)")
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
         learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        train_limit=args.train_limit, test_limit=args.test_limit,
+        train_limit=args.train_limit, test_limit=args.test_limit, **arguments.digit_augmentation(args),
         base=args.base, head=args.head, dropout=args.dropout, image_size=args.image_size, weights=args.weights,
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
         fine_tune_learning_rate=args.fine_tune_learning_rate, lr_decay=args.lr_decay, augment=args.augment,

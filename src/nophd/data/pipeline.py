@@ -13,6 +13,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from nophd.data import augment
+
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 _IMAGE_HEADER_BYTES = 16  # magic + count + rows + cols
@@ -89,6 +91,7 @@ def training_dataset(
     shuffle_buffer: int = 5000,
     skip_batches: int = 0,
     shift_pixels: int = 0,
+    augmentation: augment.DigitAugmentation | None = None,
 ) -> tf.data.Dataset:
     """An endless, shuffled, batched training stream.
 
@@ -104,6 +107,10 @@ def training_dataset(
             batches an uninterrupted run would have seen.
         shift_pixels: when > 0, augment by random shifts of up to this many
             pixels (see random_shift).
+        augmentation: a nophd.data.augment.DigitAugmentation applied to
+            each batch (None or all strengths 0: none). Its randomness is
+            keyed by (seed, the batch's position in the whole stream), so
+            skipping stays exact.
     """
     dataset = (
         records.map(lambda image, label: decode(image, label, one_hot), num_parallel_calls=tf.data.AUTOTUNE)
@@ -117,7 +124,18 @@ def training_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.batch(batch_size, drop_remainder=True)
-    if skip_batches:
+    if augmentation is not None and augmentation.enabled:
+        # Numbered before the skip, so a resumed stream's batches keep the
+        # positions (and so the random draws) an uninterrupted run gives them;
+        # skipped batches are never augmented.
+        dataset = dataset.enumerate()
+        if skip_batches:
+            dataset = dataset.skip(skip_batches)
+        dataset = dataset.map(
+            lambda index, batch: (augment.augment_batch(batch[0], seed, index, augmentation), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    elif skip_batches:
         dataset = dataset.skip(skip_batches)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

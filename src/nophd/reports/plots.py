@@ -476,6 +476,38 @@ def samples_figure(samples: Sequence[tuple[str, Any, Any]]) -> matplotlib.figure
     return figure
 
 
+def augmentation_figure(originals: Any, augmented: Sequence[Any], title: str = "") -> matplotlib.figure.Figure:
+    """Digits as they are (top row) and augmented versions of each (one row per draw), for a look at augmentation.
+
+    Args:
+        originals: (N, H, W) or (N, H, W, 1) greyscale digits, floats in [0, 1] or uint8.
+        augmented: R arrays like `originals`, each an augmented copy of all N.
+        title: a line above the grid, e.g. the strengths used.
+
+    Example:
+        figure = augmentation_figure(batch, [augment_batch(batch, 0, row, params) for row in range(4)])
+    """
+    rows = [_images(originals)] + [_images(row) for row in augmented]
+    columns = max(len(rows[0]), 1)
+    cell, margin, header, label = 0.7, 0.15, 0.55, 1.1
+    figure = matplotlib.figure.Figure(figsize=(label + columns * cell + margin, header + len(rows) * cell + margin))
+    if title:
+        figure.suptitle(title, fontsize=9, y=1 - 0.08 / figure.get_figheight(), va="top", wrap=True)
+    grid = figure.add_gridspec(
+        len(rows), columns, left=label / figure.get_figwidth(), right=1 - margin / figure.get_figwidth(),
+        top=1 - header / figure.get_figheight(), bottom=margin / figure.get_figheight(), wspace=0.06, hspace=0.06)
+    for row_index, row in enumerate(rows):
+        for column_index, image in enumerate(row):
+            axes = figure.add_subplot(grid[row_index, column_index])
+            axes.imshow(image, cmap="binary", vmin=0.0, vmax=1.0, interpolation="nearest")
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if column_index == 0:
+                axes.set_ylabel("original" if row_index == 0 else f"draw {row_index}", fontsize=9,
+                                rotation=0, ha="right", va="center")
+    return figure
+
+
 def save_figure(figure: matplotlib.figure.Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Saves `figure` to `path` atomically; the format follows the suffix (e.g. ".png").
 

@@ -254,6 +254,7 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
     train_dataset = pipeline.training_dataset(
         splits.train_records, config.batch_size, one_hot, config.seed, config.shuffle_buffer,
         skip_batches=initial_epoch * steps_per_epoch, shift_pixels=config.shift_pixels,
+        augmentation=config.augmentation,
     )
     validation_dataset = pipeline.evaluation_dataset(splits.validation_records, VALIDATION_BATCH, one_hot)
     wall_seconds = loop.fit_epochs(
