@@ -233,14 +233,15 @@ def run_reference(
 
 
 def run_nophd(preset: str, data_dir: Path, epochs: int | None, seed: int, train_limit: int | None,
-              test_limit: int | None) -> dict:
-    """Trains nophd preset `preset` into a temporary run folder; returns its per-epoch figures."""
+              test_limit: int | None, keep: Path | None = None) -> dict:
+    """Trains nophd preset `preset` into a temporary run folder (or keep/<preset>-seed<seed>); returns its figures."""
     import nophd
 
     with tempfile.TemporaryDirectory(prefix="nophd-benchmark-") as temporary:
+        out = keep / f"{preset}-seed{seed}" if keep else Path(temporary) / "run"
         call_start = time.monotonic()
         result = nophd.train(
-            preset, out=Path(temporary) / "run", seed=seed, epochs=epochs, data_dir=data_dir, progress=False,
+            preset, out=out, seed=seed, epochs=epochs, data_dir=data_dir, progress=False,
             train_limit=train_limit, test_limit=test_limit,
         )
         call_seconds = time.monotonic() - call_start
@@ -468,6 +469,9 @@ def parse_arguments(argv=None):
     parser.add_argument("--train-limit", type=_positive, default=None, help="train on the first N examples only (smoke runs)")
     parser.add_argument("--test-limit", type=_positive, default=None, help="validate on the first N test examples only")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep nophd's run folders in this folder, as <preset>-seed<seed> (e.g. for "
+                             "benchmarks/robustness.py); by default they are deleted")
     arguments = parser.parse_args(argv)
     arguments.sides = [side.strip() for side in arguments.sides.split(",") if side.strip()]
     unknown = sorted(set(arguments.sides) - {key for key, _, _ in SIDES})
@@ -504,7 +508,7 @@ def main(argv=None) -> int:
             limits = (arguments.train_limit, arguments.test_limit)
             if presets_by_side[side]:
                 epochs = arguments.fast_epochs if side == "fast" else arguments.epochs
-                figures = run_nophd(presets_by_side[side], data_dir, epochs, seed, *limits)
+                figures = run_nophd(presets_by_side[side], data_dir, epochs, seed, *limits, keep=arguments.keep)
             else:
                 figures = run_reference(files, arguments.epochs, seed, *limits,
                                         shift_pixels=SHIFT_PIXELS if side == "reference" else 0)

@@ -73,7 +73,8 @@ def test_digit_augmentation_fields_follow_shift_pixels_in_recipe_and_config_and_
         assert tuple(names[start:start + len(augment.FIELDS)]) == augment.FIELDS, kind.__name__
         assert names.index("shift_pixels") < start, kind.__name__
     for name in presets.names():  # The codelab's rungs train exactly as before.
-        assert not presets.preset(name).augmentation.enabled, name
+        if presets.get(name).family != "beyond":
+            assert not presets.preset(name).augmentation.enabled, name
 
 
 def test_digit_augmentation_overrides_round_trip_through_config_json():

@@ -114,3 +114,17 @@ def test_advanced_layer_models():
 def test_unknown_model():
     with pytest.raises(Exception, match="valid models: dense1"):
         models.build("vgg16")
+
+
+def test_conv_bn_norm_sees_a_picture_the_same_whatever_its_brightness_and_contrast():
+    # Its first layer standardises each picture, so a grey background or a faint stroke changes nothing.
+    model = models.build("conv-bn-norm")
+    assert isinstance(model.layers[1], keras.layers.LayerNormalization) and not model.layers[1].weights
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+    digits = np.random.default_rng(1).random((4, 28, 28, 1), dtype=np.float32)
+    plain = np.asarray(model(digits, training=False))
+    washed_out = np.asarray(model(0.4 * digits + 0.5, training=False))
+    # Up to LayerNormalization's epsilon (1e-3, against a variance of 0.013 here).
+    np.testing.assert_allclose(washed_out, plain, atol=2e-3)
+    assert conv_layers(model) == [(12, (3, 3), (1, 1), False), (24, (6, 6), (2, 2), False),
+                                  (32, (6, 6), (2, 2), False)]

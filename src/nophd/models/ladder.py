@@ -109,14 +109,31 @@ def build_conv_bn(input_shape, num_classes, tiny=False):
     return _build_conv(input_shape, num_classes, 0.3, True, "conv_bn", tiny)
 
 
-def build_conv_bn_nodrop(input_shape, num_classes, tiny=False):
-    """conv-bn's layers without its dropout: for short runs, where dropout slows learning more than it helps.
+def build_conv_bn_norm(input_shape, num_classes, tiny=False):
+    """conv-bn's layers after a per-picture standardisation, and without its dropout.
 
-    Measured on a validation split held out of the training images (seed 0,
-    3 epochs of the conv-bn-fast recipe): 99.57% without dropout, 99.40%
-    with conv-bn's 0.3.
+    The first layer (LayerNormalization over the whole picture, no weights)
+    gives every picture mean 0 and variance 1, so a grey background, a faint
+    or blurred stroke or a haze reaches the convolutions as a clean digit
+    would: robustness built into the model, exported with it. Dropout slows
+    short runs more than it helps them. Measured on a validation split held
+    out of the training images (seed 0, 3 epochs of the conv-bn-fast recipe
+    in plain Keras, the robustness suite built from those held-out digits):
+    with conv-bn's dropout 0.3 99.40%; without it 99.57%; with the
+    standardisation too 99.53%, and the suite's mean accuracy 85.2% where
+    the same net without it scored 70.2% (brightness 14.7% -> 99.7%, fog
+    14.2% -> 98.1%, glass blur 41.6% -> 97.1%).
     """
-    return _build_conv(input_shape, num_classes, 0.0, True, "conv_bn_nodrop", tiny)
+    filters, dense = TINY_CONV if tiny else ((12, 24, 32), 200)
+    inputs = _inputs(input_shape)
+    features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
+    features = _convolutions(features, True, filters)
+    features = layers.Flatten()(features)
+    features = layers.Dense(dense, use_bias=False)(features)
+    features = layers.BatchNormalization(scale=False)(features)
+    features = layers.Activation("relu")(features)
+    outputs = layers.Dense(num_classes, activation="softmax")(features)
+    return keras.Model(inputs, outputs, name="conv_bn_norm")
 
 
 def build_conv_gap(input_shape, num_classes, tiny=False):
@@ -155,6 +172,7 @@ register(ModelSpec("dense-dropout", build_dense_dropout, "Dense 200-60 relu + dr
 register(ModelSpec("conv", build_conv, "Conv 12@3x3, 24@6x6/2, 32@6x6/2, dense 200"))
 register(ModelSpec("conv-dropout", build_conv_dropout, "The convnet + dropout 0.5 on dense 200"))
 register(ModelSpec("conv-bn", build_conv_bn, "The convnet + batch norm (no bias, scale=False) + dropout 0.3"))
-register(ModelSpec("conv-bn-nodrop", build_conv_bn_nodrop, "The batch-norm convnet without dropout"))
+register(ModelSpec("conv-bn-norm", build_conv_bn_norm,
+                   "Per-picture standardisation, then the batch-norm convnet without dropout"))
 register(ModelSpec("conv-gap", build_conv_gap, "Batch-norm convnet, weight-free GlobalAveragePooling2D head"))
 register(ModelSpec("rnn-bigru", build_rnn_bigru, "Rows as a sequence through Bidirectional(GRU(64))"))
