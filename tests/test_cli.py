@@ -115,6 +115,8 @@ def test_models_lists_every_rung_with_parameters(capsys):
         line = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert parameters in line
     assert "99.5%" in out
+    fast = next(line for line in out.splitlines() if line.startswith("conv-bn-fast "))
+    assert "354,538" in fast and "adam 0.02 cosine" in fast
 
 
 def one_line_error(code, err, *fragments):

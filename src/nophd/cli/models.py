@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
         spec = presets.get(name)
         recipe = spec.recipe
         optimizer = f"{recipe.optimizer} {recipe.learning_rate:g}" + (f"*{recipe.lr_decay:g}^e" if recipe.lr_decay else "")
+        optimizer += " cosine" if recipe.lr_schedule == "cosine" else ""
         codelab = spec.codelab_text if spec.codelab_accuracy else "—"
         parameters = registry.build(spec.model).count_params()
         print(f"{name:14s} {parameters:>10,d}  {recipe.epochs:>6d}  {recipe.batch_size:>5d}  {optimizer:18s} {codelab:>8s}  {spec.description}")
