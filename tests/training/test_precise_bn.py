@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import nophd
 from nophd import runs
-from nophd.training import callbacks, precise_bn
+from nophd.training import precise_bn
 
 
 def tiny_model():
@@ -113,18 +113,8 @@ def test_the_saved_model_holds_the_recomputed_statistics(short_run, tiny_mnist):
 
 
 def test_a_resumed_run_ends_with_the_weights_and_statistics_of_an_uninterrupted_one(short_run, tiny_mnist, tmp_path,
-                                                                                      monkeypatch):
-    original = callbacks.RunRecorder.on_epoch_end
-
-    def on_epoch_end(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(callbacks.RunRecorder, "on_epoch_end", on_epoch_end)
-        with pytest.raises(KeyboardInterrupt):
-            short_conv_bn(tiny_mnist, tmp_path / "cut")
+                                                                                      interrupted_after_first_epoch):
+    interrupted_after_first_epoch(short_conv_bn, tiny_mnist, tmp_path / "cut")
     assert runs.read_state(tmp_path / "cut")["status"] == "interrupted"
     resumed = short_conv_bn(tiny_mnist, tmp_path / "cut", resume=True)
     assert resumed.metrics["precise_bn"] == short_run.metrics["precise_bn"]

@@ -10,7 +10,7 @@ import pytest
 import nophd
 from nophd import config, presets, runs
 from nophd.errors import ConfigError
-from nophd.training import callbacks, loop
+from nophd.training import loop
 
 
 def cosine(**changes):
@@ -82,21 +82,11 @@ def test_the_cosine_schedule_replaces_the_recipes_decay_from_the_api(tiny_mnist,
     assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
 
 
-def test_a_resumed_cosine_run_continues_its_schedule_exactly(tiny_mnist, tmp_path, monkeypatch):
+def test_a_resumed_cosine_run_continues_its_schedule_exactly(tiny_mnist, tmp_path, interrupted_after_first_epoch):
     options = dict(epochs=2, train_limit=256, test_limit=64, lr_schedule="cosine", warmup_epochs=0.5,
                    label_smoothing=0.1, data_dir=tiny_mnist, progress=False)
     whole = nophd.train("conv-bn", out=tmp_path / "whole", **options)
-    original = callbacks.RunRecorder.on_epoch_end
-
-    def on_epoch_end(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(callbacks.RunRecorder, "on_epoch_end", on_epoch_end)
-        with pytest.raises(KeyboardInterrupt):
-            nophd.train("conv-bn", out=tmp_path / "cut", **options)
+    interrupted_after_first_epoch(nophd.train, "conv-bn", out=tmp_path / "cut", **options)
     resumed = nophd.train("conv-bn", out=tmp_path / "cut", resume=True, **options)
     assert [row["learning_rate"] for row in runs.read_history(resumed.run_directory)] == pytest.approx(
         [row["learning_rate"] for row in runs.read_history(whole.run_directory)], abs=1e-9)
