@@ -18,6 +18,7 @@ import dataclasses
 
 import os
 
+from nophd.data import augment
 from nophd.errors import ConfigError
 from nophd.version import __version__  # noqa: F401
 
@@ -130,7 +131,7 @@ def train_photos(
     from nophd import config
     from nophd.training.train import train_and_evaluate
 
-    _refuse(options, DIGIT_AUGMENTATION, "only for mnist; photo runs augment with --augment")
+    _refuse(options, augment.FIELDS, "only for mnist; photo runs augment with --augment")
     _refuse(options, MNIST_ONLY, "only for mnist; photo runs use --base and --head")
     if workers:
         raise ConfigError("--workers: photo runs do not support multi-worker training yet")
@@ -178,10 +179,7 @@ def train_dataset(dataset: str | os.PathLike, *, model: str | None = None, **opt
 # (the first one set is the one named in the error).
 PHOTO_ONLY = ("base", "head", "dropout", "image_size", "weights", "fine_tune_epochs", "fine_tune_layers",
               "fine_tune_learning_rate", "lr_decay", "augment", "class_weight")
-# The digit augmentation strengths (nophd.data.augment.FIELDS, which this module does not import).
-DIGIT_AUGMENTATION = ("rotate_degrees", "scale_range", "shear_degrees", "translate_pixels", "elastic_alpha",
-                      "elastic_sigma", "thickness_pixels", "blur_sigma", "resolution_loss", "contrast_range", "noise_std")
-MNIST_ONLY = ("model", "shift_pixels", *DIGIT_AUGMENTATION, "train_limit", "test_limit")
+MNIST_ONLY = ("model", "shift_pixels", *augment.FIELDS, "train_limit", "test_limit")
 
 
 def _refuse(options: dict, names, reason: str) -> None:

@@ -34,7 +34,7 @@ LR_SCHEDULES = ("exponential", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
-class Recipe:
+class Recipe(augment.AugmentationFields):
     """How the codelab trains one model.
 
     Args:
@@ -52,11 +52,9 @@ class Recipe:
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
         label_smoothing: see RunConfig.
-        rotate_degrees, scale_range, shear_degrees, translate_pixels,
-            elastic_alpha, elastic_sigma, thickness_pixels, blur_sigma,
-            resolution_loss, contrast_range, noise_std: digit augmentation
-            per batch (nophd.data.augment.DigitAugmentation); all 0, the
-            default, is none.
+        the digit-augmentation strengths (rotate_degrees, ..., noise_std):
+            inherited from nophd.data.augment.AugmentationFields, keyword
+            only; all 0, the default, is none.
     """
 
     optimizer: str
@@ -70,17 +68,6 @@ class Recipe:
     lr_schedule: str = "exponential"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
-    rotate_degrees: float = 0.0
-    scale_range: float = 0.0
-    shear_degrees: float = 0.0
-    translate_pixels: float = 0.0
-    elastic_alpha: float = 0.0
-    elastic_sigma: float = 0.0
-    thickness_pixels: int = 0
-    blur_sigma: float = 0.0
-    resolution_loss: float = 0.0
-    contrast_range: float = 0.0
-    noise_std: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -229,17 +216,15 @@ _CLASSES: dict[str, type[RunConfig]] = {}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainConfig(RunConfig):
+class TrainConfig(augment.AugmentationFields, RunConfig):
     """A digit run: a ladder rung trained on MNIST with its recipe.
 
     Args (beyond RunConfig's):
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
-        rotate_degrees, scale_range, shear_degrees, translate_pixels,
-            elastic_alpha, elastic_sigma, thickness_pixels, blur_sigma,
-            resolution_loss, contrast_range, noise_std: digit augmentation
-            per batch (nophd.data.augment.DigitAugmentation); all 0, the
-            default, is none.
+        the digit-augmentation strengths (rotate_degrees, ..., noise_std):
+            inherited from nophd.data.augment.AugmentationFields, keyword
+            only; all 0, the default, is none.
         train_limit, test_limit: use only the first N training / test
             examples (quick runs and tests).
         validation_split: 0 keeps the codelab's convention: the 10,000 test
@@ -263,17 +248,6 @@ class TrainConfig(RunConfig):
     epochs: int = dataclasses.field()
     loss: str = "categorical_crossentropy"
     shift_pixels: int = 0
-    rotate_degrees: float = 0.0
-    scale_range: float = 0.0
-    shear_degrees: float = 0.0
-    translate_pixels: float = 0.0
-    elastic_alpha: float = 0.0
-    elastic_sigma: float = 0.0
-    thickness_pixels: int = 0
-    blur_sigma: float = 0.0
-    resolution_loss: float = 0.0
-    contrast_range: float = 0.0
-    noise_std: float = 0.0
     train_limit: int | None = None
     test_limit: int | None = None
 

@@ -37,6 +37,10 @@ EACH = {
     "resolution_loss": dict(resolution_loss=0.6),
     "contrast_range": dict(contrast_range=0.5),
     "noise_std": dict(noise_std=0.2),
+    "outline_share": dict(outline_share=0.5),
+    "clutter_share": dict(clutter_share=0.5),
+    "haze_strength": dict(haze_strength=3),
+    "band_share": dict(band_share=0.5),
 }
 EVERYTHING = augment.DigitAugmentation(
     rotate_degrees=15, scale_range=0.1, shear_degrees=10, translate_pixels=2, elastic_alpha=34, elastic_sigma=4,
@@ -258,6 +262,10 @@ def test_an_all_zero_augmentation_leaves_the_training_stream_as_it_was(records):
     (dict(contrast_range=1.0), "contrast_range"),
     (dict(noise_std=0.6), "noise_std"),
     (dict(noise_std="0.1"), "noise_std"),
+    (dict(outline_share=0.6), "outline_share"),
+    (dict(clutter_share=-0.1), "clutter_share"),
+    (dict(haze_strength=6), "haze_strength"),
+    (dict(band_share=float("nan")), "band_share"),
 ])
 def test_validation_names_the_field_and_its_range(changes, field):
     with pytest.raises(ConfigError, match=rf"^{field}: expected .*(from|number)") as raised:
@@ -271,3 +279,61 @@ def test_every_field_has_a_range_and_the_edges_are_valid():
     augment.DigitAugmentation(**highest).validate()
     augment.DigitAugmentation().validate()
     assert dataclasses.fields(augment.DigitAugmentation)[0].name == "rotate_degrees"
+
+
+def test_outline_keeps_a_one_pixel_ring_round_the_strokes_and_empties_their_inside():
+    images = np.zeros((1, SIDE, SIDE, 1), np.float32)
+    images[0, 10:16, 8:20] = 1.0  # A bar 6 pixels tall.
+    ring = augment.outline(images, [0.3]).numpy()[0, ..., 0]
+    assert ring[10:16, 8:20].max() == 0  # The stroke's inside is dark.
+    assert ring[9, 8:20].min() == 1 and ring[16, 8:20].min() == 1  # One pixel above and below it is white,
+    assert ring[10:16, 7].min() == 1 and ring[10:16, 20].min() == 1  # and either side,
+    assert ring[:8].max() == 0 and ring[18:].max() == 0  # and nothing further out.
+    assert set(np.unique(ring)) <= {0.0, 1.0}
+
+
+def test_lines_are_solid_dashed_or_zigzag_through_their_point_at_their_angle():
+    def draw(style, angle=0.0):
+        return augment.lines((1, SIDE, SIDE), [[14.0, 14.0]], [angle], [0.5], [style], [4.0], [2.0]).numpy()[0, ..., 0]
+
+    solid = draw(0)
+    np.testing.assert_allclose(solid[14], 1.0)  # Row 14, the whole width.
+    assert solid[:13].max() == 0 and solid[16:].max() == 0
+    vertical = draw(0, np.pi / 2)
+    assert vertical[:, 14].min() == pytest.approx(1.0, abs=1e-5) and vertical[:, :13].max() < 1e-5
+    dashed = draw(1)[14]
+    assert 0.4 <= dashed.mean() <= 0.6 and dashed[14:16].min() == 1 and dashed[16:18].max() == 0  # 2 on, 2 off.
+    zigzag = draw(2)
+    # Its ink leaves row 14 by up to 2 pixels either way, one column at a time.
+    reach = [np.nonzero(zigzag[:, column] > 0.5)[0].mean() - 14 for column in range(SIDE)]
+    assert max(reach) == pytest.approx(2, abs=0.6) and min(reach) == pytest.approx(-2, abs=0.6)
+
+
+def test_haze_of_weight_zero_is_identity_and_never_outshines_the_digit():
+    images = digit_batch(4)
+    fields = np.random.default_rng(0).random((4, SIDE, SIDE, 1)).astype(np.float32)
+    np.testing.assert_allclose(augment.haze(images, fields, [0.0] * 4).numpy(), images, atol=1e-6)
+    hazy = augment.haze(images, fields, [3.0] * 4).numpy()
+    assert (hazy.max(axis=(1, 2, 3)) <= images.max(axis=(1, 2, 3)) + 1e-6).all()
+    assert (hazy[images == 0] > 0).mean() > 0.9  # The background is no longer black.
+
+
+def test_invert_bands_inverts_exactly_the_margins_asked_for():
+    images = digit_batch(2)
+    banded = augment.invert_bands(images, [[3, 2, 0, 0], [0, 0, 4, 0]]).numpy()
+    np.testing.assert_allclose(banded[0, :, :3], 1 - images[0, :, :3])
+    np.testing.assert_allclose(banded[0, :, -2:], 1 - images[0, :, -2:])
+    np.testing.assert_allclose(banded[0, :, 3:-2], images[0, :, 3:-2])
+    np.testing.assert_allclose(banded[1, :4], 1 - images[1, :4])
+    np.testing.assert_allclose(banded[1, 4:], images[1, 4:])
+
+
+def test_new_transforms_keep_the_older_transforms_draws():
+    # A recipe written before outline, clutter, haze and bands existed augments as it did.
+    images = digit_batch()
+    old = augment.DigitAugmentation(rotate_degrees=10, noise_std=0.1)
+    key = tf.stack([tf.constant(0, tf.int64), tf.constant(3, tf.int64)])
+    first_seven = tf.random.experimental.stateless_split(key, num=7).numpy()
+    assert (tf.random.experimental.stateless_split(key, num=len(augment._STREAMS)).numpy()[:7] == first_seven).all()
+    np.testing.assert_array_equal(augment.augment_batch(images, 0, 3, old).numpy(),
+                                  augment.augment_batch(images, 0, 3, old).numpy())

@@ -78,6 +78,12 @@ _AUGMENTATION_HELP = {
     "contrast_range": ("FRACTION", "vary ink intensity and gamma by up to this much (0 to 0.9)"),
     "noise_std": ("STD", f"add Gaussian noise of up to this standard deviation to "
                          f"{100 * augment.NOISE_SHARE:.0f}%% of the digits (0 to 0.5)"),
+    "outline_share": ("FRACTION", "draw this share of the digits as their outlines (0 to 0.5)"),
+    "clutter_share": ("FRACTION", "draw a stray solid, dashed or zigzag line across this share of the digits "
+                                  "(0 to 0.5)"),
+    "haze_strength": ("WEIGHT", f"lay a smooth haze of up to this weight over {100 * augment.HAZE_SHARE:.0f}%% "
+                                "of the digits (0 to 5)"),
+    "band_share": ("FRACTION", "invert the margins of this share of the digits (0 to 0.5)"),
 }
 
 

@@ -42,16 +42,31 @@ Order and share of the batch each transform touches (why, in brief):
    setting for MNIST: measured 1.4 pixels root-mean-square along each axis
    in the middle of the image, 1.8 pixels on average, 3.5 at the 95th
    percentile).
-4. resolution loss (`resolution_loss` r): 30% of examples are shrunk to a side
+4. outline (`outline_share`): that share of the examples become their
+   outline, a ring one pixel wide around the strokes at full intensity
+   (an edge detector's picture, an outline font, a hollow pen).
+5. clutter (`clutter_share`): that share get a stray line right across the
+   picture through its middle part, at any angle, solid, dashed or zigzag,
+   0.6 to 1.8 pixels wide, of half to full intensity (ruled paper, a
+   strike-through, a slip of the pen).
+6. resolution loss (`resolution_loss` r): 30% of examples are shrunk to a side
    of 28 * (1 - u) pixels, u drawn from [0, r] (anti-aliased by a Gaussian of
    (f - 1) / 2 pixels for the factor f = 1 / (1 - u)), then scaled back up
    bilinearly: a low-resolution scan or photo.
-5. blur (`blur_sigma`): 30% of examples get a Gaussian blur of a sigma drawn
+7. blur (`blur_sigma`): 30% of examples get a Gaussian blur of a sigma drawn
    from [0, blur_sigma]: out-of-focus pictures.
-6. contrast (`contrast_range` r): every example, ink -> clip(scale * ink**gamma)
+8. contrast (`contrast_range` r): every example, ink -> clip(scale * ink**gamma)
    with scale from [1 - r, 1 + r] and log(gamma) from [-log(1 + r), log(1 + r)]:
    faint, heavy and uneven pens.
-7. noise (`noise_std`): half the examples get Gaussian noise of a standard
+9. haze (`haze_strength` w): 30% of examples get a smooth haze (three grids
+   of random levels, 3x3, 6x6 and 12x12, scaled up and summed, coarse ones
+   weighing more) of a weight drawn from [0, w], and are scaled back to
+   under their own peak: uneven lighting, a stained page.
+10. bands (`band_share`): that share get margins inverted: each of the four
+   sides with even chance (left and right when none is drawn), 2 to 9
+   pixels wide: a paper edge or a shadow in a scan, a bright frame around
+   a photographed digit.
+11. noise (`noise_std`): half the examples get Gaussian noise of a standard
    deviation drawn from [0, noise_std]: sensor noise.
 The result is clipped to [0, 1]. All of them together (EXAMPLE) cost about
 22 ms per batch of 128 on 2 CPU cores, against about 150 ms for a conv-bn
@@ -82,10 +97,14 @@ THICKNESS_SHARE = 0.5
 RESOLUTION_SHARE = 0.3
 BLUR_SHARE = 0.3
 NOISE_SHARE = 0.5
+HAZE_SHARE = 0.3
 
 # Each transform's place in the split of the batch's key: fixed, so turning
 # one transform on or off does not change another's draws.
-_STREAMS = ("thickness", "affine", "elastic", "resolution", "blur", "contrast", "noise")
+# New transforms join at the end: stateless_split's first keys do not depend
+# on how many are asked for, so the older transforms keep their draws.
+_STREAMS = ("thickness", "affine", "elastic", "resolution", "blur", "contrast", "noise",
+            "outline", "clutter", "haze", "bands")
 
 # The valid range of each strength: (lowest, highest, how the error words it).
 RANGES: dict[str, tuple[float, float, str]] = {
@@ -100,14 +119,45 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "resolution_loss": (0, 0.75, "a fraction from 0 to 0.75 (0.5 shrinks to as few as 14x14 pixels)"),
     "contrast_range": (0, 0.9, "a fraction from 0 to 0.9"),
     "noise_std": (0, 0.5, "a number from 0 to 0.5 (pixels run from 0 to 1)"),
+    "outline_share": (0, 0.5, "a fraction of the digits from 0 to 0.5"),
+    "clutter_share": (0, 0.5, "a fraction of the digits from 0 to 0.5"),
+    "haze_strength": (0, 5, "a weight from 0 to 5 (1: as much haze as ink)"),
+    "band_share": (0, 0.5, "a fraction of the digits from 0 to 0.5"),
 }
 # elastic_sigma must be at least this when elastic_alpha is set: a narrower
 # Gaussian leaves a field of independent pixel jitters, not a smooth warp.
 MIN_ELASTIC_SIGMA = 1.0
 
 
-@dataclasses.dataclass(frozen=True)
-class DigitAugmentation:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AugmentationFields:
+    """The digit-augmentation strengths, as fields: declared once, here.
+
+    DigitAugmentation adds the behaviour; nophd.config.Recipe and TrainConfig
+    inherit these fields, so a recipe, a run's config.json and the
+    augmentation name the same strengths with the same defaults (0, off).
+    Keyword-only, so they come after a subclass's own positional fields.
+    """
+
+    rotate_degrees: float = 0.0
+    scale_range: float = 0.0
+    shear_degrees: float = 0.0
+    translate_pixels: float = 0.0
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 0.0
+    thickness_pixels: int = 0
+    blur_sigma: float = 0.0
+    resolution_loss: float = 0.0
+    contrast_range: float = 0.0
+    noise_std: float = 0.0
+    outline_share: float = 0.0
+    clutter_share: float = 0.0
+    haze_strength: float = 0.0
+    band_share: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DigitAugmentation(AugmentationFields):
     """How strongly to augment training digits; every strength 0 (the default) is off.
 
     Args:
@@ -127,23 +177,16 @@ class DigitAugmentation:
         resolution_loss: shrink by up to this share of the side, then scale back.
         contrast_range: vary the ink's intensity and gamma by up to this much.
         noise_std: add Gaussian noise of a standard deviation up to this.
+        outline_share: this share of the digits become their outlines.
+        clutter_share: this share of the digits get a stray line across them
+            (solid, dashed or zigzag).
+        haze_strength: a haze of up to this weight on HAZE_SHARE of the digits.
+        band_share: this share of the digits get margin bands inverted.
 
     Example:
         params = DigitAugmentation(rotate_degrees=10, thickness_pixels=1)
         assert params.enabled
     """
-
-    rotate_degrees: float = 0.0
-    scale_range: float = 0.0
-    shear_degrees: float = 0.0
-    translate_pixels: float = 0.0
-    elastic_alpha: float = 0.0
-    elastic_sigma: float = 0.0
-    thickness_pixels: int = 0
-    blur_sigma: float = 0.0
-    resolution_loss: float = 0.0
-    contrast_range: float = 0.0
-    noise_std: float = 0.0
 
     @classmethod
     def of(cls, source) -> "DigitAugmentation":
@@ -179,7 +222,8 @@ FIELDS = tuple(field.name for field in dataclasses.fields(DigitAugmentation))
 # without flags) and to time (benchmarks/augment_cost.py); not a measured recipe.
 EXAMPLE = DigitAugmentation(
     rotate_degrees=10, scale_range=0.1, shear_degrees=10, translate_pixels=2, elastic_alpha=34, elastic_sigma=4,
-    thickness_pixels=1, blur_sigma=1, resolution_loss=0.5, contrast_range=0.3, noise_std=0.1)
+    thickness_pixels=1, blur_sigma=1, resolution_loss=0.5, contrast_range=0.3, noise_std=0.1, outline_share=0.1,
+    clutter_share=0.1, haze_strength=2, band_share=0.1)
 
 
 def describe(params: DigitAugmentation) -> str:
@@ -218,12 +262,20 @@ def augment_batch(images, seed, batch_index, params: DigitAugmentation):
         images = _random_affine(images, stream["affine"], params)
     if params.elastic_alpha:
         images = _random_elastic(images, stream["elastic"], float(params.elastic_alpha), float(params.elastic_sigma))
+    if params.outline_share:
+        images = _random_outline(images, stream["outline"], float(params.outline_share))
+    if params.clutter_share:
+        images = _random_clutter(images, stream["clutter"], float(params.clutter_share))
     if params.resolution_loss:
         images = _random_resolution_loss(images, stream["resolution"], float(params.resolution_loss))
     if params.blur_sigma:
         images = _random_blur(images, stream["blur"], float(params.blur_sigma))
     if params.contrast_range:
         images = _random_contrast(images, stream["contrast"], float(params.contrast_range))
+    if params.haze_strength:
+        images = _random_haze(images, stream["haze"], float(params.haze_strength))
+    if params.band_share:
+        images = _random_bands(images, stream["bands"], float(params.band_share))
     if params.noise_std:
         images = _random_noise(images, stream["noise"], float(params.noise_std))
     return tf.clip_by_value(images, 0.0, 1.0)
@@ -282,23 +334,122 @@ def change_thickness(images, pixels, thinnest: int, thickest: int):
     """
     import tensorflow as tf
 
-    def step(images, number, sign):
-        # The max over each 2x2 window, as four shifted slices: the same as
-        # max_pool2d, and a tenth of its time on a 2-core CPU (measured 1 ms
-        # against 10 ms for a batch of 128).
-        padding = [[0, 0], [0, 1], [0, 1], [0, 0]] if number % 2 == 0 else [[0, 0], [1, 0], [1, 0], [0, 0]]
-        padded = tf.pad(sign * images, padding)
-        top = tf.maximum(padded[:, :-1, :-1], padded[:, :-1, 1:])
-        bottom = tf.maximum(padded[:, 1:, :-1], padded[:, 1:, 1:])
-        return sign * tf.maximum(top, bottom)
-
     thicker, thinner = [images], [images]
     for number in range(thickest):
-        thicker.append(step(thicker[-1], number, 1.0))
+        thicker.append(_morphology_step(thicker[-1], number, 1.0))
     for number in range(thinnest):
-        thinner.append(step(thinner[-1], number, -1.0))
+        thinner.append(_morphology_step(thinner[-1], number, -1.0))
     levels = tf.stack(thinner[:0:-1] + thicker, axis=1)  # (B, thinnest + 1 + thickest, H, W, C), thinnest first.
     return tf.gather(levels, tf.cast(pixels, tf.int32) + thinnest, batch_dims=1)
+
+
+def _morphology_step(images, number: int, sign: float):
+    """One step of grey morphology: the max (sign 1) or min (sign -1) over each 2x2 window, zeros beyond the edges.
+
+    The window reaches down-right on even steps and up-left on odd ones. Four
+    shifted slices: the same as max_pool2d, and a tenth of its time on a
+    2-core CPU (measured 1 ms against 10 ms for a batch of 128).
+    """
+    import tensorflow as tf
+
+    padding = [[0, 0], [0, 1], [0, 1], [0, 0]] if number % 2 == 0 else [[0, 0], [1, 0], [1, 0], [0, 0]]
+    padded = tf.pad(sign * images, padding)
+    top = tf.maximum(padded[:, :-1, :-1], padded[:, :-1, 1:])
+    bottom = tf.maximum(padded[:, 1:, :-1], padded[:, 1:, 1:])
+    return sign * tf.maximum(top, bottom)
+
+
+def outline(images, thresholds):
+    """Each example's strokes as their outline: white where the 3x3 dilation adds more than thresholds[b] of ink.
+
+    A ring one pixel wide around every stroke, the inside left dark (an
+    edge detector's picture of a digit, an outline font, a hollow pen), at
+    full intensity like an edge map.
+
+    Args:
+        images: float32 (B, H, W, 1).
+        thresholds: float32 (B,), in (0, 1).
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images, tf.float32)
+    dilated = _morphology_step(_morphology_step(images, 0, 1.0), 1, 1.0)
+    ring = dilated - images
+    return tf.cast(ring > tf.cast(thresholds, tf.float32)[:, None, None, None], tf.float32)
+
+
+# A stray line's styles (clutter): 0 solid, 1 dashed, 2 zigzag.
+LINE_STYLES = ("solid", "dashed", "zigzag")
+
+
+def lines(shape, centres, angles, half_widths, styles, periods, amplitudes):
+    """One straight line per example right across the picture, anti-aliased: (B, H, W, 1) ink in [0, 1].
+
+    Args:
+        shape: (B, H, W).
+        centres: float32 (B, 2), a point (x, y) the line passes through.
+        angles: float32 (B,), radians from the x axis (towards y, down).
+        half_widths: float32 (B,), half the line's width in pixels.
+        styles: int32 (B,), an index into LINE_STYLES.
+        periods: float32 (B,), pixels along the line of one dash and gap, or of one zigzag tooth.
+        amplitudes: float32 (B,), the zigzag's height either side of the line, in pixels.
+    """
+    import tensorflow as tf
+
+    _, height, width = shape
+    rows, columns = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
+    centres = tf.cast(centres, tf.float32)
+    angles = tf.cast(angles, tf.float32)[:, None, None]
+    dx, dy = columns[None] - centres[:, 0, None, None], rows[None] - centres[:, 1, None, None]
+    along = dx * tf.cos(angles) + dy * tf.sin(angles)
+    across = dy * tf.cos(angles) - dx * tf.sin(angles)
+    periods = tf.cast(periods, tf.float32)[:, None, None]
+    styles = tf.cast(styles, tf.int32)[:, None, None]
+    phase = along / periods - tf.floor(along / periods)  # In [0, 1) along each period.
+    # A triangle wave from -1 to 1, shifted off the line by the amplitude for zigzags.
+    triangle = 4.0 * tf.abs(phase - 0.5) - 1.0
+    across = tf.where(styles == 2, across - tf.cast(amplitudes, tf.float32)[:, None, None] * triangle, across)
+    ink = tf.clip_by_value(tf.cast(half_widths, tf.float32)[:, None, None] + 0.5 - tf.abs(across), 0.0, 1.0)
+    ink = tf.where((styles == 1) & (phase >= 0.5), 0.0, ink)
+    return ink[..., None]
+
+
+def haze(images, fields, weights):
+    """Adds weights[b] times a haze field in [0, 1], then scales the result back under the digit's own peak.
+
+    MNIST-C's fog formula: (x + w * haze) * peak / (peak + w).
+
+    Args:
+        images: float32 (B, H, W, 1).
+        fields: float32 (B, H, W, 1) in [0, 1].
+        weights: float32 (B,), >= 0 (0: untouched).
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images, tf.float32)
+    weights = tf.cast(weights, tf.float32)[:, None, None, None]
+    peak = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
+    return (images + weights * fields) * peak / tf.maximum(peak + weights, 1e-6)
+
+
+def invert_bands(images, widths):
+    """Inverts (1 - x) each example's margins: widths[b] = (left, right, top, bottom) pixels, 0 for none.
+
+    A paper edge or a shadow in a scan, a bright frame around a photographed digit.
+
+    Args:
+        images: float32 (B, H, W, 1).
+        widths: int32 (B, 4).
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images, tf.float32)
+    height, width = images.shape[1], images.shape[2]
+    widths = tf.cast(widths, tf.int32)[:, :, None, None]
+    rows, columns = tf.meshgrid(tf.range(height), tf.range(width), indexing="ij")
+    inside = ((columns[None] < widths[:, 0]) | (columns[None] >= width - widths[:, 1])
+              | (rows[None] < widths[:, 2]) | (rows[None] >= height - widths[:, 3]))
+    return tf.where(inside[..., None], 1.0 - images, images)
 
 
 def gaussian_blur(images, sigmas, largest_sigma: float):
@@ -483,6 +634,67 @@ def _random_noise(images, key, most: float):
     deviations = tf.where(_share(keys[1], batch, NOISE_SHARE), deviations, 0.0)[:, None, None, None]
     noise = tf.random.stateless_normal(tf.shape(images), seed=keys[2])
     return tf.clip_by_value(images + deviations * noise, 0.0, 1.0)
+
+
+def _random_outline(images, key, share: float):
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    keys = tf.random.experimental.stateless_split(key, num=2)
+    thresholds = tf.random.stateless_uniform([batch], seed=keys[0], minval=0.15, maxval=0.5)
+    touched = _share(keys[1], batch, share)[:, None, None, None]
+    return tf.where(touched, outline(images, thresholds), images)
+
+
+def _random_clutter(images, key, share: float):
+    import tensorflow as tf
+
+    batch, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    keys = tf.random.experimental.stateless_split(key, num=8)
+
+    def uniform(shape, number, low, high, dtype=tf.float32):
+        return tf.random.stateless_uniform(shape, seed=keys[number], minval=low, maxval=high, dtype=dtype)
+
+    # Through a point of the middle of the picture, at any angle: most lines cross the digit.
+    centres = uniform([batch, 2], 0, 0.2 * width, 0.8 * width)
+    ink = lines((batch, height, width), centres, uniform([batch], 1, 0.0, math.pi), uniform([batch], 2, 0.3, 0.9),
+                uniform([batch], 3, 0, len(LINE_STYLES), tf.int32), uniform([batch], 4, 3.0, 6.0),
+                uniform([batch], 5, 1.0, 2.5))
+    ink = ink * uniform([batch, 1, 1, 1], 6, 0.5, 1.0)
+    touched = _share(keys[7], batch, share)[:, None, None, None]
+    return tf.where(touched, tf.maximum(images, ink), images)
+
+
+def _random_haze(images, key, most: float):
+    import tensorflow as tf
+
+    batch, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    keys = tf.random.experimental.stateless_split(key, num=5)
+    # Coarse to fine: three grids of random levels scaled up, the coarser weighing more (a plasma's look).
+    field = tf.zeros([batch, height, width, 1])
+    for number, (cells, weight) in enumerate(((3, 0.6), (6, 0.3), (12, 0.1))):
+        grid = tf.random.stateless_uniform([batch, cells, cells, 1], seed=keys[number])
+        field += weight * tf.image.resize(grid, (height, width), method="bilinear")
+    low = tf.reduce_min(field, axis=[1, 2, 3], keepdims=True)
+    high = tf.reduce_max(field, axis=[1, 2, 3], keepdims=True)
+    field = (field - low) / tf.maximum(high - low, 1e-6)
+    weights = tf.random.stateless_uniform([batch], seed=keys[3], minval=0.0, maxval=most)
+    weights = tf.where(_share(keys[4], batch, HAZE_SHARE), weights, 0.0)
+    return haze(images, field, weights)
+
+
+def _random_bands(images, key, share: float):
+    import tensorflow as tf
+
+    batch, side = tf.shape(images)[0], images.shape[2]
+    keys = tf.random.experimental.stateless_split(key, num=3)
+    # Each margin with even chance, 2 to a third of the side wide; none drawn: left and right.
+    widths = tf.random.stateless_uniform([batch, 4], seed=keys[0], minval=2, maxval=side // 3 + 1, dtype=tf.int32)
+    chosen = tf.random.stateless_uniform([batch, 4], seed=keys[1]) < 0.5
+    chosen = chosen | (~tf.reduce_any(chosen, axis=1, keepdims=True) & tf.constant([[True, True, False, False]]))
+    widths = tf.where(chosen, widths, 0)
+    widths = tf.where(_share(keys[2], batch, share)[:, None], widths, 0)
+    return invert_bands(images, widths)
 
 
 # --- Resampling. ---
