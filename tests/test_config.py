@@ -113,3 +113,14 @@ def test_a_config_json_from_before_augmentation_loads_with_it_off():
 def test_bad_augmentation_overrides_name_the_field(changes, field):
     with pytest.raises(ConfigError, match=f"^{field}: expected"):
         config.override(presets.preset("dense"), **changes)
+
+
+def test_override_ignores_none_unsets_with_unset_and_cosine_drops_the_recipes_decay():
+    decaying = presets.preset("conv-bn")
+    assert decaying.lr_decay is not None
+    assert config.override(decaying, lr_decay=None).lr_decay == decaying.lr_decay  # None: not given.
+    assert config.override(decaying, lr_decay=config.UNSET).lr_decay is None
+    cosine = config.override(decaying, lr_schedule="cosine", warmup_epochs=0.5)
+    assert cosine.lr_schedule == "cosine" and cosine.lr_decay is None
+    with pytest.raises(ConfigError, match="lr_decay"):  # Both named: the conflict is the caller's, and said.
+        config.override(decaying, lr_schedule="cosine", lr_decay=0.9)

@@ -14,7 +14,6 @@ Importing nophd is cheap; TensorFlow loads on first use.
 
 from __future__ import annotations
 
-import dataclasses
 
 import os
 
@@ -71,10 +70,7 @@ def train(
     # First: splitting the CPU must happen before TensorFlow starts.
     distribution = _distribution(strategy, cpu_devices, workers, worker_index, worker_timeout)
     explicit = {"epochs": epochs, "batch_size": batch_size, "seed": seed, **overrides}
-    recipe = presets.preset(model)
-    if overrides.get("lr_schedule") == "cosine" and overrides.get("lr_decay") is None:
-        recipe = dataclasses.replace(recipe, lr_decay=None)  # The cosine schedule replaces the recipe's decay.
-    resolved = config.override(recipe, **explicit)
+    resolved = config.override(presets.preset(model), **explicit)
     return train_and_evaluate(
         resolved, out, resume=resume, data_dir=data_dir, runs_root=runs_root, progress=progress, explicit=explicit,
         distribution=distribution,

@@ -393,18 +393,34 @@ def photo_config(dataset: str = "flowers", **changes: typing.Any) -> PhotoConfig
     return dataclasses.replace(config, model=f"{config.base}-{config.head}")
 
 
+class _Unset:
+    """The type of UNSET."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+# override(config, lr_decay=UNSET) sets lr_decay to None; a plain None means "not given" (an unset flag).
+UNSET = _Unset()
+
+
 def override(config: RunConfig, **changes: typing.Any) -> RunConfig:
-    """Returns `config` with `changes` applied; None values are ignored.
+    """Returns `config` with `changes` applied; None values are ignored, UNSET sets a field to None.
+
+    Switching to the cosine schedule drops the per-epoch decay (lr_decay) of
+    the recipe it replaces, unless `changes` name one.
 
     Raises:
         ConfigError: an unknown field, or a value of the wrong type or range.
     """
     changes = {key: value for key, value in changes.items() if value is not None}
     fields = {field.name: field for field in dataclasses.fields(type(config))}
+    if changes.get("lr_schedule") == "cosine" and "lr_decay" in fields:
+        changes.setdefault("lr_decay", UNSET)
     for key, value in changes.items():
         if key not in fields:
             raise ConfigError(f"unknown config field {key!r}; valid fields: {', '.join(fields)}")
-        changes[key] = _coerce(key, fields[key].type, value)
+        changes[key] = None if value is UNSET else _coerce(key, fields[key].type, value)
     result = dataclasses.replace(config, **changes)
     validate(result)
     return result

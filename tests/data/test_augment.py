@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nophd.data import augment, idx, pipeline
+from nophd.data import augment, pipeline
 from nophd.errors import ConfigError
 
 SIDE = 28
@@ -204,13 +204,11 @@ def test_resolution_loss_keeps_a_factor_of_one_and_softens_a_shrunk_digit():
 
 
 @pytest.fixture
-def records(tmp_path):
+def records():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(40, SIDE, SIDE), dtype=np.uint8)
     labels = (np.arange(40) % 10).astype(np.uint8)
-    idx.write_idx(tmp_path / "images", images)
-    idx.write_idx(tmp_path / "labels", labels)
-    return pipeline.mnist_records(tmp_path / "images", tmp_path / "labels")
+    return pipeline.mnist_arrays(images, labels)
 
 
 def batches(dataset, count):

@@ -3,20 +3,18 @@
 import numpy as np
 import pytest
 
-from nophd.data import idx, pipeline
+from nophd.data import pipeline
 
 
 @pytest.fixture
-def records(tmp_path):
+def records():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(50, 28, 28), dtype=np.uint8)
     labels = (np.arange(50) % 10).astype(np.uint8)
-    idx.write_idx(tmp_path / "images.gz", images)
-    idx.write_idx(tmp_path / "labels", labels)  # Uncompressed works too.
-    return pipeline.mnist_records(tmp_path / "images.gz", tmp_path / "labels"), images, labels
+    return pipeline.mnist_arrays(images, labels), images, labels
 
 
-def test_records_decode_the_idx_files_exactly(records):
+def test_records_are_the_arrays_examples_in_order(records):
     dataset, images, labels = records
     decoded = list(dataset.as_numpy_iterator())
     assert len(decoded) == 50
@@ -56,16 +54,3 @@ def test_shuffle_is_seeded_reshuffles_each_epoch_and_skip_resumes_the_same_strea
     np.testing.assert_array_equal(resumed, stream[50:])
     other_seed = take_labels(pipeline.training_dataset(dataset, 10, True, seed=4), 5)
     assert not np.array_equal(other_seed, stream[:50])
-
-
-@pytest.mark.parametrize("shift_pixels", [0, 2])
-def test_arrays_in_memory_give_the_same_training_stream_as_the_files(records, shift_pixels):
-    # Runs stream the arrays mnist.load has read instead of the files' records: the same batches, bit for bit.
-    dataset, images, labels = records
-    from_files = pipeline.training_dataset(dataset, batch_size=8, one_hot=True, seed=3, shuffle_buffer=16,
-                                           shift_pixels=shift_pixels)
-    from_arrays = pipeline.training_dataset(pipeline.mnist_arrays(images, labels), batch_size=8, one_hot=True,
-                                            seed=3, shuffle_buffer=16, shift_pixels=shift_pixels)
-    for (a_images, a_labels), (b_images, b_labels) in zip(from_files.take(14), from_arrays.take(14)):
-        np.testing.assert_array_equal(a_images, b_images)
-        np.testing.assert_array_equal(a_labels, b_labels)

@@ -1,15 +1,13 @@
 """tf.data input pipelines, as in the codelab.
 
-MNIST's idx files are read as fixed-length records (one 784-byte image or
-one 1-byte label each, after the file header), decoded to floats in [0, 1],
+MNIST's examples come from the arrays nophd.data.mnist.load read (the
+codelab reads the idx files as fixed-length records; the arrays give the
+same examples in the same order), are decoded to floats in [0, 1],
 cached in memory, shuffled through a 5,000-example buffer, repeated,
 batched and prefetched. Every function returns a `tf.data.Dataset`.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import tensorflow as tf
 
@@ -17,42 +15,15 @@ from nophd.data import augment
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
-_IMAGE_HEADER_BYTES = 16  # magic + count + rows + cols
-_LABEL_HEADER_BYTES = 8  # magic + count
-
-
-def _compression(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return "GZIP" if stream.read(2) == b"\x1f\x8b" else ""
-
-
-def mnist_records(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tf.data.Dataset:
-    """Raw MNIST examples from an image and a label idx file.
-
-    The files must already be validated (nophd.data.mnist.load does that):
-    this reads fixed-length records and trusts the header sizes.
-
-    Returns:
-        A dataset of (uint8 image (28, 28, 1), uint8 label) pairs.
-    """
-    images_path, labels_path = Path(images_path), Path(labels_path)
-    images = tf.data.FixedLengthRecordDataset(
-        str(images_path), IMAGE_SIZE * IMAGE_SIZE, header_bytes=_IMAGE_HEADER_BYTES,
-        compression_type=_compression(images_path),
-    ).map(lambda record: tf.reshape(tf.io.decode_raw(record, tf.uint8), (IMAGE_SIZE, IMAGE_SIZE, 1)))
-    labels = tf.data.FixedLengthRecordDataset(
-        str(labels_path), 1, header_bytes=_LABEL_HEADER_BYTES, compression_type=_compression(labels_path),
-    ).map(lambda record: tf.reshape(tf.io.decode_raw(record, tf.uint8), ()))
-    return tf.data.Dataset.zip((images, labels))
 
 
 def mnist_arrays(images, labels) -> tf.data.Dataset:
-    """The same (uint8 image (28, 28, 1), uint8 label) pairs as mnist_records(), from arrays already in memory.
+    """MNIST examples as (uint8 image (28, 28, 1), uint8 label) pairs, from arrays already in memory.
 
-    nophd.data.mnist.load has read and checked the files, so a run streams
-    its examples from those arrays instead of reading every record again:
-    the same examples in the same order (so the same shuffles and batches),
-    and a first epoch several seconds shorter on 2 cores.
+    nophd.data.mnist.load has read and checked the idx files, so a run
+    streams its examples from those arrays instead of reading the files'
+    fixed-length records again as the codelab does: the same examples in the
+    same order, and a first epoch several seconds shorter on 2 cores.
     """
     import numpy as np
 
@@ -96,7 +67,7 @@ def training_dataset(
     """An endless, shuffled, batched training stream.
 
     Args:
-        records: (uint8 image, uint8 label) pairs, e.g. from mnist_arrays() or mnist_records().
+        records: (uint8 image, uint8 label) pairs, e.g. from mnist_arrays().
         batch_size: examples per batch; the last partial batch of each pass
             is dropped so every step has the same shape.
         one_hot: one-hot labels for categorical_crossentropy, integer labels
