@@ -80,12 +80,27 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     # "Beyond the codelab"): batch 128, a linear warm-up over a fifth of an
     # epoch then a cosine decay to 0, label smoothing 0.1, ±2 px shifts and
     # light augmentation (small rotations, scales and shears, thicker or
-    # thinner strokes, contrast, noise).
+    # thinner strokes, contrast, noise), and clutter: 5% of the digits as
+    # outlines, 10% with a stray line, 5% with inverted margins (no haze:
+    # it cost fonts and held-out accuracy).
     Preset("conv-bn-fast", "conv-bn-norm",
            Recipe(optimizer="adam", learning_rate=0.02, batch_size=128, epochs=3, lr_schedule="cosine",
                   warmup_epochs=0.2, label_smoothing=0.1, shift_pixels=2, rotate_degrees=8, scale_range=0.1,
-                  shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2),
+                  shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
+                  clutter_share=0.1, band_share=0.05),
            "Standardised conv-bn, no dropout, 3 epochs: batch 128, warm-up + cosine, label smoothing, light "
+           "and clutter augmentation", family="beyond"),
+    # The best single model: conv-bn-norm widened (32-64-96 filters, dense
+    # 256, dropout 0.3), conv-bn-fast's schedule over 20 epochs at half its
+    # peak learning rate, slightly stronger rotations and shears. Chosen on
+    # the held-out split like conv-bn-fast: 20 epochs over 15 (99.70% and
+    # 99.67% held-out accuracy, suite means 98.5% and 98.4%).
+    Preset("conv-bn-best", "conv-bn-wide",
+           Recipe(optimizer="adam", learning_rate=0.01, batch_size=128, epochs=20, lr_schedule="cosine",
+                  warmup_epochs=0.5, label_smoothing=0.1, shift_pixels=2, rotate_degrees=10, scale_range=0.1,
+                  shear_degrees=10, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
+                  clutter_share=0.1, band_share=0.05),
+           "Wide standardised conv-bn, 20 epochs: warm-up + cosine, label smoothing, light and clutter "
            "augmentation", family="beyond"),
     Preset("conv-gap", "conv-gap",
            Recipe(optimizer="adam", learning_rate=0.01, lr_decay=0.666, batch_size=64, epochs=10,

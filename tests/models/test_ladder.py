@@ -128,3 +128,12 @@ def test_conv_bn_norm_sees_a_picture_the_same_whatever_its_brightness_and_contra
     np.testing.assert_allclose(washed_out, plain, atol=2e-3)
     assert conv_layers(model) == [(12, (3, 3), (1, 1), False), (24, (6, 6), (2, 2), False),
                                   (32, (6, 6), (2, 2), False)]
+
+
+def test_conv_bn_wide_is_conv_bn_norm_widened_with_dropout():
+    model = models.build("conv-bn-wide")
+    assert isinstance(model.layers[1], keras.layers.LayerNormalization) and not model.layers[1].weights
+    assert conv_layers(model) == [(32, (3, 3), (1, 1), False), (64, (6, 6), (2, 2), False),
+                                  (96, (6, 6), (2, 2), False)]
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.3]
+    assert model.count_params() == 1_503_338  # As printed by `nophd models`.

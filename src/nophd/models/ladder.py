@@ -136,6 +136,28 @@ def build_conv_bn_norm(input_shape, num_classes, tiny=False):
     return keras.Model(inputs, outputs, name="conv_bn_norm")
 
 
+def build_conv_bn_wide(input_shape, num_classes, tiny=False):
+    """conv-bn-norm widened for the best single model: 32, 64 and 96 filters, dense 256, dropout 0.3.
+
+    The same layout as conv-bn (3x3, then 6x6 stride 2 twice, batch norm
+    after each layer, no bias, scale=False) after the per-picture
+    standardisation; about 4x conv-bn's weights and 2.7x its step time on
+    2 CPU cores (87 ms against 33 ms for a batch of 128), for long runs with
+    heavy augmentation. Dropout 0.3 on the dense layer, as conv-bn.
+    """
+    filters, dense = TINY_CONV if tiny else ((32, 64, 96), 256)
+    inputs = _inputs(input_shape)
+    features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
+    features = _convolutions(features, True, filters)
+    features = layers.Flatten()(features)
+    features = layers.Dense(dense, use_bias=False)(features)
+    features = layers.BatchNormalization(scale=False)(features)
+    features = layers.Activation("relu")(features)
+    features = layers.Dropout(0.3)(features)
+    outputs = layers.Dense(num_classes, activation="softmax")(features)
+    return keras.Model(inputs, outputs, name="conv_bn_wide")
+
+
 def build_conv_gap(input_shape, num_classes, tiny=False):
     """The batch-norm convnet with a weight-free head.
 
@@ -174,5 +196,7 @@ register(ModelSpec("conv-dropout", build_conv_dropout, "The convnet + dropout 0.
 register(ModelSpec("conv-bn", build_conv_bn, "The convnet + batch norm (no bias, scale=False) + dropout 0.3"))
 register(ModelSpec("conv-bn-norm", build_conv_bn_norm,
                    "Per-picture standardisation, then the batch-norm convnet without dropout"))
+register(ModelSpec("conv-bn-wide", build_conv_bn_wide,
+                   "Per-picture standardisation, conv 32-64-96 with batch norm, dense 256, dropout 0.3"))
 register(ModelSpec("conv-gap", build_conv_gap, "Batch-norm convnet, weight-free GlobalAveragePooling2D head"))
 register(ModelSpec("rnn-bigru", build_rnn_bigru, "Rows as a sequence through Bidirectional(GRU(64))"))
