@@ -39,6 +39,10 @@ TRANSFORMS = {
     "resolution loss (0.5)": ("resolution_loss",),
     "contrast (0.3)": ("contrast_range",),
     "noise (0.1)": ("noise_std",),
+    "outlines (10%)": ("outline_share",),
+    "stray lines (10%)": ("clutter_share",),
+    "haze (up to 2)": ("haze_strength",),
+    "inverted margins (10%)": ("band_share",),
 }
 
 

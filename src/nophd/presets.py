@@ -82,13 +82,15 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     # light augmentation (small rotations, scales and shears, thicker or
     # thinner strokes, contrast, noise), and clutter: 5% of the digits as
     # outlines, 10% with a stray line, 5% with inverted margins (no haze:
-    # it cost fonts and held-out accuracy).
+    # it cost fonts and held-out accuracy); 4 epochs, where 3 tied on
+    # held-out accuracy (99.48% and 99.50%) with a lower suite mean, and
+    # scored 99.48% on the test set in a benchmark run (README).
     Preset("conv-bn-fast", "conv-bn-norm",
-           Recipe(optimizer="adam", learning_rate=0.02, batch_size=128, epochs=3, lr_schedule="cosine",
+           Recipe(optimizer="adam", learning_rate=0.02, batch_size=128, epochs=4, lr_schedule="cosine",
                   warmup_epochs=0.2, label_smoothing=0.1, shift_pixels=2, rotate_degrees=8, scale_range=0.1,
                   shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
                   clutter_share=0.1, band_share=0.05),
-           "Standardised conv-bn, no dropout, 3 epochs: batch 128, warm-up + cosine, label smoothing, light "
+           "Standardised conv-bn, no dropout, 4 epochs: batch 128, warm-up + cosine, label smoothing, light "
            "and clutter augmentation", family="beyond"),
     # The best single model: conv-bn-norm widened (32-64-96 filters, dense
     # 256, dropout 0.3), conv-bn-fast's schedule over 20 epochs at half its
