@@ -290,6 +290,9 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tiny_mnist, tmp
         nophd_command("train", "mnist", "--model", "conv", "--epochs", "20", "--data-dir", tiny_mnist,
                       "--out", run_directory, "--quiet"),
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, stderr=subprocess.PIPE, text=True,
+        # As from a terminal: a shell starts background jobs (`.ci/run &`) with SIGINT ignored, and the
+        # child would inherit that, train to the end and exit 0 (seen once).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (runs.read_state(run_directory) or {}).get("epochs_done", 0) < 1:
