@@ -77,10 +77,16 @@ def _convolutions(features, batch_norm: bool, filters_per_layer=(12, 24, 32)):
     return features
 
 
-def _build_conv(input_shape, num_classes, dropout, batch_norm, name, tiny):
-    filters, dense = TINY_CONV if tiny else ((12, 24, 32), 200)
+def _build_conv(input_shape, num_classes, dropout, batch_norm, name, tiny, standardise=False,
+                sizes=((12, 24, 32), 200)):
+    """The codelab's convnet; `standardise` puts a weight-free per-picture LayerNormalization first, `sizes`
+    is (filters of the three convolutions, dense units)."""
+    filters, dense = TINY_CONV if tiny else sizes
     inputs = _inputs(input_shape)
-    features = _convolutions(inputs, batch_norm, filters)
+    features = inputs
+    if standardise:
+        features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
+    features = _convolutions(features, batch_norm, filters)
     features = layers.Flatten()(features)
     if batch_norm:
         features = layers.Dense(dense, use_bias=False)(features)
@@ -124,16 +130,7 @@ def build_conv_bn_norm(input_shape, num_classes, tiny=False):
     70.2% (brightness 14.7% -> 99.5%, fog 14.2% -> 97.8%, glass blur
     41.6% -> 96.5%).
     """
-    filters, dense = TINY_CONV if tiny else ((12, 24, 32), 200)
-    inputs = _inputs(input_shape)
-    features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
-    features = _convolutions(features, True, filters)
-    features = layers.Flatten()(features)
-    features = layers.Dense(dense, use_bias=False)(features)
-    features = layers.BatchNormalization(scale=False)(features)
-    features = layers.Activation("relu")(features)
-    outputs = layers.Dense(num_classes, activation="softmax")(features)
-    return keras.Model(inputs, outputs, name="conv_bn_norm")
+    return _build_conv(input_shape, num_classes, 0.0, True, "conv_bn_norm", tiny, standardise=True)
 
 
 def build_conv_bn_wide(input_shape, num_classes, tiny=False):
@@ -145,17 +142,8 @@ def build_conv_bn_wide(input_shape, num_classes, tiny=False):
     2 CPU cores (87 ms against 33 ms for a batch of 128), for long runs with
     heavy augmentation. Dropout 0.3 on the dense layer, as conv-bn.
     """
-    filters, dense = TINY_CONV if tiny else ((32, 64, 96), 256)
-    inputs = _inputs(input_shape)
-    features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
-    features = _convolutions(features, True, filters)
-    features = layers.Flatten()(features)
-    features = layers.Dense(dense, use_bias=False)(features)
-    features = layers.BatchNormalization(scale=False)(features)
-    features = layers.Activation("relu")(features)
-    features = layers.Dropout(0.3)(features)
-    outputs = layers.Dense(num_classes, activation="softmax")(features)
-    return keras.Model(inputs, outputs, name="conv_bn_wide")
+    return _build_conv(input_shape, num_classes, 0.3, True, "conv_bn_wide", tiny, standardise=True,
+                       sizes=((32, 64, 96), 256))
 
 
 def build_conv_gap(input_shape, num_classes, tiny=False):
