@@ -14,7 +14,6 @@ Importing nophd is cheap; TensorFlow loads on first use.
 
 from __future__ import annotations
 
-
 import os
 
 from nophd.data import augment

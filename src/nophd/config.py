@@ -52,7 +52,7 @@ class Recipe(augment.AugmentationFields):
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
         label_smoothing: see RunConfig.
-        the digit-augmentation strengths (rotate_degrees, ..., noise_std):
+        the digit-augmentation strengths (rotate_degrees, ..., band_share):
             inherited from nophd.data.augment.AugmentationFields, keyword
             only; all 0, the default, is none.
     """
@@ -222,7 +222,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
     Args (beyond RunConfig's):
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
-        the digit-augmentation strengths (rotate_degrees, ..., noise_std):
+        the digit-augmentation strengths (rotate_degrees, ..., band_share):
             inherited from nophd.data.augment.AugmentationFields, keyword
             only; all 0, the default, is none.
         train_limit, test_limit: use only the first N training / test
