@@ -71,6 +71,11 @@ def test_evaluate_matches_the_training_metrics(trained_run, capsys):
     evaluation = json.loads((run_directory / "evaluation.json").read_text())
     assert evaluation["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert f"{100 * metrics['test_accuracy']:.2f}%" in out
+    # Precision, recall and F1 per class in both files and on screen, macro mean last.
+    assert metrics["per_class_precision"] == pytest.approx(evaluation["per_class_precision"])
+    assert evaluation["per_class_recall"] == evaluation["per_class_accuracy"] and len(evaluation["per_class_f1"]) == 10
+    assert "precision" in out and any(line.startswith("macro mean") and f"{100 * evaluation['macro_f1']:.2f}%" in line
+                                         for line in out.splitlines())
 
 
 def write_digit_png(path, digit, size=(180, 240), dark_on_light=True, colour=False):

@@ -29,6 +29,44 @@ def test_a_class_never_seen_scores_zero_and_a_certain_mistake_has_a_finite_loss(
     assert math.isclose(evaluation.loss, -math.log(1e-7), rel_tol=1e-6)
 
 
+def test_precision_recall_and_f1_by_hand():
+    # True 0 0 1 2 2 2, predicted 0 1 1 2 2 0: class 0 is predicted twice (once right),
+    # class 1 twice (once right), class 2 twice (both right).
+    confusion = [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    figures = scoring.class_figures(confusion)
+    assert figures["per_class_precision"] == [0.5, 0.5, 1.0]
+    assert figures["per_class_recall"] == pytest.approx([0.5, 1.0, 2 / 3])
+    assert figures["per_class_f1"] == pytest.approx([0.5, 2 / 3, 0.8])
+    assert figures["macro_precision"] == pytest.approx(2 / 3)
+    assert figures["macro_recall"] == pytest.approx((0.5 + 1 + 2 / 3) / 3)
+    assert figures["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 0.8) / 3)
+
+
+def test_a_class_never_predicted_or_never_seen_has_zero_precision_recall_and_f1_not_nan():
+    figures = scoring.class_figures([[2, 0, 0], [1, 0, 0], [0, 0, 0]])  # class 1 never predicted, class 2 never seen
+    assert figures["per_class_precision"] == pytest.approx([2 / 3, 0.0, 0.0])
+    assert figures["per_class_recall"] == [1.0, 0.0, 0.0]
+    assert figures["per_class_f1"] == pytest.approx([0.8, 0.0, 0.0])
+    assert all(math.isfinite(value) for value in figures["per_class_f1"])
+
+
+def test_an_evaluation_gives_metrics_json_its_per_class_figures():
+    evaluation = scoring.score(np.eye(3)[[0, 1, 1, 2, 2, 0]], np.array([0, 0, 1, 2, 2, 2]))
+    figures = evaluation.class_figures()
+    assert figures["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert figures["per_class_accuracy"] == figures["per_class_recall"] == evaluation.per_class_accuracy
+    assert figures["per_class_precision"] == [0.5, 0.5, 1.0]
+
+
+def test_the_class_table_lists_every_class_then_the_macro_mean():
+    table = scoring.class_table({"confusion": [[1, 1, 0], [0, 1, 0], [1, 0, 2]], "class_names": ["cat", "dog", "eel"]})
+    lines = table.splitlines()
+    assert lines[0].split() == ["class", "precision", "recall", "F1", "examples"]
+    assert lines[1].split() == ["cat", "50.00%", "50.00%", "50.00%", "2"]
+    assert lines[3].split() == ["eel", "100.00%", "66.67%", "80.00%", "3"]
+    assert lines[4].split()[:2] == ["macro", "mean"] and lines[4].split()[-1] == "6"
+
+
 def test_worst_mistakes_come_most_confident_first_with_class_names():
     probabilities = np.array([[0.6, 0.4], [0.1, 0.9], [0.95, 0.05], [0.3, 0.7]])
     evaluation = scoring.score(probabilities, np.array([1, 1, 1, 0]))

@@ -1,4 +1,4 @@
-"""Scoring softmax outputs against true labels: accuracy, loss, confusion, worst mistakes.
+"""Scoring softmax outputs against true labels: accuracy, loss, confusion, per-class precision/recall/F1, worst mistakes.
 
 A leaf module (numpy only): training, evaluation, reports and the server
 all score through it, and it imports nothing of nophd.
@@ -42,6 +42,48 @@ class Evaluation:
     def predictions(self) -> np.ndarray:
         return self.probabilities.argmax(axis=1)
 
+    def class_figures(self) -> dict[str, list | float]:
+        """The per-class figures metrics.json and evaluation.json keep (see `class_figures`), confusion included."""
+        return {"per_class_accuracy": self.per_class_accuracy, **class_figures(self.confusion),
+                "confusion": self.confusion.tolist()}
+
+
+def class_figures(confusion) -> dict[str, list | float]:
+    """Precision, recall and F1 of every class, and their macro averages, from a confusion matrix.
+
+    Precision is the share of a class's predictions that are right, recall the
+    share of its examples found (what `per_class_accuracy` calls accuracy),
+    F1 their harmonic mean. A class nobody predicted has precision 0, one
+    with no examples recall 0 (scikit-learn's `zero_division=0`), and either
+    gives F1 0. The macro averages weigh every class the same, so a rare
+    class that is always missed shows in them, not in the accuracy.
+
+    Args:
+        confusion: K x K counts; rows are true classes, columns predicted.
+
+    Returns:
+        {"per_class_precision", "per_class_recall", "per_class_f1": K floats
+        in 0..1, "macro_precision", "macro_recall", "macro_f1": floats}.
+
+    Example:
+        class_figures([[8, 2], [0, 10]])["per_class_precision"]  # [1.0, 0.8333...]
+    """
+    matrix = np.asarray(confusion, dtype=np.float64)
+    right = np.diag(matrix)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(right, predicted, out=np.zeros_like(right), where=predicted > 0)
+    recall = np.divide(right, actual, out=np.zeros_like(right), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(right), where=both > 0)
+    return {
+        "per_class_precision": [float(value) for value in precision],
+        "per_class_recall": [float(value) for value in recall],
+        "per_class_f1": [float(value) for value in f1],
+        "macro_precision": float(precision.mean()) if len(right) else 0.0,
+        "macro_recall": float(recall.mean()) if len(right) else 0.0,
+        "macro_f1": float(f1.mean()) if len(right) else 0.0,
+    }
+
 
 def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
     """Accuracy, loss, confusion matrix and per-class accuracy of softmax outputs.
@@ -68,6 +110,30 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
         confusion=confusion,
         per_class_accuracy=per_class,
     )
+
+
+def class_table(figures) -> str:
+    """Per-class precision, recall, F1 and example counts as a text table (`nophd evaluate`), macro averages last.
+
+    Args:
+        figures: an evaluation.json or metrics.json mapping with "class_names",
+            "confusion" (K x K) and "per_class_accuracy".
+
+    Example:
+        print(class_table(nophd.evaluate("runs/conv-bn")))
+    """
+    confusion = np.asarray(figures["confusion"])
+    names = [str(name) for name in figures["class_names"]]
+    computed = class_figures(confusion)
+    width = max([len(name) for name in names] + [len("macro mean")])
+    lines = [f"{'class':<{width}}  {'precision':>9}  {'recall':>7}  {'F1':>7}  {'examples':>8}"]
+    for index, name in enumerate(names):
+        lines.append(f"{name:<{width}}  {100 * computed['per_class_precision'][index]:>8.2f}%  "
+                     f"{100 * computed['per_class_recall'][index]:>6.2f}%  {100 * computed['per_class_f1'][index]:>6.2f}%  "
+                     f"{int(confusion[index].sum()):>8,}")
+    lines.append(f"{'macro mean':<{width}}  {100 * computed['macro_precision']:>8.2f}%  "
+                 f"{100 * computed['macro_recall']:>6.2f}%  {100 * computed['macro_f1']:>6.2f}%  {int(confusion.sum()):>8,}")
+    return "\n".join(lines)
 
 
 def worst_mistakes(evaluation: Evaluation, class_names: list[str], limit: int) -> list[dict]:

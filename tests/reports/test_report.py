@@ -74,6 +74,18 @@ def test_run_report_of_a_complete_run(complete_run):
     assert not [item.name for item in complete_run.iterdir() if item.name.startswith(".")]
 
 
+def test_run_report_shows_precision_recall_and_f1_from_the_confusion_matrix(complete_run):
+    metrics = dict(METRICS, per_class_accuracy=[0.75, 1.0], confusion=[[3, 1], [0, 4]])
+    atomic.write_json(complete_run / "metrics.json", metrics)
+    page = report.write_run_report(complete_run).read_text(encoding="utf-8")
+    section = page[page.index("<h2>Precision, recall and F1 per class</h2>"):]
+    section = section[:section.index("</section>")]
+    # zero: precision 3/3, recall 3/4, F1 6/7; one: precision 4/5, recall 4/4, F1 8/9.
+    assert re.findall(r"<td class=number>([\d.]+%)</td>", section) == [
+        "100.00%", "75.00%", "85.71%", "80.00%", "100.00%", "88.89%"]
+    assert "Macro F1 87.30%" in section
+
+
 def test_run_report_links_back_to_an_existing_ladder(complete_run):
     (complete_run.parent / "ladder.html").write_text("<html></html>")
     page = report.write_run_report(complete_run).read_text(encoding="utf-8")

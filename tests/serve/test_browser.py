@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -330,6 +331,10 @@ def test_clicking_a_confusion_cell_shows_its_examples(browser, live_server):
     rows = {row.get_attribute("data-label"): row for row in find(browser, "#per-class-table tbody tr")}
     assert set(rows) == {str(digit) for digit in range(10)}
     assert all(row.text.rstrip().endswith("%") for row in rows.values())
+    # Precision, recall and F1 beside each class, the macro F1 under the table.
+    assert find(browser, "#per-class-table thead")[0].text.split()[-4:] == ["precision", "recall", "(accuracy)", "F1"]
+    assert all(len(re.findall(r"\d+\.\d\d%", row.text)) == 3 for row in rows.values())
+    assert "Macro F1" in find(browser, "#per-class")[0].text
     assert_no_console_errors(browser)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nophd import atomic, runs
 from nophd.serve import catalog, insights
 
@@ -68,9 +70,14 @@ def test_garbage_in_metrics_gives_no_warning_and_no_error():
 
 def test_the_per_class_table_counts_examples_and_predictions():
     table = insights.per_class({"per_class_accuracy": [0.5, 1.0], "class_names": ["a", "b"], "confusion": [[1, 1], [0, 3]]})
-    assert table["rows"] == [{"label": "a", "accuracy": 0.5, "examples": 2, "predicted": 1},
-                             {"label": "b", "accuracy": 1.0, "examples": 3, "predicted": 4}]
+    assert table["rows"] == [{"label": "a", "accuracy": 0.5, "examples": 2, "predicted": 1, "precision": 1.0,
+                              "f1": pytest.approx(2 / 3)},
+                             {"label": "b", "accuracy": 1.0, "examples": 3, "predicted": 4, "precision": 0.75,
+                              "f1": pytest.approx(6 / 7)}]
+    assert table["macro_f1"] == pytest.approx((2 / 3 + 6 / 7) / 2)
+    # Without a confusion matrix (older runs): accuracy only.
     assert insights.per_class({"per_class_accuracy": [0.5, 1.0]})["confusion"] is None
+    assert insights.per_class({"per_class_accuracy": [0.5, 1.0]})["rows"][0]["precision"] is None
     assert insights.per_class({}) is None
 
 

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     result = nophd.evaluate(args.run, args.data_dir)
     print(f"{args.run}: test accuracy {100 * result['test_accuracy']:.2f}%  loss {result['test_loss']:.4f}  "
           f"on {result['test_examples']:,} images")
-    print("per class: " + "  ".join(f"{name}:{100 * value:.1f}%" for name, value in zip(result["class_names"], result["per_class_accuracy"])))
+    print(scoring.class_table(result))
     warning = scoring.one_class_warning_of(result)
     if warning:
         print(f"warning: {warning}")

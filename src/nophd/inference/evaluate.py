@@ -32,9 +32,8 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         "test_accuracy": evaluation.accuracy,
         "test_loss": evaluation.loss,
         "test_examples": int(len(evaluation.labels)),
-        "per_class_accuracy": evaluation.per_class_accuracy,
+        **evaluation.class_figures(),
         "class_names": run_config.get("class_names") or [str(index) for index in range(len(evaluation.per_class_accuracy))],
-        "confusion": evaluation.confusion.tolist(),
         "data": where,
         "evaluated_at": runs.now(),
     }

@@ -405,19 +405,39 @@ def _per_class_section(metrics: _Loaded) -> str:
     names = metrics.value.get("class_names")
     if not isinstance(names, list) or len(names) != len(accuracies):
         names = [str(index) for index in range(len(accuracies))]
+    figures = _class_figures(metrics.value, len(accuracies))
     rows = []
-    for name, value in zip(names, accuracies):
+    for index, (name, value) in enumerate(zip(names, accuracies)):
         number = _number(value)
         width = 0.0 if number is None else min(max(number, 0.0), 1.0) * 100
+        shown = ([figures["per_class_precision"][index], value, figures["per_class_f1"][index]] if figures
+                 else [value])
+        cells = "".join(f"<td class=number>{_escape(format_percent(figure))}</td>" for figure in shown)
         rows.append(
-            f"<tr><td>{_escape(name)}</td><td class=number>{_escape(format_percent(value))}</td>"
+            f"<tr><td>{_escape(name)}</td>{cells}"
             f'<td class=barcell><span class=bar style="width: {width:.1f}%"></span></td></tr>'
         )
+    headings = ("<th class=number>precision</th><th class=number>recall (accuracy)</th><th class=number>F1</th>"
+                if figures else "<th class=number>accuracy</th>")
+    note = (f'<p class="note">Macro F1 {_escape(format_percent(figures["macro_f1"]))} (every class weighing the same). '
+            "Precision: the share of a class's predictions that are right; recall: the share of its examples "
+            "found.</p>") if figures else ""
+    title = "Precision, recall and F1 per class" if figures else "Accuracy per class"
     return (
-        "<section><h2>Accuracy per class</h2><div class=scroll><table class=perclass>"
-        "<tr><th>class</th><th class=number>accuracy</th><th></th></tr>"
-        f"{''.join(rows)}</table></div></section>"
+        f"<section><h2>{title}</h2><div class=scroll><table class=perclass>"
+        f"<tr><th>class</th>{headings}<th></th></tr>"
+        f"{''.join(rows)}</table></div>{note}</section>"
     )
+
+
+def _class_figures(values: Mapping[str, Any], count: int) -> dict | None:
+    """Per-class precision and F1 and the macro F1 from metrics.json's confusion matrix (older runs have no others)."""
+    confusion = values.get("confusion")
+    if not isinstance(confusion, list) or len(confusion) != count or not all(
+            isinstance(row, list) and len(row) == count and all(_number(cell) is not None and cell >= 0 for cell in row)
+            for row in confusion):
+        return None
+    return scoring.class_figures(confusion)
 
 
 # What `nophd evaluate RUN --robustness` writes (nophd.inference.robustness), shown when present.

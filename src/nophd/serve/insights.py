@@ -91,8 +91,12 @@ def warnings(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict[st
 
 def per_class(metrics: dict[str, Any]) -> dict[str, Any] | None:
     """The per-class table: {"class_names", "rows": [{"label", "accuracy",
-    "examples", "predicted"}], "confusion": K×K counts or None}; None when
-    metrics.json has no per-class accuracy."""
+    "examples", "predicted", "precision", "f1"}], "confusion": K×K counts or
+    None, "macro_f1"}; None when metrics.json has no per-class accuracy.
+
+    Precision and F1 come from the confusion matrix (scoring.class_figures),
+    so runs from before metrics.json kept them get them too; None without one.
+    """
     accuracies = metrics.get("per_class_accuracy")
     if not isinstance(accuracies, list) or not accuracies:
         return None
@@ -100,6 +104,7 @@ def per_class(metrics: dict[str, Any]) -> dict[str, Any] | None:
     names = metrics.get("class_names")
     names = [str(name) for name in names] if isinstance(names, list) and len(names) == count else [str(i) for i in range(count)]
     confusion = _confusion(metrics, count)
+    figures = scoring.class_figures(confusion) if confusion else None
     rows = []
     for index, name in enumerate(names):
         rows.append({
@@ -107,8 +112,11 @@ def per_class(metrics: dict[str, Any]) -> dict[str, Any] | None:
             "accuracy": values.number(accuracies[index]),
             "examples": sum(confusion[index]) if confusion else None,
             "predicted": sum(row[index] for row in confusion) if confusion else None,
+            "precision": figures["per_class_precision"][index] if figures else None,
+            "f1": figures["per_class_f1"][index] if figures else None,
         })
-    return {"class_names": names, "rows": rows, "confusion": confusion}
+    return {"class_names": names, "rows": rows, "confusion": confusion,
+            "macro_f1": figures["macro_f1"] if figures else None}
 
 
 def _confusion(metrics: dict[str, Any], count: int) -> list[list[int]] | None:

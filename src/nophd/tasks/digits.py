@@ -317,8 +317,9 @@ def _finish(run_directory: Path, config, spec, model, splits: MnistSplits, histo
         "seed": config.seed,
         "codelab_accuracy": spec.codelab_accuracy,
         "codelab_text": spec.codelab_text,
-        "per_class_accuracy": evaluation.per_class_accuracy,
-        "confusion": evaluation.confusion.tolist(),  # Rows: true classes; columns: predicted (for the dashboard).
+        # Per-class accuracy (recall), precision, F1, their macro averages and the
+        # confusion matrix (rows true classes, columns predicted).
+        **evaluation.class_figures(),
         "class_names": [str(index) for index in range(10)],
         "versions": loop.versions(),
         "finished_at": runs.now(),

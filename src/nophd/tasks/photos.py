@@ -475,8 +475,9 @@ def _finish(run_directory: Path, config, data, model, images, labels, history_ro
         "seed": config.seed,
         "codelab_accuracy": None,
         "codelab_text": None,
-        "per_class_accuracy": evaluation.per_class_accuracy,
-        "confusion": evaluation.confusion.tolist(),  # Rows: true classes; columns: predicted (for the dashboard).
+        # Per-class accuracy (recall), precision, F1, their macro averages and the
+        # confusion matrix (rows true classes, columns predicted).
+        **evaluation.class_figures(),
         "class_names": list(config.class_names),
         "versions": loop.versions(),
         "finished_at": runs.now(),

@@ -299,14 +299,19 @@
     }
     const worst = Math.min(...table.rows.map((row) => (nophd.isNumber(row.accuracy) ? row.accuracy : 1)));
     nophd.replace(container, el("div", { class: "scroll" }, el("table", { id: "per-class-table" },
-      el("thead", {}, el("tr", {}, ["class", "examples", "predicted as it", "accuracy", ""].map((heading, index) =>
-        el("th", { class: index && index < 4 ? "number" : "", text: heading })))),
+      el("thead", {}, el("tr", {}, ["class", "examples", "predicted as it", "precision", "recall (accuracy)", "F1", ""].map((heading, index) =>
+        el("th", { class: index && index < 6 ? "number" : "", text: heading })))),
       el("tbody", {}, table.rows.map((row) => el("tr", { class: row.accuracy === worst && table.rows.length > 1 ? "worst" : "", dataset: { label: row.label } },
         el("td", { text: row.label }),
         el("td", { class: "number", text: integer(row.examples) }),
         el("td", { class: "number", text: integer(row.predicted) }),
+        el("td", { class: "number", text: percent(row.precision) }),
         el("td", { class: "number", text: percent(row.accuracy) }),
-        el("td", { class: "bar-cell" }, el("span", { class: "bar", style: { width: `${(100 * (row.accuracy || 0)).toFixed(1)}%` } }))))))));
+        el("td", { class: "number", text: percent(row.f1) }),
+        el("td", { class: "bar-cell" }, el("span", { class: "bar", style: { width: `${(100 * (row.accuracy || 0)).toFixed(1)}%` } })))))),
+      nophd.isNumber(table.macro_f1)
+        ? el("p", { class: "note", text: `Macro F1 ${percent(table.macro_f1)}: the mean of the classes' F1, every class weighing the same. Precision: the share of a class's predictions that are right; recall: the share of its examples found.` })
+        : null));
   }
 
   function renderSummary() {
