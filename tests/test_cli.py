@@ -391,6 +391,18 @@ def test_photo_runs_refuse_digit_augmentation(capsys, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+def test_photo_augment_flag_takes_a_phase_and_transforms(capsys):
+    from nophd.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["train", "flowers", "--augment"]).augment == ("all", None)
+    assert parse(["train", "flowers", "--augment", "rotate,zoom"]).augment == (None, ("rotate", "zoom"))
+    assert parse(["train", "flowers", "--augment", "all,contrast"]).augment == ("all", ("contrast",))
+    with pytest.raises(SystemExit) as caught:
+        parse(["train", "flowers", "--augment", "flip,spin"])
+    one_line_error(caught.value.code, capsys.readouterr().err, "--augment", "unknown word 'spin'")
+
+
 def test_augment_preview_draws_digits_and_their_augmented_versions(capsys, tiny_mnist, tmp_path):
     code, out, err = run_cli(capsys, "data", "augment-preview", "--data-dir", tiny_mnist, "--out", tmp_path / "a.png",
                              "--digits", "12", "--draws", "3", "--rotate-degrees", "15", "--thickness-pixels", "2")

@@ -173,7 +173,7 @@ def train_dataset(dataset: str | os.PathLike, *, model: str | None = None, **opt
 # Options that only one kind of run takes, in the order they are checked
 # (the first one set is the one named in the error).
 PHOTO_ONLY = ("base", "head", "dropout", "image_size", "weights", "fine_tune_epochs", "fine_tune_layers",
-              "fine_tune_learning_rate", "lr_decay", "augment", "class_weight")
+              "fine_tune_learning_rate", "lr_decay", "augment", "augmentations", "class_weight")
 MNIST_ONLY = ("model", "shift_pixels", *augment.FIELDS, "train_limit", "test_limit")
 
 

@@ -18,7 +18,7 @@ import dataclasses
 import math
 import typing
 
-from nophd.data import augment
+from nophd.data import augment, photo_augment
 from nophd.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
@@ -272,7 +272,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
 BASES = ("mobilenet_v2", "mobilenet_v1_025")
 HEADS = ("flatten", "gap")
 CLASS_WEIGHTS = ("none", "balanced")
-AUGMENT = ("off", "all", "fine-tune")
+AUGMENT = photo_augment.PHASES
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -300,6 +300,9 @@ class PhotoConfig(RunConfig):
             "all" (both phases; the frozen phase then runs the backbone on
             every image in every epoch) or "fine-tune" (only while
             fine-tuning, so the frozen phase keeps its cached features).
+        augmentations: which random transforms augmenting applies, names in
+            nophd.data.photo_augment.TRANSFORMS (default flip, rotate,
+            zoom, contrast; leave out flip when left and right matter).
         class_weight: "balanced" weighs each class by total / (classes * count).
         lr_decay: per-epoch decay of the fine-tuning learning rate (None: constant).
         class_names: filled in from the data when the run starts.
@@ -323,6 +326,7 @@ class PhotoConfig(RunConfig):
     fine_tune_learning_rate: float = 5e-5
     validation_split: float = 0.2
     augment: str = "fine-tune"
+    augmentations: tuple[str, ...] = photo_augment.DEFAULT
     class_weight: str = "none"
     class_names: tuple[str, ...] = ()
     lr_decay: float | None = 0.75
@@ -353,6 +357,7 @@ class PhotoConfig(RunConfig):
     def to_dict(self) -> dict[str, typing.Any]:
         values = super().to_dict()
         values["class_names"] = list(self.class_names)
+        values["augmentations"] = list(self.augmentations)
         return values
 
     def validate(self) -> None:
@@ -361,6 +366,7 @@ class PhotoConfig(RunConfig):
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        photo_augment.check(self.augmentations)
         for name in ("fine_tune_epochs", "fine_tune_layers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected a whole number >= 0, got {getattr(self, name)}")

@@ -184,10 +184,13 @@ def test_resume_refuses_another_dataset(tmp_path, monkeypatch, shapes, calibrate
 
 
 def test_augmented_runs_train_the_whole_model_on_images(tmp_path, shapes, calibrated_weights):
-    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="all", epochs=2, fine_tune_epochs=1),
+    result = train_and_evaluate(tiny_config(shapes, calibrated_weights, augment="all", epochs=2, fine_tune_epochs=1,
+                                            augmentations=("rotate", "vflip")),
                                 tmp_path / "run", progress=False)
     assert "features" not in result.metrics["phase_seconds"]
-    assert result.metrics["augment"] == "all"
+    assert result.metrics["augment"] == "all" and result.metrics["augmentations"] == ["rotate", "vflip"]
+    assert json.loads((result.run_directory / "config.json").read_text())["augmentations"] == ["rotate", "vflip"]
+    assert "rotate, vflip: both phases" in (result.run_directory / "report.html").read_text(encoding="utf-8")
     assert len(runs.read_history(result.run_directory)) == 3
 
 
@@ -259,8 +262,14 @@ def test_photo_config_rejects_bad_values():
         config.photo_config("flowers", image_size=16)
     with pytest.raises(ConfigError, match="augment"):
         config.photo_config("flowers", augment="sometimes")
-    saved = config.photo_config("flowers", fine_tune_epochs=3, augment="fine-tune").to_dict()
-    assert config.from_dict(json.loads(json.dumps(saved))) == config.photo_config("flowers", fine_tune_epochs=3, augment="fine-tune")
+    with pytest.raises(ConfigError, match="unknown transform 'spin'"):
+        config.photo_config("flowers", augmentations=("flip", "spin"))
+    saved = config.photo_config("flowers", fine_tune_epochs=3, augment="fine-tune", augmentations=["zoom"]).to_dict()
+    assert config.from_dict(json.loads(json.dumps(saved))) == config.photo_config(
+        "flowers", fine_tune_epochs=3, augment="fine-tune", augmentations=("zoom",))
+    # A config.json from before the list reads as the transforms photo runs had then.
+    del saved["augmentations"]
+    assert config.from_dict(saved).augmentations == ("flip", "rotate", "zoom", "contrast")
 
 
 def test_balanced_class_weights():

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nophd.data import augment
+from nophd.data import augment, photo_augment
+from nophd.errors import ConfigError
 
 # What NumPy and TensorFlow accept as a seed.
 MAX_SEED = 2**32 - 1
@@ -47,6 +48,14 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
+
+
+def photo_augmentation(text: str) -> tuple[str | None, tuple[str, ...] | None]:
+    """--augment's value: (phase or None, transform names or None); see nophd.data.photo_augment.parse."""
+    try:
+        return photo_augment.parse(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
 
 
 def non_negative_float(text: str) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nophd import quiet, scoring
 from nophd.cli import arguments
+from nophd.data import photo_augment
 
 
 def add_parser(subparsers) -> None:
@@ -53,9 +54,12 @@ def add_parser(subparsers) -> None:
                         help="first learning rate of fine-tuning (default 5e-5)")
     photos.add_argument("--lr-decay", type=arguments.positive_float,
                         help="multiply the fine-tuning learning rate by this after each epoch (default 0.75; 1 keeps it)")
-    photos.add_argument("--augment", nargs="?", const="all", choices=("off", "all", "fine-tune"),
-                        help="random flips, rotations, zooms and contrast: in both phases (--augment), only while "
-                             "fine-tuning (--augment fine-tune, the default: keeps the fast cached frozen phase), or off")
+    photos.add_argument("--augment", nargs="?", const=("all", None), type=arguments.photo_augmentation, metavar="WHEN,WHICH",
+                        help="when: all (both phases; what --augment alone means), fine-tune (only while fine-tuning, "
+                             "the default: keeps the fast cached frozen phase) or off; which: comma-separated "
+                             f"transforms from {', '.join(photo_augment.TRANSFORMS)} (default "
+                             f"{','.join(photo_augment.DEFAULT)}; leave out flip when left and right mean different "
+                             "classes), e.g. --augment all,rotate,zoom")
     photos.add_argument("--class-weight", choices=("none", "balanced"), help="balanced: weigh classes by inverse frequency")
     scale = train.add_argument_group("scaling out (see the README's Scaling out)")
     scale.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker", "tpu"), default="auto",
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         train_limit=args.train_limit, test_limit=args.test_limit, **arguments.digit_augmentation(args),
         base=args.base, head=args.head, dropout=args.dropout, image_size=args.image_size, weights=args.weights,
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
-        fine_tune_learning_rate=args.fine_tune_learning_rate, lr_decay=args.lr_decay, augment=args.augment,
+        fine_tune_learning_rate=args.fine_tune_learning_rate, lr_decay=args.lr_decay,
+        augment=args.augment[0] if args.augment else None, augmentations=args.augment[1] if args.augment else None,
         class_weight=args.class_weight,
         strategy=args.strategy, cpu_devices=args.cpu_devices, workers=args.workers, worker_index=args.worker_index,
         worker_timeout=args.worker_timeout, lr_scaling=args.lr_scaling,

@@ -376,8 +376,7 @@ def _photo_section(metrics: _Loaded) -> str:
         ("frozen phase", f"{format_integer(values.get('epochs'))} epochs, validation accuracy "
                          f"{format_percent(values.get('frozen_accuracy'))}"),
         ("fine-tuning", f"{format_integer(values.get('fine_tune_epochs'))} epochs, {len(layers)} layers with weights unfrozen"),
-        ("augmentation", {"all": "both phases", "fine-tune": "fine-tuning only (frozen phase on cached features)"}.get(
-            values.get("augment"), "off (frozen phase on cached backbone features)")),
+        ("augmentation", _photo_augmentation(values)),
         ("data", f"{_plain(values.get('data'))} ({_plain(values.get('data_format'))})"),
         ("evaluated on", _plain(values.get("evaluated_on")) or "—"),
         ("examples", f"{format_integer(values.get('train_examples'))} training, {format_integer(values.get('test_examples'))} validation"),
@@ -394,6 +393,16 @@ def _photo_section(metrics: _Loaded) -> str:
         skipped_html = f"<h3>{len(skipped)} file(s) skipped</h3><ul>{items}</ul>{more}"
     tuned = f"<p>Fine-tuned layers: {_escape(', '.join(map(str, layers)))}</p>" if layers else ""
     return f'<section><h2>Transfer learning</h2><dl class="facts">{facts_html}</dl>{tuned}{skipped_html}</section>'
+
+
+def _photo_augmentation(values: Mapping[str, Any]) -> str:
+    """When a photo run augmented, and with which transforms (runs from before the list: flip, rotate, zoom, contrast)."""
+    when = {"all": "both phases", "fine-tune": "fine-tuning only (frozen phase on cached features)"}.get(values.get("augment"))
+    if when is None:
+        return "off (frozen phase on cached backbone features)"
+    names = values.get("augmentations")
+    names = [_plain(name) for name in names] if isinstance(names, list) and names else ["flip", "rotate", "zoom", "contrast"]
+    return f"{', '.join(names)}: {when}"
 
 
 def _per_class_section(metrics: _Loaded) -> str:

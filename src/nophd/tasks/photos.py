@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from nophd import atomic, runs, scoring, values as values_module
+from nophd.data import photo_augment
 from nophd.errors import ConfigError, RunError
 from nophd.tasks.base import Task
 
@@ -185,10 +186,6 @@ TASK = Photos()
 
 FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune.keras"
 PREDICT_BATCH = 64
-# Augmentation strengths: small, as the Keras transfer-learning guide uses.
-ROTATION = 0.05  # of a full turn: +-18 degrees
-ZOOM = 0.1
-CONTRAST = 0.1
 
 
 def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]:
@@ -402,8 +399,7 @@ def _labels_for(labels: np.ndarray, config, classes: int) -> np.ndarray:
 
 
 def _training_stream(inputs: np.ndarray, labels: np.ndarray, config, skip_batches: int, augment: bool):
-    """Endless shuffled batches; with augment, random flips/rotations/zooms/contrast."""
-    import keras
+    """Endless shuffled batches; with augment, the run's random transforms (config.augmentations)."""
     import tensorflow as tf
 
     dataset = (
@@ -416,13 +412,7 @@ def _training_stream(inputs: np.ndarray, labels: np.ndarray, config, skip_batche
         dataset = dataset.skip(skip_batches)
     dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
-        augmenter = keras.Sequential([
-            keras.layers.RandomFlip("horizontal", seed=config.seed),
-            keras.layers.RandomRotation(ROTATION, fill_mode="reflect", seed=config.seed + 1),
-            keras.layers.RandomZoom(ZOOM, fill_mode="reflect", seed=config.seed + 2),
-            keras.layers.RandomContrast(CONTRAST, seed=config.seed + 3),
-        ], name="augmentation")
-        # RandomContrast works on [0, 255] pixel values and clips to them.
+        augmenter = photo_augment.augmenter(config.augmentations, config.seed)
         dataset = dataset.map(lambda x, y: (augmenter(x, training=True), y))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -467,6 +457,7 @@ def _finish(run_directory: Path, config, data, model, images, labels, history_ro
         "image_size": config.image_size,
         "weights": weights or "random",
         "augment": config.augment,
+        "augmentations": list(config.augmentations),
         "wall_seconds": round(wall_seconds, 3),
         "phase_seconds": seconds,
         "seconds_per_epoch": round(float(np.mean([row["seconds"] for row in history_rows])), 3) if history_rows else None,
