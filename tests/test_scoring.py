@@ -106,3 +106,13 @@ def test_malformed_figures_give_no_warning(figures):
 def test_figures_from_metrics_json_default_to_class_indices():
     message = scoring.one_class_warning_of({"per_class_accuracy": [0.0, 1.0], "confusion": [[0, 40], [0, 60]]})
     assert "100% of the 100 evaluated examples are called '1'" in message
+
+
+def test_an_accuracy_on_few_examples_gets_its_95_percent_interval_in_a_warning():
+    low, high = scoring.accuracy_interval(0.9, 20)
+    assert low == pytest.approx(0.699, abs=1e-3) and high == pytest.approx(0.972, abs=1e-3)  # Wilson's interval.
+    warning = scoring.few_examples_warning_of({"test_accuracy": 0.9, "test_examples": 20})
+    assert "Only 20 examples" in warning and "70% to 97%" in warning and "\n" not in warning
+    assert scoring.few_examples_warning(0.9, scoring.FEW_EXAMPLES) is None
+    for accuracy, examples in ((None, 20), (0.9, None), ("x", 3), (0.9, 0), (True, 5), (1.5, 10)):
+        assert scoring.few_examples_warning(accuracy, examples) is None

@@ -231,3 +231,53 @@ def one_class_warning_of(figures) -> str | None:
     if not isinstance(names, list) or len(names) != count:
         names = [str(index) for index in range(count)]
     return one_class_warning(names, confusion, accuracies)
+
+
+# Below this many evaluated examples an accuracy is too rough to trust as a
+# figure (with 100, a 90% accuracy's 95% interval is already 83-95%).
+FEW_EXAMPLES = 100
+_Z95 = 1.959964
+
+
+def accuracy_interval(accuracy: float, examples: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of an accuracy measured on `examples` examples (0..1 each).
+
+    Example:
+        accuracy_interval(0.9, 20)  # (0.699, 0.972)
+    """
+    if examples <= 0:
+        return 0.0, 1.0
+    centre = (accuracy + _Z95 ** 2 / (2 * examples)) / (1 + _Z95 ** 2 / examples)
+    spread = _Z95 * np.sqrt(accuracy * (1 - accuracy) / examples + _Z95 ** 2 / (4 * examples ** 2)) / (1 + _Z95 ** 2 / examples)
+    return float(max(0.0, centre - spread)), float(min(1.0, centre + spread))
+
+
+def few_examples_warning(accuracy, examples) -> str | None:
+    """The too-few-examples warning (one line) when an accuracy was measured on under FEW_EXAMPLES examples, else None.
+
+    The rule the CLI, the run report and the dashboard share: a small photo
+    folder (10-20 photos a class, Teachable Machine's size) trains, but its
+    validation split of a few photos a class cannot measure it.
+
+    Example:
+        few_examples_warning(0.9, 20)  # "Only 20 examples were evaluated: the accuracy of 90.0% could be ..."
+    """
+    if isinstance(accuracy, bool) or isinstance(examples, bool):
+        return None
+    try:
+        accuracy, examples = float(accuracy), int(examples)
+    except (TypeError, ValueError):
+        return None
+    if not (0 < examples < FEW_EXAMPLES) or not 0 <= accuracy <= 1:
+        return None
+    low, high = accuracy_interval(accuracy, examples)
+    return (f"Only {examples} examples were evaluated: the accuracy of {100 * accuracy:.1f}% could be anywhere from "
+            f"{100 * low:.0f}% to {100 * high:.0f}% (95% interval). Read it as rough: at least {FEW_EXAMPLES} "
+            "evaluated examples (more photos per class) make it a figure.")
+
+
+def few_examples_warning_of(figures) -> str | None:
+    """few_examples_warning from a metrics.json or evaluation.json mapping ("test_accuracy", "test_examples")."""
+    if not isinstance(figures, dict):
+        return None
+    return few_examples_warning(figures.get("test_accuracy"), figures.get("test_examples"))

@@ -289,7 +289,9 @@ def test_cli_trains_predicts_and_evaluates_a_photo_run(tmp_path, shapes, calibra
     line = capsys.readouterr().out.strip()
     assert line.startswith(str(picture)) and any(name in line for name in ("circles", "squares", "triangles"))
     assert cli.main(["evaluate", str(run)]) == 0
-    assert "triangles:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert any(line.startswith("triangles ") and line.count("%") == 3 for line in out.splitlines())  # Precision, recall, F1.
+    assert "warning: Only 12 examples were evaluated" in out  # 3 classes x 20 photos: a rough validation figure.
     run_predictor = predictor.Predictor(run)
     assert run_predictor.kind == "photos" and run_predictor.image_size == SIZE
     probabilities = run_predictor.predict_images([Image.open(picture)])
@@ -379,3 +381,27 @@ def test_a_photo_run_trains_with_its_own_optimizer_loss_and_clipnorm(tmp_path, s
     rows = runs.read_history(result.run_directory)
     assert len(rows) == 2 and all(math.isfinite(row["loss"]) for row in rows)
     assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("photos_count, batch", [(2, 2), (24, 4), (60, 4), (200, 16), (400, 32), (2560, 32)])
+def test_small_folders_train_at_a_smaller_batch(photos_count, batch):
+    assert photo_training.small_folder_batch(photos_count, 32) == batch
+    assert photo_training.small_folder_batch(photos_count, 8) == min(batch, 8)
+
+
+def test_a_teachable_machine_size_folder_trains_with_defaults_and_warns_that_its_figure_is_rough(
+        tmp_path, calibrated_weights, capsys):
+    import nophd
+
+    folder = synthetic.write_photo_folder(tmp_path / "small", per_class=10, size=SIZE)
+    options = dict(base=BASE, weights=str(calibrated_weights), image_size=SIZE, epochs=1, fine_tune_epochs=0,
+                   out=tmp_path / "run", progress=True)
+    result = nophd.train_photos(folder, **options)  # No batch size: 24 training photos would not fill batch 32.
+    assert json.loads((result.run_directory / "config.json").read_text())["batch_size"] == 4
+    assert "24 training photos: batch size 4 instead of 32" in capsys.readouterr().err
+    assert result.metrics["test_examples"] == 6
+    page = (result.run_directory / "report.html").read_text(encoding="utf-8")
+    assert 'id="few-examples"' in page and "Only 6 examples were evaluated" in page
+    # A batch the user asks for is kept, and one larger than the folder is a one-line error saying what to do.
+    with pytest.raises(ConfigError, match="lower --batch-size to 24 or less"):
+        nophd.train_photos(folder, **dict(options, out=tmp_path / "other", batch_size=32))

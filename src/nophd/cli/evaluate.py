@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.run}: test accuracy {100 * result['test_accuracy']:.2f}%  loss {result['test_loss']:.4f}  "
           f"on {result['test_examples']:,} images")
     print(scoring.class_table(result))
-    warning = scoring.one_class_warning_of(result)
-    if warning:
-        print(f"warning: {warning}")
+    for warning in (scoring.one_class_warning_of(result), scoring.few_examples_warning_of(result)):
+        if warning:
+            print(f"warning: {warning}")
     return 0
 
 

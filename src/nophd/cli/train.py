@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{metrics['model']}: {result.scored_on} accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
           f"{metrics['epochs'] + metrics.get('fine_tune_epochs', 0)} epochs  {metrics['wall_seconds']:.0f} s")
     print(f"report: {result.run_directory / 'report.html'}")
-    warning = scoring.one_class_warning_of(metrics)
-    if warning:
-        print(f"warning: {warning}")
+    for warning in (scoring.one_class_warning_of(metrics), scoring.few_examples_warning_of(metrics)):
+        if warning:
+            print(f"warning: {warning}")
     return 0

@@ -305,6 +305,8 @@ def _headline_section(metrics: _Loaded) -> str:
     # The one-class rule is scoring's, as on the dashboard and in the CLI.
     one_class = scoring.one_class_warning_of(values)
     warning = f'<p class="warning" id="one-class">Warning: {_escape(one_class)}</p>' if one_class else ""
+    few = scoring.few_examples_warning_of(values)
+    warning += f'<p class="warning" id="few-examples">Warning: {_escape(few)}</p>' if few else ""
     accuracy = format_percent(values.get("test_accuracy"))
     codelab = _number(values.get("codelab_accuracy"))
     measured = _number(values.get("test_accuracy"))

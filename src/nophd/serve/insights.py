@@ -13,6 +13,10 @@ Warnings (each {"kind", "message"}, the message one line a user can act on):
                 class (from the confusion matrix metrics.json keeps; without
                 it, one class right and every other wrong). The rule is
                 scoring.one_class_warning, which the CLI and report share.
+    few-examples the accuracy was measured on fewer than
+                scoring.FEW_EXAMPLES examples (a small photo folder's
+                validation split): its 95% interval is wide
+                (scoring.few_examples_warning, shared likewise).
     overfitting training accuracy above validation accuracy by more than
                 GAP_POINTS percentage points at the last epoch.
     little-data fewer than MIN_STEPS_PER_EPOCH steps (batches) per epoch:
@@ -82,7 +86,7 @@ def warnings(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict[st
              progress: dict[str, Any] | None = None) -> list[dict[str, str]]:
     """The warnings that apply to a run (see the module's docstring), most serious first."""
     found = []
-    for rule in (_one_class, _overfitting, _little_data):
+    for rule in (_one_class, _few_examples, _overfitting, _little_data):
         warning = rule(config, metrics, rows, progress)
         if warning:
             found.append(warning)
@@ -143,6 +147,12 @@ def _one_class(config, metrics, rows, progress) -> dict[str, str] | None:
     message = scoring.one_class_warning(table["class_names"], table["confusion"],
                                         [row["accuracy"] for row in table["rows"]])
     return {"kind": "one-class", "message": message} if message else None
+
+
+def _few_examples(config, metrics, rows, progress) -> dict[str, str] | None:
+    # Scoring's rule, shared with the CLI and the run report.
+    message = scoring.few_examples_warning_of(metrics)
+    return {"kind": "few-examples", "message": message} if message else None
 
 
 def _overfitting(config, metrics, rows, progress) -> dict[str, str] | None:

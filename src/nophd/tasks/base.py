@@ -132,8 +132,14 @@ class Task:
 
     # --- training and evaluation (each task's workflow)
 
-    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution):
-        """Trains and evaluates `config` into `run_directory` (locked); returns a training.loop.RunResult."""
+    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution,
+              explicit: frozenset[str] | None = None):
+        """Trains and evaluates `config` into `run_directory` (locked); returns a training.loop.RunResult.
+
+        `explicit` names the fields the user set; a task may adapt the others
+        to its data (a photo run picks a smaller batch for a small folder).
+        None: train `config` exactly as it is.
+        """
         raise NotImplementedError
 
     def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir) -> tuple[Any, str]:

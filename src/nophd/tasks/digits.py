@@ -115,7 +115,8 @@ class Digits(Task):
         features = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(inputs)
         return keras.layers.Reshape((image_size, image_size, 1), name="add_channel")(features)
 
-    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution):
+    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution,
+              explicit: frozenset[str] | None = None):
         from nophd.training import distribute
 
         with distribute.peer_failures(distribution):

@@ -126,11 +126,14 @@ class Photos(Task):
         # 0..255 values the photo model's own Rescaling expects.
         return keras.layers.Rescaling(1.0, name="to_float")(inputs)
 
-    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution):
+    def train(self, config, run_directory, resumed: bool, data_dir, progress: bool, distribution,
+              explicit: frozenset[str] | None = None):
         # Photo runs build and compile their models inside the scope too,
         # so Model.fit and predict run under the strategy.
         with distribution.strategy.scope():
-            return train_photos(config, run_directory, resumed, data_dir, progress)
+            return train_photos(config, run_directory, resumed, data_dir, progress,
+                                adapt_batch=explicit is not None and "batch_size" not in explicit
+                                and distribution.replicas == 1)
 
     def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir) -> tuple[Any, str]:
         data = _reopen(run_config, data_dir)
@@ -185,6 +188,10 @@ def _as_uint8(images: np.ndarray) -> np.ndarray:
 TASK = Photos()
 
 FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune.keras"
+# A small folder's batch (small_folder_batch): aim for this many steps an
+# epoch (the dashboard's little-data warning starts under it), never a batch under MIN_BATCH.
+MIN_STEPS_PER_EPOCH = 10
+MIN_BATCH = 4
 PREDICT_BATCH = 64
 
 
@@ -215,8 +222,29 @@ def collect(dataset, count: int, what: str, progress: bool) -> tuple[np.ndarray,
     return np.concatenate(images), np.concatenate(labels).astype(np.int32)
 
 
-def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress: bool):
+def small_folder_batch(train_count: int, batch_size: int) -> int:
+    """The batch size a photo run uses for `train_count` training photos when none was asked for.
+
+    At least MIN_STEPS_PER_EPOCH steps an epoch where the folder allows: the
+    largest power of two up to train_count / MIN_STEPS_PER_EPOCH, never
+    under MIN_BATCH (so never over the photos there are) nor over
+    `batch_size`. A Teachable Machine-size folder (3 classes of 10 photos:
+    24 training photos) trains at batch 4, 6 steps an epoch, instead of
+    failing on batch 32; tf_flowers keeps 32.
+
+    Example:
+        small_folder_batch(24, 32)  # 4
+    """
+    target = max(train_count // MIN_STEPS_PER_EPOCH, 1)
+    power = 1 << (target.bit_length() - 1)
+    return max(min(power, batch_size), min(MIN_BATCH, batch_size, train_count))
+
+
+def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress: bool, adapt_batch: bool = False):
     """Trains and evaluates a photo classifier (a PhotoConfig) into the locked `run_directory`.
+
+    With `adapt_batch` (the user gave no batch size), a small folder trains
+    at a smaller batch (small_folder_batch), which config.json then records.
 
     Returns:
         loop.RunResult for the run folder.
@@ -237,8 +265,15 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
         loop.check_data_identity(run_directory, identity, str(data.source))
     config = dataclasses.replace(config, class_names=tuple(data.class_names))
     train_count = len(data.training)
+    if adapt_batch and not resumed:
+        batch_size = small_folder_batch(train_count, config.batch_size)
+        if batch_size != config.batch_size and progress:
+            print(f"nophd: {train_count} training photos: batch size {batch_size} instead of {config.batch_size}, "
+                  f"for {train_count // batch_size} steps an epoch (set --batch-size to choose)", file=sys.stderr)
+        config = dataclasses.replace(config, batch_size=batch_size)
     if train_count < config.batch_size:
-        raise ConfigError(f"batch_size: {config.batch_size} is larger than the {train_count} training images")
+        raise ConfigError(f"batch_size: {config.batch_size} is larger than the {train_count} training images; "
+                          f"lower --batch-size to {train_count} or less, or leave it out for nophd to pick one")
     steps_per_epoch = train_count // config.batch_size
     classes = len(data.class_names)
     if progress:

@@ -149,7 +149,9 @@ def train_and_evaluate(
         data_dir: where the MNIST files (or the flower photos) are.
         progress: print epochs and steps with ETA to stderr.
         explicit: the fields the user set by hand; on resume they must agree
-            with the interrupted run's config.
+            with the interrupted run's config. When given, the run may adapt
+            the others to its data (a small photo folder's batch size); None
+            (the default) trains `config` exactly as it is.
         distribution: the strategy to train under (distribute.setup); default
             "one". `config`'s batch size and learning rate(s) are per replica
             and are scaled for its replicas (distribute.scale_config). In a
@@ -173,15 +175,17 @@ def train_and_evaluate(
         config, Path(run_directory) if run_directory else None, resume, runs_root, explicit or {}, distribution
     )
     with held:
-        return _train_locked(config, run_directory, resumed, data_dir, progress, distribution)
+        return _train_locked(config, run_directory, resumed, data_dir, progress, distribution,
+                             None if explicit is None else frozenset(explicit))
 
 
 def _train_locked(config: AnyConfig, run_directory: Path, resumed: bool, data_dir, progress: bool,
-                  distribution: distribute.Distribution) -> loop.RunResult:
+                  distribution: distribute.Distribution, explicit: frozenset[str] | None = None) -> loop.RunResult:
     if progress and (distribution.replicas > 1 or distribution.workers > 1 or config.mixed_precision or config.jit):
         print(f"nophd: {distribution.describe()}: global batch {config.batch_size}, learning rate "
               f"{config.learning_rate:g} ({config.lr_scaling} scaling)"
               + (", mixed precision" if config.mixed_precision else "") + (", XLA" if config.jit else ""),
               file=sys.stderr)
     with distribute.precision(distribute.precision_policy(config, distribution)):
-        return tasks.of_config(config).train(config, run_directory, resumed, data_dir, progress, distribution)
+        return tasks.of_config(config).train(config, run_directory, resumed, data_dir, progress, distribution,
+                                             explicit)
