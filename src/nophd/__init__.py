@@ -173,7 +173,7 @@ def train_dataset(dataset: str | os.PathLike, *, model: str | None = None, **opt
 # Options that only one kind of run takes, in the order they are checked
 # (the first one set is the one named in the error).
 PHOTO_ONLY = ("base", "head", "dropout", "image_size", "weights", "fine_tune_epochs", "fine_tune_layers",
-              "fine_tune_learning_rate", "lr_decay", "augment", "augmentations", "class_weight")
+              "fine_tune_learning_rate", "lr_decay", "augment", "augmentations", "class_weight", "tuning_split")
 MNIST_ONLY = ("model", "shift_pixels", *augment.FIELDS, "train_limit", "test_limit")
 
 
@@ -184,11 +184,15 @@ def _refuse(options: dict, names, reason: str) -> None:
             raise ConfigError(f"--{name.replace('_', '-')}: {reason}")
 
 
-def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
-    """Evaluates a run's model on the MNIST test set (see nophd.inference.evaluate)."""
+def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, tta: bool = False) -> dict:
+    """Evaluates a run's model on its evaluation split: the MNIST test set, a photo run's validation (or tuning) split.
+
+    With `tta` (photo runs only), test-time augmentation: softmax averaged
+    over flipped and cropped views (see nophd.inference.evaluate and .tta).
+    """
     from nophd.inference.evaluate import evaluate_run
 
-    return evaluate_run(run, data_dir)
+    return evaluate_run(run, data_dir, tta=tta)
 
 
 def evaluate_robustness(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:

@@ -295,6 +295,9 @@ class PhotoConfig(RunConfig):
         weights: "auto" ($NOPHD_DATA/weights, the Keras cache, then Keras'
             download), "imagenet", "none" (random, for tests) or a file path.
         validation_split: share of each class held out for validation.
+        tuning_split: when > 0, a share of each class's training photos
+            held out instead, for choosing recipes: the run trains on the
+            rest and is scored on it, and never reads the validation split.
         augment: random flips, small rotations, zooms and contrast changes
             (Keras preprocessing layers) on the training images: "off",
             "all" (both phases; the frozen phase then runs the backbone on
@@ -325,6 +328,7 @@ class PhotoConfig(RunConfig):
     fine_tune_layers: int = 60
     fine_tune_learning_rate: float = 5e-5
     validation_split: float = 0.2
+    tuning_split: float = 0.0
     augment: str = "fine-tune"
     augmentations: tuple[str, ...] = photo_augment.DEFAULT
     class_weight: str = "none"
@@ -378,6 +382,8 @@ class PhotoConfig(RunConfig):
             raise ConfigError(f"dropout: expected a fraction in [0, 1), got {self.dropout}")
         if not 0 < self.validation_split < 1:
             raise ConfigError(f"validation_split: expected a fraction in (0, 1), got {self.validation_split}")
+        if not 0 <= self.tuning_split < 1:
+            raise ConfigError(f"tuning_split: expected a fraction in [0, 1), got {self.tuning_split}")
         if not self.dataset:
             raise ConfigError("dataset: expected \"flowers\" or the path of an image folder or TFRecord shards")
 
@@ -430,6 +436,21 @@ def override(config: RunConfig, **changes: typing.Any) -> RunConfig:
     result = dataclasses.replace(config, **changes)
     validate(result)
     return result
+
+
+def evaluated_split_of(values: dict[str, typing.Any]) -> str:
+    """The split a run's metrics.json (or config.json) test_* figures come from: "test", "validation" or "tuning".
+
+    A photo run with a tuning_split was scored on that share of its training
+    photos; otherwise the run's config class says.
+
+    Raises:
+        ConfigError: a task nophd does not know.
+    """
+    tuning = values.get("tuning_split") if isinstance(values, dict) else None
+    if isinstance(tuning, (int, float)) and not isinstance(tuning, bool) and tuning > 0:
+        return "tuning"
+    return class_for(values).evaluated_split
 
 
 def class_for(values: dict[str, typing.Any]) -> type[RunConfig]:

@@ -405,3 +405,52 @@ def test_a_teachable_machine_size_folder_trains_with_defaults_and_warns_that_its
     # A batch the user asks for is kept, and one larger than the folder is a one-line error saying what to do.
     with pytest.raises(ConfigError, match="lower --batch-size to 24 or less"):
         nophd.train_photos(folder, **dict(options, out=tmp_path / "other", batch_size=32))
+
+
+def test_a_tuning_split_comes_out_of_the_training_photos_and_never_touches_the_validation_split(shapes):
+    plain = photos.open_photos(shapes, image_size=SIZE, validation_split=0.2, seed=0)
+    tuned = photos.open_photos(shapes, image_size=SIZE, validation_split=0.2, seed=0, tuning_split=0.25)
+    assert plain.held_out == "validation" and tuned.held_out == "tuning"
+    validation, training = set(plain.validation), set(plain.training)
+    assert set(tuned.training) | set(tuned.validation) == training  # Both from the training photos...
+    assert not (set(tuned.training) | set(tuned.validation)) & validation  # ...none from the validation split.
+    assert not set(tuned.training) & set(tuned.validation)
+    assert sorted(example.label for example in tuned.validation) == [0] * 4 + [1] * 4 + [2] * 4  # Stratified.
+
+
+def test_a_run_with_a_tuning_split_says_it_was_scored_on_it(tmp_path, shapes, calibrated_weights, capsys):
+    run = tmp_path / "run"
+    code = cli.main(["train", str(shapes), "--base", BASE, "--weights", str(calibrated_weights), "--image-size",
+                     str(SIZE), "--epochs", "1", "--fine-tune-epochs", "0", "--tuning-split", "0.25",
+                     "--out", str(run), "--quiet"])
+    assert code == 0 and "tuning accuracy" in capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["tuning_split"] == 0.25 and metrics["test_examples"] == 12 and metrics["train_examples"] == 36
+    assert "tuning split" in metrics["evaluated_on"] and "validation split was not read" in metrics["evaluated_on"]
+    assert "tuning accuracy" in (run / "report.html").read_text(encoding="utf-8")
+    # Evaluating the run again scores the same tuning photos.
+    assert evaluate.evaluate_run(run)["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_tta_views_are_the_photo_its_central_crop_and_their_mirror_images():
+    from nophd.inference import tta
+
+    images = np.random.default_rng(0).uniform(0, 255, size=(3, 16, 16, 3)).astype(np.float32)
+    views = tta.views(images, flip=True)
+    assert len(views) == 4 and all(view.shape == images.shape for view in views)
+    np.testing.assert_array_equal(views[0], images)
+    np.testing.assert_array_equal(views[2], images[:, :, ::-1])
+    np.testing.assert_array_equal(views[3], views[1][:, :, ::-1])
+    # The crop scales up the middle 14 of 16 pixels: its centre matches the photo's centre, its edges do not.
+    assert np.abs(views[1][:, 7:9, 7:9] - images[:, 7:9, 7:9]).mean() < np.abs(views[1] - images).mean()
+    assert len(tta.views(images, flip=False)) == 2
+
+
+def test_evaluating_with_tta_averages_views_and_keeps_the_plain_figures(uninterrupted):
+    run = uninterrupted.run_directory
+    plain = evaluate.evaluate_run(run)
+    averaged = evaluate.evaluate_run(run, tta=True)
+    assert averaged["tta"] is True and plain["tta"] is False
+    assert averaged["test_examples"] == plain["test_examples"] and 0 <= averaged["test_accuracy"] <= 1
+    assert json.loads((run / "evaluation-tta.json").read_text())["test_accuracy"] == averaged["test_accuracy"]
+    assert json.loads((run / "evaluation.json").read_text())["tta"] is False

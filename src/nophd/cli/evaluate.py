@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nophd import quiet, scoring
 from nophd.cli import arguments
+from nophd.errors import ConfigError
 
 
 def add_parser(subparsers) -> None:
@@ -15,6 +16,10 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate a run's model on the test set")
     parser.add_argument("run", type=Path)
     arguments.add_data_dir(parser)
+    parser.add_argument("--tta", action="store_true",
+                        help="photo runs: test-time augmentation, the softmax averaged over the photo, its central "
+                             "crop and (when the run trained with flips) their mirror images; writes "
+                             "RUN/evaluation-tta.json")
     parser.add_argument("--robustness", action="store_true",
                         help="score the model on the robustness suite instead (digit runs: MNIST-C corruptions, "
                              "font digits, stroke-drawn digits); writes RUN/robustness.json")
@@ -26,10 +31,12 @@ def run(args: argparse.Namespace) -> int:
     import nophd
 
     if args.robustness:
+        if args.tta:
+            raise ConfigError("--tta: the robustness suite scores digits as they are; drop --tta or --robustness")
         return _robustness(args)
-    result = nophd.evaluate(args.run, args.data_dir)
+    result = nophd.evaluate(args.run, args.data_dir, tta=args.tta)
     print(f"{args.run}: test accuracy {100 * result['test_accuracy']:.2f}%  loss {result['test_loss']:.4f}  "
-          f"on {result['test_examples']:,} images")
+          f"on {result['test_examples']:,} images" + (" (test-time augmentation)" if args.tta else ""))
     print(scoring.class_table(result))
     for warning in (scoring.one_class_warning_of(result), scoring.few_examples_warning_of(result)):
         if warning:

@@ -60,6 +60,9 @@ def add_parser(subparsers) -> None:
                              f"transforms from {', '.join(photo_augment.TRANSFORMS)} (default "
                              f"{','.join(photo_augment.DEFAULT)}; leave out flip when left and right mean different "
                              "classes), e.g. --augment all,rotate,zoom")
+    photos.add_argument("--tuning-split", type=arguments.non_negative_float, metavar="F",
+                        help="for choosing recipes: hold out this share of each class's training photos, train on the "
+                             "rest and score on it; the validation split is not read (see benchmarks/photo_recipes.py)")
     photos.add_argument("--class-weight", choices=("none", "balanced"), help="balanced: weigh classes by inverse frequency")
     scale = train.add_argument_group("scaling out (see the README's Scaling out)")
     scale.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker", "tpu"), default="auto",
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
         fine_tune_learning_rate=args.fine_tune_learning_rate, lr_decay=args.lr_decay,
         augment=args.augment[0] if args.augment else None, augmentations=args.augment[1] if args.augment else None,
-        class_weight=args.class_weight,
+        class_weight=args.class_weight, tuning_split=args.tuning_split,
         strategy=args.strategy, cpu_devices=args.cpu_devices, workers=args.workers, worker_index=args.worker_index,
         worker_timeout=args.worker_timeout, lr_scaling=args.lr_scaling,
         mixed_precision=True if args.mixed_precision else None, jit=True if args.jit else None,

@@ -43,6 +43,9 @@ class PhotoData:
         training, validation: the split examples (relative path, label).
         skipped: (relative path, reason) for files left out.
         image_size: the side the images are resized to.
+        held_out: what `validation` holds: "validation" (the run's held-out
+            split) or "tuning" (a share of the training photos, carved out by
+            `tuning_split`; the validation split is then not used at all).
     """
 
     source: Path
@@ -53,6 +56,7 @@ class PhotoData:
     skipped: list[tuple[str, str]]
     image_size: int
     stored_size: int | None = None
+    held_out: str = "validation"
 
     @property
     def training_labels(self) -> np.ndarray:
@@ -130,8 +134,14 @@ def open_photos(
     validation_split: float,
     seed: int,
     data_dir: str | os.PathLike | None = None,
+    tuning_split: float = 0.0,
 ) -> PhotoData:
     """Finds, checks and splits a photo dataset.
+
+    With `tuning_split` > 0 the training photos are split again, the same
+    stratified way, and that share of them stands in for the validation
+    split (held_out "tuning"): recipes compared on it are chosen without
+    looking at the validation split, which is then scored once, at the end.
 
     Raises:
         DataError: one line naming the file or folder at fault (see
@@ -150,8 +160,15 @@ def open_photos(
     training, validation = folders.split(examples, validation_split, seed)
     if not validation:
         raise DataError(f"{path}: too few images to hold out a validation split of {validation_split}")
+    held_out = "validation"
+    if tuning_split:
+        # The validation split is dropped here, so nothing downstream can read it.
+        training, validation = folders.split(training, tuning_split, seed)
+        held_out = "tuning"
+        if not validation:
+            raise DataError(f"{path}: too few training images to carve out a tuning split of {tuning_split}")
     stored_size = index["size"] if kind == SHARDS else None
-    return PhotoData(path, kind, class_names, training, validation, list(skipped), image_size, stored_size)
+    return PhotoData(path, kind, class_names, training, validation, list(skipped), image_size, stored_size, held_out)
 
 
 def _resized(dataset: tf.data.Dataset, stored_size: int, image_size: int) -> tf.data.Dataset:

@@ -13,12 +13,14 @@ from nophd.errors import NophdError
 from nophd.inference import loading, predictor
 
 
-def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict:
+def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, tta: bool = False) -> dict:
     """Evaluates a finished run's model again; writes evaluation.json into the run.
 
     A digit run is scored on the MNIST test set; a photo run on its own
     held-out validation split, read again from its dataset (same split, seed
-    and image size as in training).
+    and image size as in training). With `tta` (photo runs), test-time
+    augmentation: probabilities averaged over flipped and cropped views
+    (nophd.inference.tta), written to evaluation-tta.json.
 
     Example:
         result = evaluate_run("runs/20261122-180000-conv-bn")
@@ -26,7 +28,7 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     """
     model = loading.load_run_model(run)
     run_config = runs.read_json(Path(run) / runs.CONFIG) or {} if Path(run).is_dir() else {}
-    evaluation, where = tasks.of_run(run_config).evaluate_run(run, model, run_config, data_dir)
+    evaluation, where = tasks.of_run(run_config).evaluate_run(run, model, run_config, data_dir, tta=tta)
     result = {
         "run": str(run),
         "test_accuracy": evaluation.accuracy,
@@ -35,10 +37,11 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         **evaluation.class_figures(),
         "class_names": run_config.get("class_names") or [str(index) for index in range(len(evaluation.per_class_accuracy))],
         "data": where,
+        "tta": tta,
         "evaluated_at": runs.now(),
     }
     if Path(run).is_dir():
-        atomic.write_json(Path(run) / "evaluation.json", result)
+        atomic.write_json(Path(run) / ("evaluation-tta.json" if tta else "evaluation.json"), result)
     return result
 
 

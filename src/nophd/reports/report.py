@@ -357,9 +357,9 @@ def _images_section(directory: pathlib.Path, metrics: Mapping[str, Any]) -> str:
 
 
 def _evaluated_split(values: Mapping[str, Any]) -> str:
-    """"test" or "validation": the split metrics.json's test_* figures come from (its "task" picks the config class)."""
+    """"test", "validation" or "tuning": the split metrics.json's test_* figures come from (config.evaluated_split_of)."""
     try:
-        return config_module.class_for(values if isinstance(values, dict) else {}).evaluated_split
+        return config_module.evaluated_split_of(values if isinstance(values, dict) else {})
     except NophdError:
         return "test"
 

@@ -142,8 +142,12 @@ class Task:
         """
         raise NotImplementedError
 
-    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir) -> tuple[Any, str]:
-        """Scores a saved run's model on its evaluation split: (scoring.Evaluation, where the data is)."""
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: bool = False) -> tuple[Any, str]:
+        """Scores a saved run's model on its evaluation split: (scoring.Evaluation, where the data is).
+
+        With `tta`, test-time augmentation (nophd.inference.tta); a kind of
+        run without it raises ConfigError.
+        """
         raise NotImplementedError
 
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int):

@@ -135,12 +135,14 @@ class Photos(Task):
                                 adapt_batch=explicit is not None and "batch_size" not in explicit
                                 and distribution.replicas == 1)
 
-    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir) -> tuple[Any, str]:
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: bool = False) -> tuple[Any, str]:
         data = _reopen(run_config, data_dir)
         images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
-        evaluation = evaluate_images(model, images, labels)
+        augmentations = run_config.get("augmentations")
+        flips = "flip" in (augmentations if isinstance(augmentations, list) else photo_augment.DEFAULT)
+        evaluation = evaluate_images(model, images, labels, tta=tta, flip=flips)
         where = str(data.source)
-        if Path(run).is_dir():
+        if Path(run).is_dir() and not tta:  # mistakes.json keeps the model's own mistakes, as training wrote them.
             from nophd.reports import artifacts
 
             artifacts.write_mistakes(Path(run), evaluation, images, data.class_names, "validation photos", where)
@@ -157,7 +159,7 @@ class Photos(Task):
                                     progress=False)
         images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
         return (_as_uint8(representative), _as_uint8(images), labels,
-                f"held-out validation split ({len(labels):,} images) of {data.source}")
+                f"held-out {data.held_out} split ({len(labels):,} images) of {data.source}")
 
 
 def _reopen(run_config: dict[str, Any], data_dir):
@@ -174,8 +176,9 @@ def _reopen(run_config: dict[str, Any], data_dir):
         validation_split, seed = float(run_config["validation_split"]), int(run_config["seed"])
     except (KeyError, TypeError, ValueError) as error:
         raise RunError(f"the run's {runs.CONFIG} lacks a usable photo field ({error})") from None
+    tuning_split = float(run_config.get("tuning_split") or 0.0)
     data = photos.open_photos(source, image_size=image_size, validation_split=validation_split, seed=seed,
-                              data_dir=data_dir)
+                              data_dir=data_dir, tuning_split=tuning_split)
     data.require_classes(run_config.get("class_names"))
     return data
 
@@ -257,7 +260,7 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
 
     data = photos.open_photos(
         config.dataset, image_size=config.image_size, validation_split=config.validation_split, seed=config.seed,
-        data_dir=data_dir,
+        data_dir=data_dir, tuning_split=config.tuning_split,
     )
     data.require_classes(config.class_names)
     identity = {"photos_index_sha256": data.index_sha256()}
@@ -278,7 +281,7 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
     classes = len(data.class_names)
     if progress:
         print(f"nophd: {data.source}: {classes} classes ({', '.join(data.class_names)}), "
-              f"{train_count:,} training and {len(data.validation):,} validation images"
+              f"{train_count:,} training and {len(data.validation):,} {data.held_out} images"
               + (f", {len(data.skipped)} file(s) skipped" if data.skipped else ""), file=sys.stderr)
 
     loop.seed_everything(config.seed)
@@ -390,8 +393,16 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
     return loop.RunResult(run_directory, metrics)
 
 
-def evaluate_images(model, images: np.ndarray, labels: np.ndarray):
-    """A photo model's scoring.Evaluation on uint8 images (fed as raw pixel values)."""
+def evaluate_images(model, images: np.ndarray, labels: np.ndarray, tta: bool = False, flip: bool = True):
+    """A photo model's scoring.Evaluation on uint8 images (fed as raw pixel values).
+
+    With `tta`, its probabilities averaged over cropped (and, with `flip`,
+    mirrored) views (nophd.inference.tta).
+    """
+    if tta:
+        from nophd.inference import tta as tta_module
+
+        return scoring.score(tta_module.predict(model, images, flip=flip, batch_size=PREDICT_BATCH), labels)
     probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
     return scoring.score(probabilities, labels)
 
@@ -479,7 +490,10 @@ def _finish(run_directory: Path, config, data, model, images, labels, history_ro
         "status": "finished",
         "test_accuracy": evaluation.accuracy,
         "test_loss": evaluation.loss,
-        "evaluated_on": f"the held-out validation split ({config.validation_split:g} of each class, seed {config.seed})",
+        "evaluated_on": (f"the tuning split ({config.tuning_split:g} of each class's training photos, seed "
+                         f"{config.seed}; the validation split was not read)" if config.tuning_split else
+                         f"the held-out validation split ({config.validation_split:g} of each class, seed {config.seed})"),
+        "tuning_split": config.tuning_split,
         "test_examples": int(len(labels)),
         "train_examples": len(data.training),
         "skipped_files": [list(entry) for entry in data.skipped],

@@ -40,8 +40,9 @@ class RunResult:
 
     @property
     def scored_on(self) -> str:
-        """Which images test_accuracy was measured on: "test" (MNIST) or "validation" (photos' held-out split)."""
-        return config_module.class_for(self.metrics).evaluated_split
+        """Which images test_accuracy was measured on: "test" (MNIST), "validation" (photos' held-out split) or
+        "tuning" (a photo run's tuning split)."""
+        return config_module.evaluated_split_of(self.metrics)
 
 
 def versions() -> dict[str, str]:
