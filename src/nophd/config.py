@@ -52,6 +52,7 @@ class Recipe(augment.AugmentationFields):
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
         label_smoothing: see RunConfig.
+        weight_average: see RunConfig.
         the digit-augmentation strengths (rotate_degrees, ..., band_share):
             inherited from nophd.data.augment.AugmentationFields, keyword
             only; all 0, the default, is none.
@@ -68,6 +69,7 @@ class Recipe(augment.AugmentationFields):
     lr_schedule: str = "exponential"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
+    weight_average: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -93,6 +95,11 @@ class RunConfig:
         warmup_epochs: the cosine schedule's warm-up, in epochs (may be a fraction).
         label_smoothing: share of each one-hot label spread over all classes
             (0: none; needs the categorical loss).
+        weight_average: when set, the optimizer also keeps an exponential
+            moving average of the weights with this decay per step (e.g.
+            0.999: about the last 1,000 steps), and the run ends with the
+            averaged weights (Keras' use_ema; nophd.training.loop). None: the
+            last step's weights.
         loss: "categorical_crossentropy" (one-hot labels) or
             "sparse_categorical_crossentropy" (integer labels).
         clipnorm: clip each gradient to this norm (None: no clipping).
@@ -122,6 +129,7 @@ class RunConfig:
     lr_schedule: str = "exponential"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
+    weight_average: float | None = None
     loss: str = "sparse_categorical_crossentropy"
     clipnorm: float | None = None
     seed: int = 0
@@ -205,6 +213,8 @@ class RunConfig:
             raise ConfigError(f"label_smoothing: expected a fraction in [0, 1), got {self.label_smoothing}")
         if self.label_smoothing and self.loss != "categorical_crossentropy":
             raise ConfigError("label_smoothing: needs loss categorical_crossentropy (one-hot labels)")
+        if self.weight_average is not None and not 0 < self.weight_average < 1:
+            raise ConfigError(f"weight_average: expected a decay in (0, 1) such as 0.999, got {self.weight_average}")
         if self.clipnorm is not None and not (self.clipnorm > 0 and math.isfinite(self.clipnorm)):
             raise ConfigError(f"clipnorm: expected a positive number, got {self.clipnorm}")
         if self.seed < 0:

@@ -94,3 +94,51 @@ def test_a_resumed_cosine_run_continues_its_schedule_exactly(tiny_mnist, tmp_pat
     got = keras.models.load_model(resumed.run_directory / runs.MODEL)
     for a, b in zip(expected.weights, got.weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_weight_averaging_ends_with_the_average_of_the_weights():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=loop.make_optimizer(config.override(presets.preset("dense"), weight_average=0.5)),
+                  loss="sparse_categorical_crossentropy")
+    inputs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    labels = np.arange(32) % 3
+    kernel = model.layers[-1].kernel
+    # Keras' first step copies the weights into the average, every later one makes it
+    # 0.5 * average + 0.5 * weights; track that by hand from the weights after each of the 4 steps.
+    after_steps = []
+    keep = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: after_steps.append(
+        np.asarray(kernel).copy()))
+    model.fit(inputs, labels, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[keep])
+    expected = after_steps[0]
+    for weights in after_steps[1:]:
+        expected = 0.5 * expected + 0.5 * weights
+    averaged = np.asarray(kernel).copy()  # fit ends by swapping in the average...
+    np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(averaged, after_steps[-1])
+    assert loop.use_average_weights(model)  # ...and doing it again changes nothing.
+    np.testing.assert_allclose(np.asarray(kernel), averaged)
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    plain.compile(optimizer="adam", loss="mse")
+    assert not loop.use_average_weights(plain)
+
+
+def test_a_resumed_run_with_weight_averaging_ends_with_the_uninterrupted_runs_weights(
+        tiny_mnist, tmp_path, interrupted_after_first_epoch):
+    options = dict(epochs=2, train_limit=256, test_limit=64, weight_average=0.9, data_dir=tiny_mnist, progress=False)
+    whole = nophd.train("conv", out=tmp_path / "whole", **options)
+    plain = nophd.train("conv", out=tmp_path / "plain", **dict(options, weight_average=None))
+    interrupted_after_first_epoch(nophd.train, "conv", out=tmp_path / "cut", **options)
+    resumed = nophd.train("conv", out=tmp_path / "cut", resume=True, **options)
+    assert json.loads((whole.run_directory / "config.json").read_text())["weight_average"] == 0.9
+    expected = keras.models.load_model(whole.run_directory / runs.MODEL)
+    got = keras.models.load_model(resumed.run_directory / runs.MODEL)
+    for a, b in zip(expected.weights, got.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
+    # The same steps without the average end elsewhere: the average is what was saved.
+    other = keras.models.load_model(plain.run_directory / runs.MODEL)
+    assert not np.allclose(np.asarray(other.weights[0]), np.asarray(expected.weights[0]))
+
+
+def test_weight_average_must_be_a_decay_between_0_and_1():
+    with pytest.raises(ConfigError, match="weight_average: expected a decay in"):
+        config.override(presets.preset("dense"), weight_average=1.0)

@@ -73,6 +73,10 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int | None = None):
     options = {"learning_rate": learning_rate}
     if config.clipnorm is not None:
         options["clipnorm"] = config.clipnorm
+    if config.weight_average is not None:
+        # The average's variables are the optimizer's, so checkpoints keep them
+        # and a resumed run continues the same average.
+        options.update(use_ema=True, ema_momentum=config.weight_average)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(**options)
     return keras.optimizers.Adam(**options)
@@ -251,7 +255,27 @@ def fit_epochs(
         raise
     finally:
         pictures.close()
+    use_average_weights(model)
     return recorder.wall_seconds() if initial_epoch < final_epoch else wall_before
+
+
+def use_average_weights(model) -> bool:
+    """With a weight-averaging optimizer (config.weight_average), sets the model's weights to their average.
+
+    Model.fit does this itself when it ends; the hand-written multi-worker
+    loop does not, and a resumed run whose epochs were all done calls no
+    fit, so fit_epochs always ends here. Setting them twice changes nothing.
+    The epoch checkpoints keep the last step's weights (and the average in
+    the optimizer), so a resumed run continues from where training was.
+
+    Returns:
+        Whether the weights were replaced.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "use_ema", False):
+        return False
+    optimizer.finalize_variable_values(model.trainable_variables)
+    return True
 
 
 def save_final_model(run_directory: Path, model) -> None:
