@@ -38,6 +38,7 @@ import os
 import pickle
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -252,7 +253,7 @@ def _materialize(tensor: _Tensor, name: str, what: str) -> np.ndarray:
     view = np.lib.stride_tricks.as_strided(
         flat[tensor.offset:], shape=tensor.shape, strides=tuple(stride * item for stride in tensor.stride),
         writeable=False)
-    return np.array(view)  # A contiguous copy that owns its memory.
+    return np.array(view, order="C")  # A C-contiguous copy that owns its memory.
 
 
 def _state_dict(result, what: str) -> dict:
@@ -292,7 +293,7 @@ def read_checkpoint_bytes(stream: BinaryIO, what: str = "the checkpoint") -> dic
         try:
             with zipfile.ZipFile(stream) as archive:
                 result, _ = _read_zip(archive, what)
-        except (zipfile.BadZipFile, EOFError, OSError) as error:
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
             raise DataError(f"cannot read {what}: a damaged zip file ({str(error)[:120]})") from None
     else:
         result, _ = _read_legacy(stream, what)
@@ -345,7 +346,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
                                 f"({', '.join(inside[:3]) or 'no .pth file'}); expected exactly one")
                         data = archive.read(inside[0])
                         return read_checkpoint_bytes(io.BytesIO(data), f"{path}:{inside[0]}")
-            except (zipfile.BadZipFile, EOFError) as error:
+            except (zipfile.BadZipFile, EOFError, zlib.error) as error:
                 raise DataError(f"cannot read {path}: a damaged zip file ({str(error)[:120]})") from None
         stream.seek(0)
         return read_checkpoint_bytes(stream, what)
