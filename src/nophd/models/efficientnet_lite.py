@@ -64,6 +64,17 @@ from nophd.errors import ConfigError, DataError
 INPUT_SCALE = 1.0 / 128.0
 INPUT_OFFSET = -127.0 / 128.0
 
+
+
+def preprocess_input(pixels):
+    """Raw RGB pixels 0..255 -> (x - 127) / 128, the official EfficientNet-Lite input (about [-1, 1]).
+
+    Example:
+        preprocess_input(np.array([0.0, 127.0, 255.0]))  # array([-0.9921875, 0., 1.])
+    """
+    return (np.asarray(pixels, dtype="float32") - 127.0) / 128.0
+
+
 BATCH_NORM_EPSILON = 1e-3
 BATCH_NORM_MOMENTUM = 0.99
 STEM_FILTERS = 32
@@ -391,8 +402,9 @@ def load_torch_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray],
             value = np.asarray(to_keras(state_dict[tensor_name]), dtype="float32")
             if tuple(value.shape) != tuple(variable.shape):
                 shape = tuple(state_dict[tensor_name].shape)
+                expected = expected_torch_shapes(name).get(tensor_name) if name in VARIANTS else None
                 raise DataError(f"the checkpoint does not fit {name}: {tensor_name} has shape {shape}, "
-                                f"{name} expects another{hint}")
+                                f"{name} expects {expected or 'another'}{hint}")
             values.append(value)
             used.add(tensor_name)
         assignments.append((layer, values))
