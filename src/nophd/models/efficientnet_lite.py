@@ -253,7 +253,7 @@ def build_efficientnet_lite(name: str, input_shape: tuple[int, int, int] | None 
         ConfigError: unknown name, or an input shape that is not (h, w, 3).
 
     Example:
-        build_efficientnet_lite("efficientnet_lite2").count_params()  # 4,870,224 (no top)
+        build_efficientnet_lite("efficientnet_lite2").count_params()  # 4,869,168 (no top)
     """
     variant = variant_of(name)
     if input_shape is None:
