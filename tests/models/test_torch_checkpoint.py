@@ -126,6 +126,16 @@ def test_a_storage_class_cannot_be_called(tmp_path):
         torch_checkpoint.read_state_dict(path)
 
 
+def test_a_pickle_cannot_change_what_it_was_given(tmp_path):
+    # BUILD on the storage type, setting its dtype to object: refused, and later reads are unaffected.
+    payload = b"\x80\x02ctorch\nFloatStorage\nN}X\x05\x00\x00\x00dtypeX\x01\x00\x00\x00Os\x86b."
+    path = tmp_path / "build.pth"
+    path.write_bytes(_legacy_file_with(payload))
+    with pytest.raises(DataError, match="cannot read"):
+        torch_checkpoint.read_state_dict(path)
+    assert_same(torch_checkpoint.read_state_dict(write_state_dict(tmp_path / "m.pth", STATE)), STATE)
+
+
 def test_a_module_persistent_id_is_refused(tmp_path):
     payload = b"\x80\x02(X\x06\x00\x00\x00moduleX\x01\x00\x00\x00xtQ."
     path = tmp_path / "module.pth"

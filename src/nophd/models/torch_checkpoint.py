@@ -67,13 +67,17 @@ CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
 
 class _StorageType:
-    """Stands for a `torch.<Type>Storage` class named in a persistent id; it cannot be called."""
+    """Stands for a `torch.<Type>Storage` class named in a persistent id; it cannot be called or changed."""
 
     __slots__ = ("name", "dtype")
 
     def __init__(self, name: str):
-        self.name = name
-        self.dtype = np.dtype(STORAGE_DTYPES[name])
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dtype", np.dtype(STORAGE_DTYPES[name]))
+
+    def __setattr__(self, name, value):
+        # The pickle's BUILD opcode sets attributes; a checkpoint has no reason to.
+        raise TypeError("a storage type cannot be changed")
 
 
 class _Storage:
@@ -119,8 +123,7 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *rest):
     return data
 
 
-_ALLOWED_GLOBALS = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
+_ALLOWED_FUNCTIONS = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
 }
@@ -135,8 +138,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return _ALLOWED_GLOBALS[(module, name)]
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if (module, name) in _ALLOWED_FUNCTIONS:
+            function = _ALLOWED_FUNCTIONS[(module, name)]
+            # A fresh wrapper each time: a pickle that sets attributes on it
+            # (BUILD) changes nothing outside this one object.
+            return lambda *args: function(*args)
         if module == "torch" and name in STORAGE_DTYPES:
             return _StorageType(name)
         raise DataError(
