@@ -68,9 +68,13 @@ def test_import_writes_where_auto_finds_it(tmp_path, lite0_pth, as_wheel):
 def test_import_goes_to_nophd_data_when_set_and_to_out(tmp_path, monkeypatch, lite0_pth):
     pth, state = lite0_pth
     monkeypatch.setenv("NOPHD_DATA", str(tmp_path / "data"))
-    assert lite_weights.import_weights(pth, BASE).path == tmp_path / "data" / "weights" / lite_weights.weights_file_name(BASE)
+    result = lite_weights.import_weights(pth, BASE)
+    assert result.path == tmp_path / "data" / "weights" / lite_weights.weights_file_name(BASE)
+    assert result.found_by_auto
+    assert lite_weights.import_weights(pth, BASE, lite_weights.cache_folder() / result.path.name).found_by_auto
     out = tmp_path / "mine" / "lite.weights.h5"
     assert lite_weights.import_weights(pth, BASE, out).path == out
+    assert not lite_weights.import_weights(pth, BASE, out).found_by_auto
     assert lite_weights.import_weights(pth, BASE, f"{tmp_path}/folder/").path.parent == tmp_path / "folder"
     with pytest.raises(ConfigError, match="must end in .weights.h5"):
         lite_weights.import_weights(pth, BASE, tmp_path / "lite.h5")

@@ -37,7 +37,7 @@ def run_import(args: argparse.Namespace) -> int:
     result = lite_weights.import_weights(args.source, args.base, args.out)
     print(f"wrote {arguments.printable_path(result.path)}: {result.base}, {result.tensors} tensors, "
           f"{result.parameters:,} parameters")
-    if result.path.parent == lite_weights.default_folder() and result.path.name == lite_weights.weights_file_name(result.base):
+    if result.found_by_auto:
         print(f"nophd finds it: nophd train flowers --base {result.base}")
     else:
         print(f"use it with: nophd train flowers --base {result.base} --weights {arguments.printable_path(result.path)}")

@@ -78,12 +78,13 @@ WHEELS: dict[str, Wheel] = {
 
 @dataclasses.dataclass(frozen=True)
 class Imported:
-    """What `import_weights` wrote: the file, and how much went into it."""
+    """What `import_weights` wrote: the file, how much went into it, and whether `--weights auto` finds it."""
 
     path: Path
     base: str
     tensors: int
     parameters: int
+    found_by_auto: bool
 
 
 def weights_file_name(base: str) -> str:
@@ -148,7 +149,10 @@ def import_weights(source: str | os.PathLike, base: str, out: str | os.PathLike 
     tensors = efficientnet_lite.load_torch_state_dict(model, state_dict, base)
     with atomic.atomic_path(target, suffix=".weights.h5") as temporary:
         model.save_weights(temporary)
-    return Imported(target, base, tensors, model.count_params())
+    # transfer.resolve_weights also looks in --data-dir's weights/, which this cannot know.
+    searched = {default_folder().resolve(), cache_folder().resolve()}
+    found = target.name == weights_file_name(base) and target.parent.resolve() in searched
+    return Imported(target, base, tensors, model.count_params(), found)
 
 
 Fetch = Callable[..., Path]
