@@ -279,7 +279,8 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
         return augment.DigitAugmentation.of(self)
 
 
-BASES = ("mobilenet_v2", "mobilenet_v1_025")
+# The names of nophd.models.transfer.BACKBONES (spelled out: this module imports no model).
+BASES = ("mobilenet_v2", "mobilenet_v1_025", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 HEADS = ("flatten", "gap")
 CLASS_WEIGHTS = ("none", "balanced")
 AUGMENT = photo_augment.PHASES

@@ -71,8 +71,15 @@ def test_preprocessing_is_inside_the_model_and_matches_preprocess_input(v2_model
     np.testing.assert_allclose(ends, [[-1.0, 1.0]], atol=1e-6)
     pixels = raw_pixels(size=8)
     for backbone in transfer.BACKBONES.values():
+        # Each backbone's Rescaling reproduces its own preprocess_input.
+        own = keras.layers.Rescaling(backbone.input_scale, offset=backbone.input_offset)
         expected = backbone.preprocess(pixels.copy())
-        np.testing.assert_allclose(np.asarray(rescaling(pixels)), expected, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(own(pixels)), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(rescaling(pixels)), transfer.BACKBONES["mobilenet_v2"].preprocess(pixels.copy()),
+                               atol=1e-6)
+    lite = transfer.build_transfer_model("efficientnet_lite0", 2, image_size=32, weights=None).layers[1]
+    np.testing.assert_allclose(np.asarray(lite(np.array([[0.0, 127.0, 255.0]], dtype="float32"))),
+                               [[-127 / 128, 0.0, 1.0]], atol=1e-6)
 
 
 def test_batch_norm_stays_in_inference_mode_while_fine_tuning():

