@@ -22,6 +22,18 @@ of each phase, and the ratio of wall times. Figures, not pass/fail.
     NOPHD_DATA=/work/shared/data .venv/bin/python benchmarks/flowers_transfer.py
 
 A quick smoke run: `--epochs 1 --fine-tune-epochs 1 --skip-reference`.
+
+With `--bases mobilenet_v2,efficientnet_lite0,...` it instead trains each
+backbone with nophd's defaults for it (nophd.config.PHOTO_RECIPES: image
+size, fine-tuning; chosen on a tuning split of the training photos, see
+benchmarks/photo_recipes.py), on the same split, one after the other, and
+exports each run to TFLite int8 (`nophd export --format tflite-int8`,
+scored on the same 641 validation photos). It prints, per backbone:
+parameters, frozen and fine-tuned validation accuracy, wall time, and the
+int8 file's size and accuracy.
+
+    NOPHD_DATA=/work/shared/data .venv/bin/python benchmarks/flowers_transfer.py \
+        --bases mobilenet_v2,efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 --json local/backbones.json
 """
 
 from __future__ import annotations
@@ -158,6 +170,42 @@ def run_nophd(args, out: Path) -> dict:
     }
 
 
+def run_backbone(base: str, args, out: Path) -> dict:
+    """One backbone with nophd's defaults for it, then its TFLite int8 export, scored on the validation split."""
+    import nophd
+    from nophd.export.export import export_run
+
+    result = nophd.train_photos("flowers", out=out, data_dir=args.data_dir, progress=True, seed=args.seed, base=base,
+                                validation_split=VALIDATION_SPLIT)
+    metrics = result.metrics
+    exported = export_run(out, "tflite-int8", data_dir=args.data_dir, latency_runs=50)
+    return {
+        "base": base, "image_size": metrics["image_size"], "parameters": metrics["parameters"],
+        "frozen_accuracy": metrics["frozen_accuracy"], "final_accuracy": metrics["test_accuracy"],
+        "wall_seconds": metrics["wall_seconds"], "phase_seconds": metrics["phase_seconds"],
+        "int8_bytes": exported["exported"]["file_bytes"], "int8_accuracy": exported["exported"]["accuracy"],
+        "int8_latency_ms": exported["exported"]["latency_ms"], "keras_bytes": exported["original"]["file_bytes"],
+        "config": json.loads((out / "config.json").read_text()),
+    }
+
+
+def compare_backbones(args) -> int:
+    rows = []
+    with tempfile.TemporaryDirectory() as temporary:
+        for base in [name.strip() for name in args.bases.split(",") if name.strip()]:
+            rows.append(run_backbone(base, args, (args.out or Path(temporary)) / f"run-{base}"))
+            if args.json:
+                args.json.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    print("\n| backbone | image size | parameters | frozen val. accuracy | fine-tuned val. accuracy | wall time "
+          "| int8 size | int8 val. accuracy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['base']} | {row['image_size']} | {row['parameters']:,} | {100 * row['frozen_accuracy']:.2f}% | "
+              f"{100 * row['final_accuracy']:.2f}% | {row['wall_seconds']:.0f} s | "
+              f"{row['int8_bytes'] / 1e6:.2f} MB | {100 * row['int8_accuracy']:.2f}% |")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="the flowers folder (default: $NOPHD_DATA/tf_flowers)")
@@ -175,7 +223,11 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-reference", action="store_true", help="only the nophd run")
     parser.add_argument("--out", type=Path, help="nophd's run folder (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--bases", help="comma-separated backbones to compare with nophd's defaults for each "
+                                        "(and their int8 exports) instead of the nophd/plain-Keras comparison")
     args = parser.parse_args(argv)
+    if args.bases:
+        return compare_backbones(args)
 
     from nophd.data import folders, photos
     from nophd.models import transfer

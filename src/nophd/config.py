@@ -404,15 +404,27 @@ AnyConfig = RunConfig
 DEFAULT_CLASS = TrainConfig
 
 
+# Each backbone's own defaults, over PhotoConfig's (which are MobileNetV2's):
+# EfficientNet-Lite at the size its ImageNet weights were trained at.
+PHOTO_RECIPES: dict[str, dict[str, typing.Any]] = {
+    "efficientnet_lite0": {"image_size": 224},
+    "efficientnet_lite1": {"image_size": 240},
+    "efficientnet_lite2": {"image_size": 260},
+}
+
+
 def photo_config(dataset: str = "flowers", **changes: typing.Any) -> PhotoConfig:
-    """A PhotoConfig for `dataset` with `changes` applied (None values ignored).
+    """A PhotoConfig for `dataset`: its backbone's defaults (PHOTO_RECIPES), then `changes` (None values ignored).
 
     The model name is "<base>-<head>", e.g. "mobilenet_v2-flatten".
 
     Raises:
         ConfigError: an unknown field, or a value of the wrong type or range.
     """
-    config = override(PhotoConfig(dataset=str(dataset)), **changes)
+    base = changes.get("base") or PhotoConfig.base
+    defaults = PHOTO_RECIPES.get(base, {}) if isinstance(base, str) else {}
+    given = {key: value for key, value in changes.items() if value is not None}
+    config = override(PhotoConfig(dataset=str(dataset)), **{**defaults, **given})
     return dataclasses.replace(config, model=f"{config.base}-{config.head}")
 
 
