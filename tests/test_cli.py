@@ -124,6 +124,10 @@ def test_models_lists_every_rung_with_parameters(capsys):
     assert "354,538" in fast and "adam 0.02 cosine" in fast
     best = next(line for line in out.splitlines() if line.startswith("conv-bn-best "))
     assert "1,503,338" in best and "adam 0.01 cosine" in best
+    # Then the photo backbones, with their default image sizes.
+    lite = next(line for line in out.splitlines() if line.startswith("efficientnet_lite1 "))
+    assert lite.split()[1:3] == ["4,189,344", "240"]
+    assert next(line for line in out.splitlines() if line.startswith("mobilenet_v2 ")).split()[1:3] == ["2,257,984", "192"]
 
 
 def one_line_error(code, err, *fragments):

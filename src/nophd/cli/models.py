@@ -1,4 +1,4 @@
-"""`nophd models`: the ladder's models with their recipes and the codelab's figures."""
+"""`nophd models`: the ladder's models with their recipes and the codelab's figures, then the photo backbones."""
 
 from __future__ import annotations
 
@@ -27,4 +27,26 @@ def run(args: argparse.Namespace) -> int:
         codelab = spec.codelab_text if spec.codelab_accuracy else "—"
         parameters = registry.build(spec.model).count_params()
         print(f"{name:14s} {parameters:>10,d}  {recipe.epochs:>6d}  {recipe.batch_size:>5d}  {optimizer:18s} {codelab:>8s}  {spec.description}")
+    _backbones()
     return 0
+
+
+def _backbones() -> None:
+    """The photo backbones (`nophd train DATASET --base NAME`): size, default image size, where their weights are."""
+    from nophd import config
+    from nophd.errors import NophdError
+    from nophd.models import transfer
+
+    print("\nphoto backbones (nophd train DATASET --base NAME):")
+    print(f"{'base':18s} {'parameters':>10s}  {'size':>4s}  weights")
+    for name, backbone in transfer.BACKBONES.items():
+        size = config.photo_config("flowers", base=name).image_size
+        parameters = transfer.build_backbone(name, size, weights=None).count_params()
+        try:
+            weights = transfer.resolve_weights(name, "auto")
+        except NophdError as error:
+            weights = str(error)
+        if weights == transfer.IMAGENET:
+            weights = "none here: downloaded on first use" + (
+                " (or `nophd weights import`)" if backbone.imagenet is not None else "")
+        print(f"{name:18s} {parameters:>10,d}  {size:>4d}  {weights}")
