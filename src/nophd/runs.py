@@ -15,6 +15,9 @@ Layout of a run folder (every file written atomically):
     evaluation.json  written by `nophd evaluate RUN`
     robustness.json, robustness.png, robustness_samples.png
                      written by `nophd evaluate RUN --robustness`
+    MODEL_CARD.md    the model card (nophd.reports.model_card), written when
+                     the run finishes and when robustness or export figures
+                     are added; a user's own MODEL_CARD.md is never replaced
     tensorboard/     TensorBoard event files (train/ and validation/)
     .nophd.lock      held (flock) by the process training the run
 
@@ -55,13 +58,16 @@ SUMMARY = "summary.txt"
 # Where the epoch in progress is (step, ETA, latest batch loss), rewritten about once a second while a run trains.
 PROGRESS = "progress.json"
 TENSORBOARD = "tensorboard"
+MODEL_CARD = "MODEL_CARD.md"
+# The first line of every model card nophd writes: a MODEL_CARD.md without it is the user's own.
+MODEL_CARD_MARK = "<!-- nophd model card:"
 LOCK = ".nophd.lock"
 # Every file nophd writes atomically into a run folder: their temporary
 # files, left by a process killed while writing one, are swept on (re)start.
 RUN_FILES = (CONFIG, STATE, HISTORY, CHECKPOINT, PREVIOUS_CHECKPOINT, "checkpoint-fine-tune.keras", RANDOM_STATES,
              MODEL, METRICS, MISTAKES, SUMMARY, "curves.png", "lr.png", "predictions.png", "confusion.png",
              "report.html", "evaluation.json", "progress.json", "robustness.json", "robustness.png",
-             "robustness_samples.png")
+             "robustness_samples.png", MODEL_CARD)
 # What a run writes before its model is built: a retry may start over a
 # folder that holds only these (from a start-up that failed).
 STARTUP_FILES = frozenset({LOCK, CONFIG, SUMMARY})

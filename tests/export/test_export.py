@@ -131,6 +131,11 @@ def test_export_json_compares_the_export_with_the_original(exports, keras_refere
     assert exports["tflite"]["output"] == {"dtype": "float32", "shape": [None, 10], "what": "probabilities"}
     assert (run / "export" / "savedmodel" / "saved_model.pb").exists()
     assert sorted(os.listdir(run / "export" / "tflite")) == ["export.json", "model.tflite"]
+    # The run's model card lists every export with its accuracy.
+    card = (run / runs.MODEL_CARD).read_text(encoding="utf-8")
+    for format, result in exports.items():
+        assert f"| `export/{format}` | {format} |" in card
+        assert f"{100 * result['exported']['accuracy']:.2f}%" in card
 
 
 def test_predictor_reads_exports_without_loading_the_keras_model(exports, keras_reference, monkeypatch):

@@ -65,6 +65,9 @@ def test_the_cli_prints_every_set_and_the_mean_and_writes_robustness_json(tiny_r
         assert (tiny_run / picture).stat().st_size > 1000
         assert f'src="{picture}"' in report
     assert not list(tiny_run.glob(".robustness*"))  # No temporary files left.
+    # The model card now shows the suite too.
+    card = (tiny_run / runs.MODEL_CARD).read_text(encoding="utf-8")
+    assert f"Mean accuracy **{100 * result['mean_accuracy']:.2f}%**" in card and "| fog |" in card
 
 
 def test_the_python_api_gives_the_same_figures_again(tiny_run, tiny_mnist):

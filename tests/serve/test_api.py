@@ -493,3 +493,34 @@ def test_a_truncated_model_is_reported_in_one_line_and_not_offered(served_runs, 
         assert detail["model_ok"] is True and detail["model_error"] is None
         assert fine.get("/api/runs/running").json()["model_ok"] is False
     assert_quiet(capfd)
+
+
+# The model card (MODEL_CARD.md), rendered server-side.
+
+HOSTILE_CARD = ("# Mine <script>alert(1)</script>\n\n| class | note |\n|---|---|\n| a\\|b | <img src=x onerror=alert(1)> |\n\n"
+                "[click](javascript:alert(1)) ![pixel](http://example.com/p.png) <b onclick=x>bold</b>\n")
+
+
+def test_run_detail_has_the_model_card_as_safe_html(client):
+    body = client.get("/api/runs/digits").json()
+    assert body["model_card"]["by_nophd"] is True
+    html = body["model_card"]["html"]
+    assert "<h1>Model card: dense-lrdecay on mnist</h1>" in html and "<table>" in html
+    assert "nophd model card:" not in html  # nophd's first-line mark is dropped, not shown.
+    assert "MODEL_CARD.md" in body["files"]
+    served = client.get("/api/runs/digits/files/MODEL_CARD.md")
+    assert served.status_code == 200 and served.text.startswith(runs.MODEL_CARD_MARK)
+    assert client.get("/api/runs/photos").json()["model_card"] is None  # Written by hand, without a card.
+
+
+def test_a_hand_written_card_is_shown_escaped(served_runs, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(served_runs / "digits", root / "digits")
+    (root / "digits" / runs.MODEL_CARD).write_text(HOSTILE_CARD, encoding="utf-8")
+    with TestClient(app_module.create_app(root)) as test_client:
+        card = test_client.get("/api/runs/digits").json()["model_card"]
+    assert card["by_nophd"] is False
+    html = card["html"]
+    for dangerous in ("<script", "<img", "<b ", "onclick=\"", "href=\"javascript", "example.com/p.png\" alt"):
+        assert dangerous not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<td>a|b</td>" in html

@@ -410,3 +410,31 @@ def test_camera_and_paste_on_a_photo_run(browser, live_server):
     top = wait_for(browser, lambda: prediction(browser), "the pasted image's prediction")
     assert sorted(label for label, _ in top) == sorted(PHOTO_CLASSES)
     assert_no_console_errors(browser)
+
+
+def test_the_run_page_shows_the_model_card(browser, live_server, served_runs):
+    browser.get(live_server.url + "/runs/digits")
+    wait_for(browser, lambda: find(browser, "#model-card .model-card h1"), "the model card")
+    assert find(browser, "#model-card h1")[0].text == "Model card: dense-lrdecay on mnist"
+    headings = [heading.text for heading in find(browser, "#model-card h2")]
+    assert headings[:3] == ["Data and split", "Recipe", "Metrics"] and "How it was produced" in headings
+    assert len(find(browser, "#model-card table")) >= 4 and "nophd train mnist" in find(browser, "#model-card pre")[0].text
+    assert_no_console_errors(browser)
+
+    # A hand-written card with HTML in it: shown as text, nothing of it runs or loads.
+    folder = served_runs / "carded"
+    shutil.copytree(served_runs / "digits", folder)
+    (folder / runs.MODEL_CARD).write_text(
+        "# Mine <script>window.injected = 1</script>\n\n| a | b |\n|---|---|\n| x\\|y | <img src=x onerror=\"window.injected = 2\"> |\n",
+        encoding="utf-8")
+    try:
+        browser.get(live_server.url + "/runs/carded")
+        wait_for(browser, lambda: find(browser, "#model-card .model-card h1"), "the hand-written card")
+        assert find(browser, "#model-card h1")[0].text == "Mine <script>window.injected = 1</script>"
+        assert "nophd leaves this MODEL_CARD.md as it is" in find(browser, "#model-card")[0].text
+        assert not find(browser, "#model-card script") and not find(browser, "#model-card img")
+        assert [cell.text for cell in find(browser, "#model-card td")] == ["x|y", '<img src=x onerror="window.injected = 2">']
+        assert browser.execute_script("return window.injected === undefined")
+    finally:
+        shutil.rmtree(folder)
+    assert_no_console_errors(browser)

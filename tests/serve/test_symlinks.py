@@ -120,3 +120,16 @@ def test_inside(tmp_path):
     assert paths.inside(tmp_path / "runs", tmp_path / "runs" / ".." / "x") is None
     assert paths.inside(tmp_path / "runs", tmp_path / "runs" / "loop") is None
     assert catalog.scan(tmp_path / "runs") == ([], [])
+
+
+def test_a_symlinked_model_card_leading_out_is_not_read(layout):
+    root, outside = layout
+    card = root / "digits" / runs.MODEL_CARD
+    card.unlink(missing_ok=True)
+    card.symlink_to(outside / "secret.txt")
+    with client_for(root) as client:
+        detail = client.get("/api/runs/digits")
+        served = client.get("/api/runs/digits/files/MODEL_CARD.md")
+    assert detail.status_code == 200 and SECRET not in detail.text
+    assert detail.json()["model_card"] is None and runs.MODEL_CARD not in detail.json()["files"]
+    assert_error(served, 404)

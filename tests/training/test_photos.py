@@ -91,6 +91,10 @@ def test_a_photo_run_trains_both_phases_and_writes_the_run_folder(uninterrupted)
     assert runs.status(run) == "finished" and runs.read_state(run)["epochs_done"] == 7
     report = (run / "report.html").read_text(encoding="utf-8")
     assert "triangles" in report and "validation" in report
+    # The model card, written when the run finished, from its files.
+    card = (run / runs.MODEL_CARD).read_text(encoding="utf-8")
+    assert card.startswith(runs.MODEL_CARD_MARK) and "status **finished**" in card
+    assert "validation accuracy on 12 examples" in card and "only its 3 classes (circles, squares, triangles)" in card
 
 
 def test_the_saved_model_reproduces_the_final_evaluation(uninterrupted):

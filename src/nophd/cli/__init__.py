@@ -1,7 +1,7 @@
 """The `nophd` command: one module per subcommand, one error funnel.
 
 Each subcommand module (data, models, train, ladder, evaluate, predict,
-doctor, serve, export, weights) has add_parser(subparsers), which adds its parser
+doctor, serve, export, card, weights) has add_parser(subparsers), which adds its parser
 with a handler(args) -> int that parses, calls one library function and
 prints. Every NophdError and every OSError a user can cause becomes one line
 on stderr and exit status 2 here, in one place (main); nothing below prints
@@ -18,11 +18,11 @@ import sys
 import threading
 
 from nophd import errors
-from nophd.cli import data, doctor, evaluate, export, ladder, models, predict, serve, train, weights
+from nophd.cli import card, data, doctor, evaluate, export, ladder, models, predict, serve, train, weights
 from nophd.errors import NophdError
 
 # In the order `nophd --help` lists them.
-COMMANDS = (data, models, train, ladder, evaluate, predict, doctor, serve, export, weights)
+COMMANDS = (data, models, train, ladder, evaluate, predict, doctor, serve, export, card, weights)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from nophd.export import FORMATS
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     result = export_run(args.run, args.format, args.out, data_dir=args.data_dir)
     for line in summary_lines(result):
         print(line)
+    if result.get("model_card_not_written"):
+        print(f"nophd: warning: model card not written ({result['model_card_not_written']})", file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,8 @@ What `export_run` does, in order:
    nothing but what that export wrote (export.json lists it under "files").
    A killed export's temporary folder is swept by the next export to the
    same folder.
+5. Rewrites the run's MODEL_CARD.md (nophd.reports.model_card), which lists
+   the exports under RUN/export/, unless the card there is the user's own.
 
 The output folder holds:
 
@@ -39,9 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs, tasks
+from nophd import atomic, errors, runs, tasks, text
 from nophd.errors import ConfigError, RunError
 from nophd.export import FORMATS, artifacts, formats, measure
+from nophd.reports import model_card
 
 EXPORT_FOLDER = "export"
 # "A few hundred" training images to calibrate the activation ranges. On a
@@ -262,7 +265,14 @@ def export_run(
             shutil.rmtree(temporary, ignore_errors=True)
         os.close(held)
     artifact_path = out_path if artifact_name == "." else out_path / artifact_name
-    return {**result, "path": str(out_path), "artifact_path": str(artifact_path)}
+    result = {**result, "path": str(out_path), "artifact_path": str(artifact_path)}
+    # The run's model card lists the exports under RUN/export/. The export itself is done: a card that cannot be
+    # written is reported, not raised.
+    try:
+        model_card.write_model_card(run_path)
+    except OSError as error:
+        result["model_card_not_written"] = errors.os_error_line(error) or text.one_line(error)
+    return result
 
 
 def _write_artifact(model, format: str, task, image_size: int, representative: np.ndarray,

@@ -35,7 +35,8 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     """Scores a finished run's model on the robustness suite; writes robustness.json, its pictures and the report.
 
     The files go into the run folder (robustness.json, robustness.png,
-    robustness_samples.png, report.html), each written atomically. A folder
+    robustness_samples.png, report.html, MODEL_CARD.md unless it is the
+    user's own), each written atomically. A folder
     that cannot be written (read-only, full, no permission) does not stop
     the evaluation: the result comes back with "not_written" saying why, in
     one line.
@@ -92,14 +93,16 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
 
 
 def _write(folder: Path, result: dict, samples) -> str | None:
-    """Writes robustness.json, the two pictures and the report; the one-line reason when a file could not be written."""
-    from nophd.reports import plots, report
+    """Writes robustness.json, the two pictures, the report and the model card; the one-line reason when a file
+    could not be written."""
+    from nophd.reports import model_card, plots, report
 
     try:
         atomic.write_json(folder / ROBUSTNESS, result)
         plots.save_figure(plots.robustness_figure(result), folder / CHART)
         plots.save_figure(plots.samples_figure(samples), folder / SAMPLES)
         report.write_run_report(folder)
+        model_card.write_model_card(folder)
     except OSError as error:
         line = errors.os_error_line(error)
         if line is None:

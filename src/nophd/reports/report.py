@@ -77,14 +77,14 @@ def write_run_report(run_directory: str | os.PathLike) -> pathlib.Path:
     if not directory.is_dir():
         raise RunError(f"{directory}: no such run folder")
 
-    config = _read_json_object(directory / "config.json")
-    metrics = _read_json_object(directory / "metrics.json")
+    config = read_json_object(directory / "config.json")
+    metrics = read_json_object(directory / "metrics.json")
     history = _read_history(directory / "history.csv")
-    summary = _read_text(directory / "summary.txt")
+    summary = read_text(directory / "summary.txt")
     values = metrics.value or {}
 
-    model = _plain(values.get("model")) or _plain((config.value or {}).get("model"))
-    dataset = _plain(values.get("dataset")) or _plain((config.value or {}).get("dataset"))
+    model = plain_text(values.get("model")) or plain_text((config.value or {}).get("model"))
+    dataset = plain_text(values.get("dataset")) or plain_text((config.value or {}).get("dataset"))
     title = f"{model or directory.name}" + (f" on {dataset}" if dataset else "")
     # run.json knows whether the run is still going (and notices a killed
     # one); metrics.json only exists once it has finished.
@@ -93,7 +93,7 @@ def write_run_report(run_directory: str | os.PathLike) -> pathlib.Path:
         # A run's last report is written by the running process after
         # metrics.json and just before run.json says finished: metrics.json
         # saying so is the run's word. (Killed at that point, it is interrupted.)
-        status = _plain(values.get("status"))
+        status = plain_text(values.get("status"))
 
     parts = ["<header>"]
     if (directory.parent / "ladder.html").exists():
@@ -158,7 +158,7 @@ def write_ladder_report(out_directory: str | os.PathLike, rows: Sequence[Mapping
     body = []
     for row in rows:
         model = _escape(row.get("model", "?"))
-        run = _plain(row.get("run"))
+        run = plain_text(row.get("run"))
         if run:
             link = urllib.parse.quote(pathlib.PurePath(run).as_posix().rstrip("/") + "/report.html")
             model = f'<a href="{_escape(link)}">{model}</a>'
@@ -217,29 +217,29 @@ def ladder_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def format_percent(value: Any, decimals: int = 2) -> str:
     """0.99512 -> "99.51%"; anything that is not a number -> "—"."""
-    number = _number(value)
+    number = finite_number(value)
     return "—" if number is None else f"{number * 100:.{decimals}f}%"
 
 
 def format_integer(value: Any) -> str:
     """1234567 -> "1,234,567"; anything that is not a number -> "—"."""
-    number = _number(value)
+    number = finite_number(value)
     return "—" if number is None else f"{round(number):,}"
 
 
 def _codelab_text(row: Mapping[str, Any]) -> str:
     # The codelab's own words ("~97%", ">99%") when the row has them: they
     # say how precise its figure is.
-    if row.get("codelab_accuracy") is not None and _plain(row.get("codelab_text")):
-        return _plain(row["codelab_text"])
+    if row.get("codelab_accuracy") is not None and plain_text(row.get("codelab_text")):
+        return plain_text(row["codelab_text"])
     return format_percent(row.get("codelab_accuracy"))
 
 
-# Reading the run folder. Each reader returns a _Loaded: the value, or why there is none.
+# Reading the run folder. Each reader returns a Loaded: the value, or why there is none.
 
 
 @dataclasses.dataclass
-class _Loaded:
+class Loaded:
     name: str
     value: Any = None
     problem: str | None = None  # None: read fine; "missing"; or a one-line reason it is unreadable.
@@ -251,8 +251,8 @@ class _Loaded:
         return f'<p class="unreadable"><code>{_escape(self.name)}</code>: unreadable ({_escape(self.problem)}).</p>'
 
 
-def _read_text(path: pathlib.Path) -> _Loaded:
-    loaded = _Loaded(path.name)
+def read_text(path: pathlib.Path) -> Loaded:
+    loaded = Loaded(path.name)
     try:
         loaded.value = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -264,41 +264,41 @@ def _read_text(path: pathlib.Path) -> _Loaded:
     return loaded
 
 
-def _read_json_object(path: pathlib.Path) -> _Loaded:
-    loaded = _read_text(path)
+def read_json_object(path: pathlib.Path) -> Loaded:
+    loaded = read_text(path)
     if loaded.problem:
         return loaded
     try:
         value = json.loads(loaded.value)
     except ValueError as error:
-        return _Loaded(path.name, problem=f"not valid JSON: {error}")
+        return Loaded(path.name, problem=f"not valid JSON: {error}")
     if not isinstance(value, dict):
-        return _Loaded(path.name, problem=f"expected a JSON object, found {type(value).__name__}")
-    return _Loaded(path.name, value)
+        return Loaded(path.name, problem=f"expected a JSON object, found {type(value).__name__}")
+    return Loaded(path.name, value)
 
 
-def _read_history(path: pathlib.Path) -> _Loaded:
+def _read_history(path: pathlib.Path) -> Loaded:
     """history.csv as (header, rows, number of malformed rows skipped)."""
-    loaded = _read_text(path)
+    loaded = read_text(path)
     if loaded.problem:
         return loaded
     try:
         records = [record for record in csv.reader(io.StringIO(loaded.value)) if record]
     except csv.Error as error:
-        return _Loaded(path.name, problem=f"not valid CSV: {error}")
+        return Loaded(path.name, problem=f"not valid CSV: {error}")
     if not records:
-        return _Loaded(path.name, problem="empty file")
+        return Loaded(path.name, problem="empty file")
     header = [name.strip() for name in records[0]]
     if "epoch" not in header:
-        return _Loaded(path.name, problem="no header row with an epoch column")
+        return Loaded(path.name, problem="no header row with an epoch column")
     rows = [record for record in records[1:] if len(record) == len(header)]
-    return _Loaded(path.name, (header, rows, len(records) - 1 - len(rows)))
+    return Loaded(path.name, (header, rows, len(records) - 1 - len(rows)))
 
 
 # Sections of the run report.
 
 
-def _headline_section(metrics: _Loaded) -> str:
+def _headline_section(metrics: Loaded) -> str:
     if metrics.problem:
         return f"<section><h2>Result</h2>{metrics.note()}</section>"
     values = metrics.value
@@ -308,8 +308,8 @@ def _headline_section(metrics: _Loaded) -> str:
     few = scoring.few_examples_warning_of(values)
     warning += f'<p class="warning" id="few-examples">Warning: {_escape(few)}</p>' if few else ""
     accuracy = format_percent(values.get("test_accuracy"))
-    codelab = _number(values.get("codelab_accuracy"))
-    measured = _number(values.get("test_accuracy"))
+    codelab = finite_number(values.get("codelab_accuracy"))
+    measured = finite_number(values.get("test_accuracy"))
     comparison = ""
     if codelab is not None:
         comparison = f'<span class="codelab">codelab: {_escape(format_percent(codelab))}'
@@ -317,17 +317,17 @@ def _headline_section(metrics: _Loaded) -> str:
             comparison += f" ({(measured - codelab) * 100:+.2f} points)"
         comparison += "</span>"
     # Which split test_accuracy was measured on: the run's config class says ("test", or "validation" for photos).
-    split = _evaluated_split(values)
+    split = evaluated_split(values)
     facts = [
-        ("model", _plain(values.get("model")) or "—"),
-        ("dataset", _plain(values.get("dataset")) or "—"),
+        ("model", plain_text(values.get("model")) or "—"),
+        ("dataset", plain_text(values.get("dataset")) or "—"),
         ("epochs", format_integer(values.get("epochs"))),
         ("wall time", text.format_duration(values.get("wall_seconds"))),
         ("parameters", format_integer(values.get("parameters"))),
         (f"{split} loss",
          _format_number(values.get("test_loss"), "{:.4f}")),
-        ("seed", _plain(values.get("seed")) or "—"),
-        ("finished at", _format_time(values.get("finished_at"))),
+        ("seed", plain_text(values.get("seed")) or "—"),
+        ("finished at", format_time(values.get("finished_at"))),
     ]
     facts_html = "".join(f"<div><dt>{_escape(name)}</dt><dd>{_escape(value)}</dd></div>" for name, value in facts)
     return (
@@ -356,7 +356,7 @@ def _images_section(directory: pathlib.Path, metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _evaluated_split(values: Mapping[str, Any]) -> str:
+def evaluated_split(values: Mapping[str, Any]) -> str:
     """"test", "validation" or "tuning": the split metrics.json's test_* figures come from (config.evaluated_split_of)."""
     try:
         return config_module.evaluated_split_of(values if isinstance(values, dict) else {})
@@ -364,7 +364,7 @@ def _evaluated_split(values: Mapping[str, Any]) -> str:
         return "test"
 
 
-def _photo_section(metrics: _Loaded) -> str:
+def _photo_section(metrics: Loaded) -> str:
     """Transfer learning facts: phases, what was fine-tuned, the data and its skipped files."""
     values = metrics.value or {}
     # Written for runs that fine-tune a pretrained backbone (metrics.json records the phases).
@@ -372,15 +372,15 @@ def _photo_section(metrics: _Loaded) -> str:
         return ""
     layers = values.get("fine_tuned_layers") if isinstance(values.get("fine_tuned_layers"), list) else []
     facts = [
-        ("backbone", f"{_plain(values.get('base'))} ({_plain(values.get('weights'))})"),
-        ("head", _plain(values.get("head")) or "—"),
-        ("image size", f"{_plain(values.get('image_size'))} px"),
+        ("backbone", f"{plain_text(values.get('base'))} ({plain_text(values.get('weights'))})"),
+        ("head", plain_text(values.get("head")) or "—"),
+        ("image size", f"{plain_text(values.get('image_size'))} px"),
         ("frozen phase", f"{format_integer(values.get('epochs'))} epochs, validation accuracy "
                          f"{format_percent(values.get('frozen_accuracy'))}"),
         ("fine-tuning", f"{format_integer(values.get('fine_tune_epochs'))} epochs, {len(layers)} layers with weights unfrozen"),
-        ("augmentation", _photo_augmentation(values)),
-        ("data", f"{_plain(values.get('data'))} ({_plain(values.get('data_format'))})"),
-        ("evaluated on", _plain(values.get("evaluated_on")) or "—"),
+        ("augmentation", photo_augmentation(values)),
+        ("data", f"{plain_text(values.get('data'))} ({plain_text(values.get('data_format'))})"),
+        ("evaluated on", plain_text(values.get("evaluated_on")) or "—"),
         ("examples", f"{format_integer(values.get('train_examples'))} training, {format_integer(values.get('test_examples'))} validation"),
     ]
     facts_html = "".join(f"<div><dt>{_escape(name)}</dt><dd>{_escape(value)}</dd></div>" for name, value in facts)
@@ -388,7 +388,7 @@ def _photo_section(metrics: _Loaded) -> str:
     skipped_html = ""
     if skipped:
         items = "".join(
-            f"<li><code>{_escape(_plain(entry[0]))}</code>: {_escape(_plain(entry[1]))}</li>"
+            f"<li><code>{_escape(plain_text(entry[0]))}</code>: {_escape(plain_text(entry[1]))}</li>"
             for entry in skipped[:100] if isinstance(entry, list) and len(entry) == 2
         )
         more = f"<p>and {len(skipped) - 100} more (see metrics.json)</p>" if len(skipped) > 100 else ""
@@ -397,17 +397,17 @@ def _photo_section(metrics: _Loaded) -> str:
     return f'<section><h2>Transfer learning</h2><dl class="facts">{facts_html}</dl>{tuned}{skipped_html}</section>'
 
 
-def _photo_augmentation(values: Mapping[str, Any]) -> str:
+def photo_augmentation(values: Mapping[str, Any]) -> str:
     """When a photo run augmented, and with which transforms (runs from before the list: flip, rotate, zoom, contrast)."""
     when = {"all": "both phases", "fine-tune": "fine-tuning only (frozen phase on cached features)"}.get(values.get("augment"))
     if when is None:
         return "off (frozen phase on cached backbone features)"
     names = values.get("augmentations")
-    names = [_plain(name) for name in names] if isinstance(names, list) and names else ["flip", "rotate", "zoom", "contrast"]
+    names = [plain_text(name) for name in names] if isinstance(names, list) and names else ["flip", "rotate", "zoom", "contrast"]
     return f"{', '.join(names)}: {when}"
 
 
-def _per_class_section(metrics: _Loaded) -> str:
+def _per_class_section(metrics: Loaded) -> str:
     if metrics.problem:
         return ""  # The headline already says what is wrong with metrics.json.
     accuracies = metrics.value.get("per_class_accuracy")
@@ -416,10 +416,10 @@ def _per_class_section(metrics: _Loaded) -> str:
     names = metrics.value.get("class_names")
     if not isinstance(names, list) or len(names) != len(accuracies):
         names = [str(index) for index in range(len(accuracies))]
-    figures = _class_figures(metrics.value, len(accuracies))
+    figures = class_figures(metrics.value, len(accuracies))
     rows = []
     for index, (name, value) in enumerate(zip(names, accuracies)):
-        number = _number(value)
+        number = finite_number(value)
         width = 0.0 if number is None else min(max(number, 0.0), 1.0) * 100
         shown = ([figures["per_class_precision"][index], value, figures["per_class_f1"][index]] if figures
                  else [value])
@@ -441,11 +441,11 @@ def _per_class_section(metrics: _Loaded) -> str:
     )
 
 
-def _class_figures(values: Mapping[str, Any], count: int) -> dict | None:
+def class_figures(values: Mapping[str, Any], count: int) -> dict | None:
     """Per-class precision and F1 and the macro F1 from metrics.json's confusion matrix (older runs have no others)."""
     confusion = values.get("confusion")
     if not isinstance(confusion, list) or len(confusion) != count or not all(
-            isinstance(row, list) and len(row) == count and all(_number(cell) is not None and cell >= 0 for cell in row)
+            isinstance(row, list) and len(row) == count and all(finite_number(cell) is not None and cell >= 0 for cell in row)
             for row in confusion):
         return None
     return scoring.class_figures(confusion)
@@ -461,7 +461,7 @@ ROBUSTNESS_IMAGES = (
 
 def _robustness_section(directory: pathlib.Path) -> str:
     """robustness.json as a table (the mean highlighted), its bar chart and its sample grid; nothing when absent."""
-    loaded = _read_json_object(directory / ROBUSTNESS_FILE)
+    loaded = read_json_object(directory / ROBUSTNESS_FILE)
     if loaded.problem == "missing":
         return ""
     if loaded.problem:
@@ -472,15 +472,15 @@ def _robustness_section(directory: pathlib.Path) -> str:
     for row in sets:
         if not isinstance(row, dict):
             continue
-        number = _number(row.get("accuracy"))
+        number = finite_number(row.get("accuracy"))
         width = 0.0 if number is None else min(max(number, 0.0), 1.0) * 100
         rows.append(
-            f"<tr><td>{_escape(_plain(row.get('name')))}</td><td>{_escape(_plain(row.get('kind')))}</td>"
+            f"<tr><td>{_escape(plain_text(row.get('name')))}</td><td>{_escape(plain_text(row.get('kind')))}</td>"
             f"<td class=number>{_escape(format_integer(row.get('examples')))}</td>"
             f"<td class=number>{_escape(format_percent(row.get('accuracy')))}</td>"
             f'<td class=barcell><span class=bar style="width: {width:.1f}%"></span></td></tr>'
         )
-    mean = _number(values.get("mean_accuracy"))
+    mean = finite_number(values.get("mean_accuracy"))
     over = values.get("mean_over") if isinstance(values.get("mean_over"), list) else []
     rows.append(
         f'<tr class="mean"><td>mean</td><td>{len(over)} sets</td><td></td>'
@@ -488,8 +488,8 @@ def _robustness_section(directory: pathlib.Path) -> str:
         f'<td class=barcell><span class=bar style="width: {0.0 if mean is None else min(max(mean, 0.0), 1.0) * 100:.1f}%">'
         "</span></td></tr>"
     )
-    facts = (f"<p>Seed {_escape(_plain(values.get('seed')))}; {_escape(_plain(values.get('data')))}; "
-             f"evaluated {_escape(_format_time(values.get('evaluated_at')))}. The mean counts every set but "
+    facts = (f"<p>Seed {_escape(plain_text(values.get('seed')))}; {_escape(plain_text(values.get('data')))}; "
+             f"evaluated {_escape(format_time(values.get('evaluated_at')))}. The mean counts every set but "
              "<em>clean</em> once, whatever its size.</p>")
     figures = []
     for name, title, caption in ROBUSTNESS_IMAGES:
@@ -503,7 +503,7 @@ def _robustness_section(directory: pathlib.Path) -> str:
     )
 
 
-def _history_section(history: _Loaded) -> str:
+def _history_section(history: Loaded) -> str:
     if history.problem:
         return f"<section><h2>History</h2>{history.note()}</section>"
     header, rows, skipped = history.value
@@ -526,7 +526,7 @@ def _history_section(history: _Loaded) -> str:
     return f"<section><h2>History</h2>{table}{notes}</section>"
 
 
-def _config_section(config: _Loaded) -> str:
+def _config_section(config: Loaded) -> str:
     if config.problem:
         return f"<section><h2>Configuration</h2>{config.note()}</section>"
     rows = "".join(
@@ -536,13 +536,13 @@ def _config_section(config: _Loaded) -> str:
     return f"<section><h2>Configuration</h2><div class=scroll><table class=keyvalue>{rows}</table></div></section>"
 
 
-def _summary_section(summary: _Loaded) -> str:
+def _summary_section(summary: Loaded) -> str:
     if summary.problem:
         return f"<section><h2>Model</h2>{summary.note()}</section>"
     return f"<section><h2>Model</h2><pre>{_escape(summary.value.rstrip())}</pre></section>"
 
 
-def _versions_section(metrics: _Loaded) -> str:
+def _versions_section(metrics: Loaded) -> str:
     if metrics.problem:
         return ""
     versions = metrics.value.get("versions")
@@ -561,14 +561,14 @@ def _escape(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _plain(value: Any) -> str:
+def plain_text(value: Any) -> str:
     """A scalar as text; "" for None and for lists or objects."""
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """A finite float, or None for None, bools, text, NaN and infinity."""
     if value is None or isinstance(value, bool):
         return None
@@ -580,13 +580,13 @@ def _number(value: Any) -> float | None:
 
 
 def _format_number(value: Any, pattern: str) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return "—" if number is None else pattern.format(number)
 
 
-def _format_time(value: Any) -> str:
+def format_time(value: Any) -> str:
     """An ISO time as "2026-01-31 14:05:09 UTC+01:00"; other text as it is."""
-    text = _plain(value)
+    text = plain_text(value)
     if not text:
         return "—"
     try:
@@ -601,7 +601,7 @@ def _format_time(value: Any) -> str:
 
 
 def _format_history_cell(kind: str | None, cell: str) -> str:
-    number = _number(cell)
+    number = finite_number(cell)
     if kind is None or number is None:
         return cell.strip() or "—"
     if kind == "integer":

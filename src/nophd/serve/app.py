@@ -16,7 +16,8 @@ API (JSON; every error is {"error": "<one line>"} with its status code):
     POST /api/runs/{id}/predict        an image (multipart field "image", or the raw body), or
                                        JSON {"pixels": 28x28}; ?top=3, ?input=1
     GET  /api/runs/{id}/misclassified  the test digits the model gets wrong; ?limit=40
-    GET  /api/runs/{id}/files/{name}   curves.png, lr.png, predictions.png, confusion.png, report.html, summary.txt
+    GET  /api/runs/{id}/files/{name}   curves.png, lr.png, predictions.png, confusion.png, report.html, summary.txt,
+                                       MODEL_CARD.md (also in /api/runs/{id} as safe HTML: model_card)
     GET  /api/ladders/{name}/ladder.png
 
 The Open Inference Protocol (KServe v2 REST) is served under /v2 (see

@@ -36,7 +36,7 @@ from typing import Any
 
 from nophd import runs, tasks, text, values
 from nophd.errors import NophdError, RunError
-from nophd.serve import insights, paths
+from nophd.serve import card, insights, paths
 
 # Files whose presence makes a folder a run folder.
 RUN_MARKERS = (runs.STATE, runs.CONFIG, runs.HISTORY, runs.METRICS, runs.MODEL)
@@ -46,7 +46,7 @@ TENSORBOARD_FOLDER = runs.TENSORBOARD
 # The files of a run folder that the dashboard serves as they are.
 # robustness*.png: what `nophd evaluate RUN --robustness` adds, shown by report.html.
 RUN_FILES = ("curves.png", "lr.png", "predictions.png", "confusion.png", "report.html", runs.SUMMARY,
-             "robustness.png", "robustness_samples.png")
+             "robustness.png", "robustness_samples.png", runs.MODEL_CARD)
 STATUSES = ("running", "finished", "failed", "interrupted")
 # summary.txt of even the largest model is a few kilobytes; never send more than this.
 _MAX_TEXT_BYTES = 256 * 1024
@@ -203,7 +203,8 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
 def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     """A run's summary plus its config, metrics, model summary and files, the
     epoch in progress ("progress"), the "warnings" a user needs and the
-    "per_class" table (see `nophd.serve.insights`).
+    "per_class" table (see `nophd.serve.insights`), and "model_card": MODEL_CARD.md rendered to
+    safe HTML ({"html", "by_nophd": whether nophd wrote it}; see `nophd.serve.card`), or None.
 
     Raises:
         UnknownRun: see `find_run`.
@@ -222,6 +223,9 @@ def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     detail["progress"] = insights.read_progress(folder, files.status, detail["epochs_done"])
     detail["warnings"] = insights.warnings(files.config, files.metrics, files.rows, detail["progress"])
     detail["per_class"] = insights.per_class(files.metrics)
+    card_text = _read_text(folder / runs.MODEL_CARD, problems, root)
+    detail["model_card"] = None if card_text is None else {
+        "html": card.render(card_text), "by_nophd": card_text.startswith(runs.MODEL_CARD_MARK)}
     return detail
 
 

@@ -24,6 +24,11 @@ import numpy as np
 
 from nophd import values as values_module
 
+# Config fields every kind of run sets with a `nophd train` flag (--batch-size: batch_size).
+COMMON_TRAIN_FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "seed", "lr_schedule", "warmup_epochs",
+                            "label_smoothing", "weight_average", "validation_split", "strategy", "lr_scaling",
+                            "mixed_precision", "jit")
+
 
 class Task:
     """One kind of run. Subclasses fill in every attribute and method.
@@ -40,6 +45,9 @@ class Task:
             folder (mistakes.json) rather than being scored live.
         supports_robustness: whether `robustness_sets` builds a robustness
             suite for this kind of run (`nophd evaluate RUN --robustness`).
+        train_flag_fields: the config fields that `nophd train` sets with a
+            flag of the same name (--batch-size sets batch_size) for this kind
+            of run; the model card's command uses only these.
     """
 
     name: str
@@ -50,6 +58,7 @@ class Task:
     shows_model_input: bool = False
     mistakes_saved: bool = True
     supports_robustness: bool = False
+    train_flag_fields: tuple[str, ...] = ()
 
     # --- configs
 
@@ -152,6 +161,24 @@ class Task:
 
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int):
         """The evaluation images and labels and the calibration images an export is checked with."""
+        raise NotImplementedError
+
+    # --- the model card (nophd.reports.model_card)
+
+    def train_words(self, values: dict[str, Any]) -> list[str]:
+        """The start of the `nophd train` command that trains a run like this one (config.json `values`): the
+        dataset and whatever names the model, e.g. ["mnist", "--model", "conv-bn"]."""
+        raise NotImplementedError
+
+    def default_config(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """The config.json `nophd train` would write given only `train_words`, as a dict; None when unknown
+        (a model nophd no longer has). The model card names the flags where the run differs from it."""
+        raise NotImplementedError
+
+    def intended_use(self, config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+        """Plain sentences for the model card's "Intended use and known limits": what this kind of model
+        expects, what it cannot know, and what the run's own figures leave open (config.json and metrics.json
+        values; either may be {})."""
         raise NotImplementedError
 
     # --- robustness

@@ -23,7 +23,8 @@ import numpy as np
 
 from nophd import atomic, runs, values as values_module
 from nophd.errors import ConfigError
-from nophd.data import images
+from nophd.data import augment, images
+from nophd.tasks import base
 from nophd.tasks.base import Task
 
 DIGIT_SIZE = images.MNIST_SIZE
@@ -47,6 +48,8 @@ class Digits(Task):
     shows_model_input = True
     mistakes_saved = False
     supports_robustness = True
+    train_flag_fields = (*base.COMMON_TRAIN_FLAG_FIELDS, "shift_pixels", "train_limit", "test_limit",
+                         *augment.FIELDS)
 
     def config_class(self) -> type:
         from nophd.config import TrainConfig
@@ -140,6 +143,50 @@ class Digits(Task):
                                     replace=False))
         return (data.train_images[chosen], data.test_images, data.test_labels,
                 f"MNIST test set ({len(data.test_labels):,} images) in {data.directory}")
+
+    def train_words(self, values: dict[str, Any]) -> list[str]:
+        return [str(values.get("dataset") or "mnist"), "--model", str(values.get("model") or "MODEL")]
+
+    def default_config(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        from nophd import presets
+
+        try:
+            return dataclasses.asdict(presets.preset(str(values.get("model"))))
+        except ConfigError:
+            return None
+
+    def intended_use(self, config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+        from nophd import presets
+
+        sentences = [
+            "Classifies one handwritten digit, 0 to 9, per picture. It expects MNIST-style input: a single digit, "
+            "centred by its mass, light strokes on a dark background, 28x28 grey pixels. nophd predict and the "
+            "dashboard bring other pictures to that form (MNIST's own recipe), but a picture far from it (several "
+            "digits, a digit touching the edges, a photo of a scene) is outside what the model has seen.",
+            "It always answers one of the ten digits: a letter, a symbol or an empty picture still gets one.",
+        ]
+        if metrics.get("official_data") is False:
+            sentences.append("It was trained and evaluated on digits that are not the official MNIST files (generated "
+                             "or partial data): its figures say nothing about real handwriting.")
+        limit = values_module.integer(config.get("test_limit"))
+        if limit:
+            sentences.append(f"It was evaluated on the first {limit:,} test images only.")
+        if not values_module.number(config.get("validation_split")):
+            sentences.append("Its validation curves were drawn on the test set, the codelab's convention; nothing "
+                             "was selected on it (no early stopping, no best epoch), so the test figure stays honest.")
+        try:
+            preset = presets.get(str(config.get("model") or metrics.get("model")))
+        except ConfigError:
+            preset = None
+        if preset is not None and preset.codelab_accuracy is not None:
+            sentences.append(f"A rung of the codelab's ladder: the codelab reports {preset.codelab_text} for this "
+                             "model with its recipe (the command below shows where this run differs).")
+        elif preset is not None and preset.family == "ladder":
+            sentences.append("A rung of the codelab's ladder for which the codelab gives no figure.")
+        elif preset is not None:
+            sentences.append(f"Beyond the codelab (a \"{preset.family}\" recipe of nophd's): no codelab figure to "
+                             "compare with.")
+        return sentences
 
     def robustness_sets(self, data_dir, seed: int, per_set: int, stroke_count: int) -> tuple[list, str]:
         """MNIST-C corruptions of a seeded sample of the MNIST test set, font digits and stroke-drawn digits."""

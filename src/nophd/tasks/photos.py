@@ -53,6 +53,7 @@ import numpy as np
 from nophd import atomic, runs, scoring, values as values_module
 from nophd.data import photo_augment
 from nophd.errors import ConfigError, RunError
+from nophd.tasks import base
 from nophd.tasks.base import Task
 
 # A photo whose grey levels spread less than this (standard deviation, of
@@ -69,6 +70,9 @@ class Photos(Task):
     noun = "photo"
     evaluated_split = "validation"
     max_upload_pixels = MAX_UPLOAD_PIXELS
+    train_flag_fields = (*base.COMMON_TRAIN_FLAG_FIELDS, "base", "head", "dropout", "image_size", "weights",
+                         "fine_tune_epochs", "fine_tune_layers", "fine_tune_learning_rate", "lr_decay", "augment",
+                         "augmentations", "class_weight", "tuning_split")
 
     def config_class(self) -> type:
         from nophd.config import PhotoConfig
@@ -147,6 +151,40 @@ class Photos(Task):
 
             artifacts.write_mistakes(Path(run), evaluation, images, data.class_names, "validation photos", where)
         return evaluation, where
+
+    def train_words(self, values: dict[str, Any]) -> list[str]:
+        return [str(values.get("dataset") or "flowers")]
+
+    def default_config(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        from nophd import config
+
+        return dataclasses.asdict(config.photo_config(str(values.get("dataset") or "flowers")))
+
+    def intended_use(self, config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+        names = config.get("class_names") or metrics.get("class_names")
+        names = [str(name) for name in names] if isinstance(names, list) else []
+        size = values_module.integer(config.get("image_size") or metrics.get("image_size"))
+        sentences = [
+            (f"Tells apart only its {len(names)} classes ({', '.join(names)})" if names else "Tells apart only the "
+             "classes of the photos it was trained on") + ": a photo of anything else still gets one of these labels, "
+            "often with high confidence. It has no \"none of these\" answer.",
+            f"It takes an RGB photo, resized to {size}x{size} pixels" if size else "It takes an RGB photo",
+        ]
+        sentences[-1] += ("; photos unlike its training photos (other cameras, lighting, framing, drawings) may be "
+                          "classified far worse than its figures say.")
+        if metrics.get("weights") in ("random", "none") or config.get("weights") == "none":
+            sentences.append("Its backbone started from random weights, not ImageNet's: expect figures near chance.")
+        if values_module.number(config.get("tuning_split")):
+            sentences.append("It was scored on a tuning split carved out of its training photos, to compare recipes; "
+                             "the validation split was not read. Retrain the chosen recipe without --tuning-split for "
+                             "a final figure.")
+        augmentations = config.get("augmentations")
+        if config.get("augment") in ("all", "fine-tune") and isinstance(augmentations, list) and "flip" in augmentations:
+            sentences.append("It trained with mirrored photos: classes that differ only by left and right (arrows, "
+                             "some letters) are beyond it.")
+        sentences.append("Transfer learning in the spirit of the codelab's flowers lab; the codelab records no figure "
+                         "for this run to be compared with.")
+        return sentences
 
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int, seed: int):
         """A photo run's data reopened as training made it (same source, split, seed and image size):

@@ -17,6 +17,7 @@ from typing import Any
 from nophd import config as config_module, runs, tasks
 from nophd.config import AnyConfig
 from nophd.errors import RunError
+from nophd.reports import model_card
 from nophd.training import distribute, loop
 
 
@@ -187,5 +188,8 @@ def _train_locked(config: AnyConfig, run_directory: Path, resumed: bool, data_di
               + (", mixed precision" if config.mixed_precision else "") + (", XLA" if config.jit else ""),
               file=sys.stderr)
     with distribute.precision(distribute.precision_policy(config, distribution)):
-        return tasks.of_config(config).train(config, run_directory, resumed, data_dir, progress, distribution,
-                                             explicit)
+        result = tasks.of_config(config).train(config, run_directory, resumed, data_dir, progress, distribution,
+                                               explicit)
+    # The card reads what the finished run wrote (run.json says finished by now), still under the run's lock.
+    model_card.write_model_card(run_directory)
+    return result

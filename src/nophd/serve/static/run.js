@@ -324,6 +324,26 @@
       : el("p", { class: "missing", text: "config.json: missing or unreadable." }));
   }
 
+  // MODEL_CARD.md, rendered to HTML by the server with every character of the file escaped (nophd.serve.card);
+  // parsed into an inert document, so nothing in it runs, and rebuilt only when it changed.
+  let cardHtml = null;
+  function renderCard() {
+    const container = document.getElementById("model-card");
+    const card = detail.model_card;
+    const html = card ? card.html : "";
+    if (html === cardHtml) return;
+    cardHtml = html;
+    if (!card) {
+      nophd.replace(container, el("p", { class: "missing" }, "MODEL_CARD.md: not written yet (a run writes it when it finishes; ",
+        el("code", { text: `nophd card ${runId}` }), " writes one for an older run)."));
+      return;
+    }
+    const parsed = new DOMParser().parseFromString(html, "text/html");
+    nophd.replace(container,
+      card.by_nophd ? null : el("p", { class: "note", text: "Written by hand: nophd leaves this MODEL_CARD.md as it is." }),
+      el("div", { class: "model-card" }, Array.from(parsed.body.childNodes)));
+  }
+
   function renderFiles() {
     const links = detail.files.map((name) => el("li", {}, el("a", { href: fileUrl(name), text: name, target: name === "report.html" ? "_blank" : null })));
     const compare = document.getElementById("compare-link");
@@ -419,6 +439,7 @@
     renderStepProgress(detail.progress);
     renderPictures();
     renderSummary();
+    renderCard();
     renderFiles();
     if (full) {
       renderTryIt();
