@@ -40,6 +40,9 @@ class Task:
             folder (mistakes.json) rather than being scored live.
         supports_robustness: whether `robustness_sets` builds a robustness
             suite for this kind of run (`nophd evaluate RUN --robustness`).
+        takes_inputs: whether nophd can prepare inputs for the run's model
+            (predict, evaluate, export, the dashboard's "Try it"); False for
+            a user's own model recorded by nophd.RunFolder.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Task:
     shows_model_input: bool = False
     mistakes_saved: bool = True
     supports_robustness: bool = False
+    takes_inputs: bool = True
 
     # --- configs
 
@@ -82,6 +86,12 @@ class Task:
         raise NotImplementedError
 
     # --- inputs
+
+    def check_takes_inputs(self, what: str) -> None:
+        """Raises RunError (one line naming `what`, e.g. "export") when nophd cannot feed this kind of run's model.
+
+        Called before a model is loaded, so a refused command fails fast.
+        """
 
     def image_size_of(self, model) -> int:
         """The side of the square pictures the Keras `model` takes."""
