@@ -158,8 +158,8 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
     """One run as the runs page shows it (`files`: the folder already read).
 
     Returns:
-        {"id", "name", "group", "model", "dataset", "kind" ("digits" or
-        "photos"), "status" (running, finished, failed, interrupted; corrupt
+        {"id", "name", "group", "model", "dataset", "kind" (the run's task:
+        "digits", "photos" or "custom"), "status" (running, finished, failed, interrupted; corrupt
         when run.json is unreadable; incomplete when there is none),
         "epochs_done", "epochs_total", "best_val_accuracy",
         "final_val_accuracy", "test_accuracy", "wall_seconds", "parameters",
@@ -202,8 +202,9 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
 
 def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     """A run's summary plus its config, metrics, model summary and files, the
-    epoch in progress ("progress"), the "warnings" a user needs and the
-    "per_class" table (see `nophd.serve.insights`).
+    epoch in progress ("progress"), the "warnings" a user needs, the
+    "per_class" table (see `nophd.serve.insights`) and "takes_inputs"
+    (whether nophd can feed the run's model, see nophd.tasks.base.Task).
 
     Raises:
         UnknownRun: see `find_run`.
@@ -222,6 +223,8 @@ def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     detail["progress"] = insights.read_progress(folder, files.status, detail["epochs_done"])
     detail["warnings"] = insights.warnings(files.config, files.metrics, files.rows, detail["progress"])
     detail["per_class"] = insights.per_class(files.metrics)
+    # False for a user's own Keras model (nophd.RunFolder): nophd cannot prepare its inputs, so nothing is tried.
+    detail["takes_inputs"] = task_of(files.config).takes_inputs
     return detail
 
 
