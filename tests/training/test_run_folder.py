@@ -178,3 +178,28 @@ def test_bad_arguments_are_one_line_config_errors():
     with pytest.raises(nophd.errors.ConfigError, match="^class_names: "):
         nophd.RunFolder("runs/x", class_names="abc")
     assert json.loads(json.dumps(nophd.RunFolder("runs/x", config={"when": object}).user_config))
+
+
+SCRIPT = """
+import sys, numpy as np, keras, nophd
+x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32"); y = np.arange(32) % 3
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+class Stop(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt
+model.fit(x, y, epochs=3, callbacks=[nophd.RunFolder(sys.argv[1]), Stop()], verbose=0)
+"""
+
+
+def test_a_script_that_dies_of_ctrl_c_leaves_its_run_interrupted(tmp_path):
+    # No `with`: Keras tells no callback, so the callback's exit handler says it when Python ends.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "script-run"
+    completed = subprocess.run([sys.executable, "-c", SCRIPT, str(folder)], capture_output=True, timeout=300)
+    assert completed.returncode != 0 and b"KeyboardInterrupt" in completed.stderr
+    state = runs.read_state(folder)
+    assert state["status"] == "interrupted" and state["epochs_done"] == 1
+    assert (folder / "report.html").is_file() and runs.read_history(folder)[0]["epoch"] == 1
