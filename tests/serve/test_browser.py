@@ -475,6 +475,17 @@ def test_live_curves_of_your_own_model_while_its_fit_runs(browser, tmp_path):
                  seconds=60)
         wait_for(browser, lambda: chart_points(browser, "loss") == 3, "the third epoch on the curves")
         assert browser.execute_script("return window.nophdNotReloaded") is True  # Updated in place, no reload.
+
+        # Compared with another run of the same kind: curves overlaid, configurations side by side.
+        thread.join(timeout=120)
+        shutil.copytree(root / "mine", root / "mine-copy")
+        browser.get(server.url + "/")
+        wait_for(browser, lambda: find(browser, 'tr[data-run-id="mine-copy"]'), "both runs listed")
+        for run_id in ("mine", "mine-copy"):
+            find(browser, f'tr[data-run-id="{run_id}"] input[type=checkbox]')[0].click()
+        find(browser, "#compare-button")[0].click()
+        wait_for(browser, lambda: set(chart_series(browser, "val_accuracy")) == {"mine", "mine-copy"}, "two runs overlaid")
+        wait_for(browser, lambda: find(browser, '#config-table tr[data-field="optimizer"]'), "the configurations")
     finally:
         gate.proceed.release(3)  # Whatever happened, the fit must not wait for the test any more.
         thread.join(timeout=120)

@@ -160,12 +160,12 @@ class RunFolder(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.directory is None:
             self.directory = runs.new_run_directory(_safe_name(self.model.name), self.runs_root)
+        epochs = int(self.params.get("epochs") or 0)
+        steps = self.params.get("steps")
+        record = self._config(epochs)  # Before the folder is touched: a ConfigError leaves nothing behind.
         if not self.is_open:
             self._open()
         self._train_start = time.monotonic()
-        epochs = int(self.params.get("epochs") or 0)
-        steps = self.params.get("steps")
-        record = self._config(epochs)
         atomic.write_json(self.directory / runs.CONFIG, record.to_dict())
         if not (self.directory / runs.SUMMARY).exists() or not self.history_rows:
             atomic.write_text(self.directory / runs.SUMMARY, loop.model_summary(self.model))
