@@ -124,3 +124,17 @@ def test_override_ignores_none_unsets_with_unset_and_cosine_drops_the_recipes_de
     assert cosine.lr_schedule == "cosine" and cosine.lr_decay is None
     with pytest.raises(ConfigError, match="lr_decay"):  # Both named: the conflict is the caller's, and said.
         config.override(decaying, lr_schedule="cosine", lr_decay=0.9)
+
+
+def test_a_config_json_of_your_own_model_reads_back():
+    # What nophd.RunFolder writes: only what a callback can know, user settings kept as given.
+    record = config.CustomConfig(model="my-cnn", dataset="random", optimizer="rmsprop", loss="mse", epochs=3,
+                                 class_names=("a", "b"), user_config={"dropout": 0.3, "layers": [16, 8]})
+    saved = record.to_dict()
+    assert saved["task"] == "custom" and "shuffle_buffer" not in saved and "lr_schedule" not in saved
+    assert saved["learning_rate"] is None and saved["batch_size"] is None and saved["seed"] is None
+    assert config.class_for(saved) is config.CustomConfig
+    assert config.from_dict(json.loads(json.dumps(saved))) == record
+    assert config.evaluated_split_of(saved) == "validation"
+    with pytest.raises(ConfigError, match="^batch_size: expected a whole number >= 1, got 0$"):
+        config.from_dict({**saved, "batch_size": 0})

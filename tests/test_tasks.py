@@ -11,7 +11,7 @@ from PIL import Image
 
 import nophd
 from nophd import tasks
-from nophd.errors import ConfigError
+from nophd.errors import ConfigError, RunError
 
 PACKAGE = Path(nophd.__file__).parent
 CONFIG_CLASSES = ("TrainConfig", "PhotoConfig")
@@ -90,8 +90,22 @@ def test_tasks_by_name_by_run_and_by_raw_shape():
     assert tasks.of_raw_shape((5, 28, 28)) is tasks.get("digits")
     assert tasks.of_raw_shape((5, 192, 192, 3)) is tasks.get("photos")
     assert tasks.of_raw_shape((5, 3)) is None
-    with pytest.raises(ConfigError, match="task: expected one of digits, photos, got 'audio'"):
+    with pytest.raises(ConfigError, match="task: expected one of digits, photos, custom, got 'audio'"):
         tasks.get("audio")
+
+
+def test_a_run_of_your_own_model_is_recorded_but_never_fed_by_nophd():
+    custom = tasks.get("custom")
+    assert tasks.of_run({"task": "custom"}) is custom and not custom.takes_inputs
+    assert custom.planned_epochs({"epochs": 3}) == 3 and custom.schedule({"learning_rate": 0.01}, 3) == []
+    assert tasks.of_raw_shape((5, 8)) is None  # An export is never one.
+    for refuse in (lambda: custom.check_takes_inputs("runs/mine: export"), lambda: custom.prepare(None, 8),
+                   lambda: custom.evaluate_run("runs/mine", None, {}, None)):
+        with pytest.raises(RunError, match="not supported for runs of your own models") as caught:
+            refuse()
+        assert "\n" not in str(caught.value)
+    for task in (tasks.get("digits"), tasks.get("photos")):
+        task.check_takes_inputs("export")  # Nothing to refuse.
 
 
 def test_each_task_prepares_a_picture_the_way_its_raw_pixels_come_back():

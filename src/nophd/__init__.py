@@ -9,6 +9,11 @@ Example:
     result = nophd.train("conv-bn", epochs=2)
     print(result.run_directory, result.test_accuracy)
 
+Your own Keras model, recorded as a nophd run (see nophd.training.run_folder):
+
+    with nophd.RunFolder("runs/my-model", dataset="my data") as run_folder:
+        model.fit(x, y, validation_split=0.1, epochs=5, callbacks=[run_folder])
+
 Importing nophd is cheap; TensorFlow loads on first use.
 """
 
@@ -212,6 +217,16 @@ def predict(run: str | os.PathLike, paths, top: int = 3):
     from nophd.inference.evaluate import predict_files
 
     return predict_files(run, [paths] if isinstance(paths, (str, os.PathLike)) else list(paths), top)
+
+
+def __getattr__(name: str):
+    # RunFolder is a Keras callback, so defining it loads TensorFlow: it is
+    # imported on first use, and `import nophd` stays cheap.
+    if name == "RunFolder":
+        from nophd.training.run_folder import RunFolder
+
+        return RunFolder
+    raise AttributeError(f"module 'nophd' has no attribute {name!r}")
 
 
 def ladder(out: str | os.PathLike = "runs/ladder", **options):

@@ -3,7 +3,8 @@
 `RunConfig` holds the settings every kind of run shares (seed, optimizer,
 learning rate and schedule, batch, epochs, loss, clipping, distribution),
 defined and checked once; each kind of run adds its own in a subclass
-(`TrainConfig` for digits, `PhotoConfig` for photos), whose `task` names
+(`TrainConfig` for digits, `PhotoConfig` for photos, `CustomConfig` for a
+user's own Keras model recorded by `nophd.RunFolder`), whose `task` names
 it. A ladder rung's recipe is a `Recipe`; the rungs are named presets in
 `nophd.presets`, whose `preset()` turns one into a `TrainConfig` (this
 module imports no model). `override()`
@@ -397,6 +398,70 @@ class PhotoConfig(RunConfig):
             raise ConfigError(f"tuning_split: expected a fraction in [0, 1), got {self.tuning_split}")
         if not self.dataset:
             raise ConfigError("dataset: expected \"flowers\" or the path of an image folder or TFRecord shards")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CustomConfig(RunConfig):
+    """A run of a Keras model of the user's own, recorded by `nophd.RunFolder` (nophd trains nothing itself).
+
+    What a callback can learn from outside the user's `model.fit`: the
+    model's name, the optimizer's class and first learning rate, the loss,
+    the epochs fit was asked for; plus what the user tells it. Nothing here
+    is a setting nophd acts on: the fields record the run for the report
+    and the dashboard.
+
+    Args (beyond RunConfig's, whose fields keep their meaning when known):
+        name: the run's name as the user gave it ("" when not given).
+        optimizer: the Keras optimizer's name, as Keras names it ("rmsprop").
+        loss: the loss as Keras names it ("" when it has no name).
+        learning_rate: the optimizer's learning rate when fit began (None
+            when the optimizer has none, or a schedule nophd cannot read).
+        batch_size: examples per step when the user gave it (Keras' fit
+            does not tell callbacks), else None.
+        seed: the user's seed when they gave it, else None.
+        class_names: the classes' names when the user gave them.
+        user_config: the user's own settings, as given (JSON values).
+
+    Example:
+        config = CustomConfig(model="my-cnn", dataset="my photos", epochs=3, user_config={"dropout": 0.3})
+    """
+
+    task: str = "custom"
+    name: str = ""
+    optimizer: str = ""
+    loss: str = ""
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    seed: int | None = None
+    class_names: tuple[str, ...] = ()
+    user_config: dict[str, typing.Any] | None = None
+
+    evaluated_split: typing.ClassVar[str] = "validation"
+    supports_multiworker: typing.ClassVar[bool] = False
+    supports_jit: typing.ClassVar[bool] = False
+
+    # RunConfig's fields that describe how nophd trains: a callback cannot
+    # know them, so config.json leaves them out (from_dict fills the defaults).
+    not_recorded: typing.ClassVar[tuple[str, ...]] = (
+        "lr_decay", "lr_schedule", "warmup_epochs", "label_smoothing", "weight_average", "clipnorm",
+        "validation_split", "shuffle_buffer", "strategy", "replicas", "lr_scaling", "mixed_precision", "jit")
+
+    def to_dict(self) -> dict[str, typing.Any]:
+        values = {key: value for key, value in super().to_dict().items() if key not in self.not_recorded}
+        values["class_names"] = list(self.class_names)
+        return values
+
+    def validate(self) -> None:
+        # The user's code chose the optimizer, loss and schedule: only what
+        # nophd itself reads back (counts and the first learning rate) is checked.
+        if self.epochs < 1:
+            raise ConfigError(f"epochs: expected a whole number >= 1, got {self.epochs}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"batch_size: expected a whole number >= 1, got {self.batch_size}")
+        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ConfigError(f"learning_rate: expected a positive number, got {self.learning_rate}")
+        if self.user_config is not None and not isinstance(self.user_config, dict):
+            raise ConfigError(f"user_config: expected a JSON object, got {type(self.user_config).__name__}")
 
 
 AnyConfig = RunConfig

@@ -281,13 +281,25 @@ def read_history(run_directory: str | os.PathLike) -> list[dict[str, float]]:
     return rows
 
 
-def write_history(run_directory: str | os.PathLike, rows: list[dict[str, float]]) -> None:
-    """Rewrites history.csv with `rows` (atomically, so a watcher never sees half a row)."""
+def write_history(run_directory: str | os.PathLike, rows: list[dict[str, float]], extra: tuple[str, ...] = ()) -> None:
+    """Rewrites history.csv with `rows` (atomically, so a watcher never sees half a row).
+
+    Args:
+        run_directory: the run folder.
+        rows: one dict per finished epoch; keys outside HISTORY_COLUMNS and
+            `extra` are left out.
+        extra: more columns after HISTORY_COLUMNS, e.g. the metrics a user's
+            own Keras model logs ("auc", "val_auc"; see nophd.training.run_folder).
+
+    Example:
+        write_history("runs/mine", [{"epoch": 1, "loss": 0.5, "auc": 0.8}], extra=("auc",))
+    """
+    columns = HISTORY_COLUMNS + tuple(name for name in extra if name not in HISTORY_COLUMNS)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: _format(row.get(key)) for key in HISTORY_COLUMNS})
+        writer.writerow({key: _format(row.get(key)) for key in columns})
     atomic.write_text(Path(run_directory) / HISTORY, buffer.getvalue())
 
 

@@ -438,3 +438,85 @@ def test_the_run_page_shows_the_model_card(browser, live_server, served_runs):
     finally:
         shutil.rmtree(folder)
     assert_no_console_errors(browser)
+
+
+def test_live_curves_of_your_own_model_while_its_fit_runs(browser, tmp_path):
+    """A user's own Keras model, fit in a thread with nophd.RunFolder; a gate holds it between epochs."""
+    import threading
+
+    import keras
+    import numpy as np
+
+    import nophd
+
+    from .conftest import LiveServer
+
+    class Gate(keras.callbacks.Callback):
+        """Waits for the test after each epoch's files are written (it comes after RunFolder)."""
+
+        def __init__(self):
+            super().__init__()
+            self.proceed = threading.Semaphore(0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if not self.proceed.acquire(timeout=120):
+                raise RuntimeError("the test never let the fit go on")
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8)).astype("float32"), rng.integers(0, 3, 64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")], name="my-dense")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    root = tmp_path / "runs"
+    gate, failures = Gate(), []
+
+    def fit():
+        try:
+            with nophd.RunFolder(root / "mine", dataset="random features") as run_folder:
+                model.fit(x, y, validation_split=0.25, epochs=3, batch_size=16, callbacks=[run_folder, gate], verbose=0)
+        except BaseException as error:  # Reported by the test, not lost in the thread.
+            failures.append(error)
+
+    thread = threading.Thread(target=fit, daemon=True)
+    thread.start()
+    server = LiveServer(root, None)
+    try:
+        wait_for(browser, lambda: len(runs.read_history(root / "mine")) == 1, "the first epoch on disk", seconds=60)
+        browser.get(server.url + "/")
+        row = wait_for(browser, lambda: next((row for row in find(browser, "#runs-table tbody tr")
+                                             if row.get_attribute("data-run-id") == "mine"), None), "the run's row")
+        assert "my-dense" in row.text and "running" in row.text
+        browser.get(server.url + "/runs/mine")
+        wait_for(browser, lambda: chart_points(browser, "loss") == 1, "the first epoch on the curves")
+        assert "epoch 1/3" in find(browser, "#live")[0].text and "live" in find(browser, "#live")[0].get_attribute("class")
+        assert "not-tryable" in [element.get_attribute("id") for element in find(browser, "#tryit p")]
+        browser.execute_script("window.nophdNotReloaded = true")
+
+        gate.proceed.release()  # Epoch 2.
+        wait_for(browser, lambda: chart_points(browser, "loss") == 2, "the second epoch on the curves", seconds=30)
+        assert chart_points(browser, "accuracy") == 2 and "epoch 2/3" in find(browser, "#live")[0].text
+        assert chart_points(browser, "lr") == 2  # The rates used; nothing planned.
+
+        gate.proceed.release(2)  # Epoch 3 and past its end: model.keras, metrics.json, finished.
+        wait_for(browser, lambda: "finished" in find(browser, "#run-header .status")[0].text, "the finished status",
+                 seconds=60)
+        wait_for(browser, lambda: chart_points(browser, "loss") == 3, "the third epoch on the curves")
+        assert browser.execute_script("return window.nophdNotReloaded") is True  # Updated in place, no reload.
+
+        # Compared with another run of the same kind: curves overlaid, configurations side by side.
+        thread.join(timeout=120)
+        shutil.copytree(root / "mine", root / "mine-copy")
+        browser.get(server.url + "/")
+        wait_for(browser, lambda: find(browser, 'tr[data-run-id="mine-copy"]'), "both runs listed")
+        for run_id in ("mine", "mine-copy"):
+            find(browser, f'tr[data-run-id="{run_id}"] input[type=checkbox]')[0].click()
+        find(browser, "#compare-button")[0].click()
+        wait_for(browser, lambda: set(chart_series(browser, "val_accuracy")) == {"mine", "mine-copy"}, "two runs overlaid")
+        wait_for(browser, lambda: find(browser, '#config-table tr[data-field="optimizer"]'), "the configurations")
+    finally:
+        gate.proceed.release(3)  # Whatever happened, the fit must not wait for the test any more.
+        thread.join(timeout=120)
+        server.stop()
+    assert not failures
+    assert_no_console_errors(browser)

@@ -207,6 +207,7 @@ def export_run(
     out_path = check_out(out if out is not None else default_out(run_path, format))
     run_config = runs.read_json(run_path / runs.CONFIG) or {}
     task = tasks.of_run(run_config)
+    task.check_takes_inputs(f"{run_path}: export")
     model = loading.load_run_model(run_path)
     image_size = task.image_size_of(model)
     classes = int(model.output_shape[-1])

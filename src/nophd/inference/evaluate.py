@@ -26,9 +26,11 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         result = evaluate_run("runs/20261122-180000-conv-bn")
         print(result["test_accuracy"])
     """
-    model = loading.load_run_model(run)
     run_config = runs.read_json(Path(run) / runs.CONFIG) or {} if Path(run).is_dir() else {}
-    evaluation, where = tasks.of_run(run_config).evaluate_run(run, model, run_config, data_dir, tta=tta)
+    task = tasks.of_run(run_config)
+    task.check_takes_inputs(f"{run}: evaluate")
+    model = loading.load_run_model(run)
+    evaluation, where = task.evaluate_run(run, model, run_config, data_dir, tta=tta)
     result = {
         "run": str(run),
         "test_accuracy": evaluation.accuracy,

@@ -70,11 +70,12 @@ class Predictor:
             self.class_names = list(self.exported.class_names)
             self.image_size = self.exported.image_size
             return
-        self.model = loading.load_run_model(path)
         folder = path if path.is_dir() else path.parent
         run_config = runs.read_json(folder / runs.CONFIG) or {}
         self.task = tasks.of_run(run_config)
         self.kind = self.task.name
+        self.task.check_takes_inputs(f"{path}: predict")
+        self.model = loading.load_run_model(path)
         self.task.check_model(self.model, str(folder / runs.CONFIG))
         outputs = int(self.model.output_shape[-1])
         names = run_config.get("class_names") or (runs.read_json(folder / runs.METRICS) or {}).get("class_names")

@@ -2,7 +2,9 @@
 
 At the start: lr.png (the planned schedule). After every epoch: curves.png,
 lr.png and report.html, so someone watching the folder sees them grow. At
-the end: predictions.png, confusion.png and the final report.
+the end: predictions.png, confusion.png and the final report. A user's own
+model recorded by nophd.RunFolder has no planned schedule and no inputs
+nophd can draw: its lr.png shows the rates used (write_recorded_epoch).
 """
 
 from __future__ import annotations
@@ -38,17 +40,58 @@ def write_epoch(run_directory: Path, config: TrainConfig, history_rows: list[dic
     report.write_run_report(run_directory)
 
 
+def write_recorded_epoch(run_directory: Path, history_rows: list[dict]) -> None:
+    """curves.png, lr.png and report.html of a run with no planned schedule (a user's own model, nophd.RunFolder).
+
+    lr.png shows the learning rate each finished epoch used, as history.csv records it.
+    """
+    plots.save_figure(plots.curves_figure(runs.history_columns(history_rows)), run_directory / "curves.png")
+    write_recorded_rates(run_directory, history_rows)
+    report.write_run_report(run_directory)
+
+
+def write_recorded_rates(run_directory: Path, history_rows: list[dict]) -> None:
+    rates = [row.get("learning_rate", float("nan")) for row in history_rows]
+    plots.save_figure(plots.learning_rate_figure(rates, len(rates)), run_directory / "lr.png")
+
+
+def write_recorded_final(run_directory: Path, history_rows: list[dict], evaluation=None,
+                         class_names: list[str] | None = None) -> None:
+    """The closing pictures of a user's own model's run: curves, rates, the confusion matrix when scored, the report.
+
+    Args:
+        run_directory: the run folder.
+        history_rows: every finished epoch.
+        evaluation: a scoring.Evaluation on the user's evaluation data, or
+            None (no confusion matrix then).
+        class_names: one name per class, or None for 0..K-1.
+    """
+    if evaluation is not None:
+        plots.save_figure(plots.confusion_figure(evaluation.confusion, class_names), run_directory / "confusion.png")
+    if history_rows:
+        plots.save_figure(plots.curves_figure(runs.history_columns(history_rows)), run_directory / "curves.png")
+        write_recorded_rates(run_directory, history_rows)
+    report.write_run_report(run_directory)
+
+
 class EpochPictures:
     """Redraws curves.png, lr.png and report.html after each epoch, off the training thread.
 
     Drawing and saving the figures takes about a second; training does not
     need to wait for it. One worker thread keeps the pictures in epoch order;
     close() waits for it and re-raises any error it met.
+
+    Args:
+        run_directory: the run folder.
+        config: the run's config (its schedule is drawn), or None with `draw`.
+        draw: what to call with (run_directory, history rows) instead of
+            `write_epoch`, e.g. write_recorded_epoch.
     """
 
-    def __init__(self, run_directory: Path, config: TrainConfig):
+    def __init__(self, run_directory: Path, config: TrainConfig | None, draw=None):
         self.run_directory = run_directory
         self.config = config
+        self.draw = draw
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="nophd-pictures")
         self._futures: list[concurrent.futures.Future] = []
 
@@ -57,7 +100,10 @@ class EpochPictures:
             future.result()
             self._futures.remove(future)
         rows = [dict(row) for row in history_rows]
-        self._futures.append(self._executor.submit(write_epoch, self.run_directory, self.config, rows))
+        if self.draw is not None:
+            self._futures.append(self._executor.submit(self.draw, self.run_directory, rows))
+        else:
+            self._futures.append(self._executor.submit(write_epoch, self.run_directory, self.config, rows))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -158,8 +158,8 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
     """One run as the runs page shows it (`files`: the folder already read).
 
     Returns:
-        {"id", "name", "group", "model", "dataset", "kind" ("digits" or
-        "photos"), "status" (running, finished, failed, interrupted; corrupt
+        {"id", "name", "group", "model", "dataset", "kind" (the run's task:
+        "digits", "photos" or "custom"), "status" (running, finished, failed, interrupted; corrupt
         when run.json is unreadable; incomplete when there is none),
         "epochs_done", "epochs_total", "best_val_accuracy",
         "final_val_accuracy", "test_accuracy", "wall_seconds", "parameters",
@@ -202,9 +202,11 @@ def summarize(folder: Path, run_id: str, group: str | None = None, files: _RunFi
 
 def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     """A run's summary plus its config, metrics, model summary and files, the
-    epoch in progress ("progress"), the "warnings" a user needs and the
-    "per_class" table (see `nophd.serve.insights`), and "model_card": MODEL_CARD.md rendered to
-    safe HTML ({"html", "by_nophd": whether nophd wrote it}; see `nophd.serve.card`), or None.
+    epoch in progress ("progress"), the "warnings" a user needs, the
+    "per_class" table (see `nophd.serve.insights`), "takes_inputs"
+    (whether nophd can feed the run's model, see nophd.tasks.base.Task) and
+    "model_card": MODEL_CARD.md rendered to safe HTML ({"html", "by_nophd":
+    whether nophd wrote it}; see `nophd.serve.card`), or None.
 
     Raises:
         UnknownRun: see `find_run`.
@@ -226,6 +228,8 @@ def run_detail(runs_dir: str | os.PathLike, run_id: str) -> dict[str, Any]:
     card_text = _read_text(folder / runs.MODEL_CARD, problems, root)
     detail["model_card"] = None if card_text is None else {
         "html": card.render(card_text), "by_nophd": card_text.startswith(runs.MODEL_CARD_MARK)}
+    # False for a user's own Keras model (nophd.RunFolder): nophd cannot prepare its inputs, so nothing is tried.
+    detail["takes_inputs"] = task_of(files.config).takes_inputs
     return detail
 
 

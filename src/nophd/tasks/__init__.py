@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from nophd.errors import ConfigError
-from nophd.tasks import digits, photos
+from nophd.tasks import custom, digits, photos
 from nophd.tasks.base import Task
 
-TASKS: dict[str, Task] = {task.name: task for task in (digits.TASK, photos.TASK)}
+TASKS: dict[str, Task] = {task.name: task for task in (digits.TASK, photos.TASK, custom.TASK)}
 # The task of a config.json written before runs recorded theirs: the MNIST ladder came first.
 DEFAULT = digits.TASK
 

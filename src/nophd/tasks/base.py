@@ -48,6 +48,9 @@ class Task:
         train_flag_fields: the config fields that `nophd train` sets with a
             flag of the same name (--batch-size sets batch_size) for this kind
             of run; the model card's command uses only these.
+        takes_inputs: whether nophd can prepare inputs for the run's model
+            (predict, evaluate, export, the dashboard's "Try it"); False for
+            a user's own model recorded by nophd.RunFolder.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Task:
     mistakes_saved: bool = True
     supports_robustness: bool = False
     train_flag_fields: tuple[str, ...] = ()
+    takes_inputs: bool = True
 
     # --- configs
 
@@ -91,6 +95,12 @@ class Task:
         raise NotImplementedError
 
     # --- inputs
+
+    def check_takes_inputs(self, what: str) -> None:
+        """Raises RunError (one line naming `what`, e.g. "export") when nophd cannot feed this kind of run's model.
+
+        Called before a model is loaded, so a refused command fails fast.
+        """
 
     def image_size_of(self, model) -> int:
         """The side of the square pictures the Keras `model` takes."""

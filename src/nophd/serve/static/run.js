@@ -62,7 +62,7 @@
       nophd.replace(lrNote, `Transfer learning: ${config.epochs} epoch(s) with the backbone frozen at ${config.learning_rate}`,
         config.fine_tune_epochs ? `, then ${config.fine_tune_epochs} of fine-tuning at ${config.fine_tune_learning_rate}` : "",
         ". Solid: epochs done; dashed: planned.");
-    } else if (nophd.isNumber(config.learning_rate)) {
+    } else if (nophd.isNumber(config.learning_rate) && history.planned_learning_rates.length) {
       nophd.replace(lrNote, nophd.isNumber(decay)
         ? ["Exponential decay, as in the codelab: the learning rate of epoch e (counting from 0) is ",
           el("code", { text: `${config.learning_rate} × ${decay}^e` }), ". Solid: epochs done; dashed: planned."]
@@ -156,8 +156,17 @@
     renderConfusion();
   }
 
+  // A user's own Keras model (nophd.RunFolder): nophd cannot prepare its inputs, so it is not fed here.
+  const OWN_MODEL = "A model of your own, recorded with nophd.RunFolder: nophd cannot prepare its inputs, "
+    + "so load its model.keras in your own code to try it.";
+
   function renderTryIt() {
     const container = document.getElementById("tryit");
+    if (detail.takes_inputs === false) {
+      document.getElementById("try-title").textContent = "Try it";
+      nophd.replace(container, el("p", { class: "missing", id: "not-tryable", text: OWN_MODEL }));
+      return;
+    }
     if (!detail.has_model) {
       nophd.replace(container, el("p", { class: "missing", text: detail.status === "running"
         ? "The model appears when the run finishes; this section then lets you draw a digit for it."
@@ -186,6 +195,10 @@
 
   async function renderMistakes() {
     const container = document.getElementById("misclassified");
+    if (detail.takes_inputs === false) {
+      nophd.replace(container, el("p", { class: "missing", text: OWN_MODEL }));
+      return;
+    }
     if (!detail.has_model || detail.model_ok === false) {
       nophd.replace(container, el("p", { class: "missing", text: detail.model_ok === false
         ? "The model cannot be loaded, so its mistakes cannot be computed." : "Computed from the final model, when the run has finished." }));
@@ -381,7 +394,7 @@
     }
     const job = listing.job;
     const running = job && job.state === "running";
-    const canExport = detail.status === "finished" && detail.model_ok !== false;
+    const canExport = detail.status === "finished" && detail.model_ok !== false && detail.takes_inputs !== false;
     const rows = listing.formats.map((entry) => {
       const button = el("button", { type: "button", class: entry.exists ? "" : "primary", dataset: { format: entry.format },
         text: entry.exists ? "export again" : "export", disabled: running || !canExport });
@@ -418,7 +431,9 @@
           el("th", { class: index && index < 4 ? "number" : "", text: heading })))),
         el("tbody", {}, rows))),
       el("p", { id: "export-state" }, state),
-      canExport ? null : el("p", { class: "note", text: "Only a finished run with a model that loads can be exported." }));
+      canExport ? null : el("p", { class: "note", text: detail.takes_inputs === false
+        ? "nophd exports only the models it builds; export a model of your own with Keras (model.export)."
+        : "Only a finished run with a model that loads can be exported." }));
     if (running) exportTimer = setTimeout(renderDownloads, 1000);
   }
 
