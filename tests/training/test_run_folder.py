@@ -203,3 +203,11 @@ def test_a_script_that_dies_of_ctrl_c_leaves_its_run_interrupted(tmp_path):
     state = runs.read_state(folder)
     assert state["status"] == "interrupted" and state["epochs_done"] == 1
     assert (folder / "report.html").is_file() and runs.read_history(folder)[0]["epoch"] == 1
+
+
+def test_your_own_models_run_gets_a_model_card_saying_how_it_was_made(recorded_run, capsys):
+    folder, _ = recorded_run
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "# Model card: two-dense on random features" in card and "nophd.RunFolder" in card
+    assert "nophd train" not in card.split("## How it was produced")[1]  # No command retrains it.
+    assert cli.main(["card", str(folder)]) == 0 and "wrote" in capsys.readouterr().out

@@ -363,6 +363,9 @@ def _command_section(task: tasks.Task | None, config: report.Loaded) -> str:
     lines = ["## How it was produced", ""]
     if config.problem or task is None:
         return "\n".join(lines + [_note(config) if config.problem else "Unknown: config.json names no known task."])
+    produced = task.produced_by(config.value)
+    if produced is not None:
+        return "\n".join(lines + [produced])
     command, unflagged = train_command(task, config.value)
     lines += ["The command that trains a run like this one (add `--data-dir` or `--out` as needed), derived from "
               "config.json:", "", *_fenced(shlex.join(["nophd", *command]))]

@@ -175,6 +175,11 @@ class Task:
 
     # --- the model card (nophd.reports.model_card)
 
+    def produced_by(self, values: dict[str, Any]) -> str | None:
+        """For the model card: how the run was produced when no `nophd train` command trains it again
+        (a user's own Keras model), as a sentence; None (the default) for runs of `nophd train`."""
+        return None
+
     def train_words(self, values: dict[str, Any]) -> list[str]:
         """The start of the `nophd train` command that trains a run like this one (config.json `values`): the
         dataset and whatever names the model, e.g. ["mnist", "--model", "conv-bn"]."""

@@ -57,6 +57,23 @@ class Custom(Task):
     def check_takes_inputs(self, what: str) -> None:
         raise refused(what)
 
+    # --- the model card
+
+    def produced_by(self, values: dict[str, Any]) -> str | None:
+        return ("Trained by the user's own Keras code and recorded with `nophd.RunFolder` "
+                "(`model.fit(..., callbacks=[nophd.RunFolder(...)])`); no `nophd train` command trains it again. "
+                "config.json holds what the callback could see: the model's name, optimizer, loss, epochs and "
+                "whatever the code passed.")
+
+    def intended_use(self, config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+        return [
+            "A model nophd did not define: nophd knows neither its inputs nor what its classes mean, so what it is "
+            "for, and what data it suits, is for its author to write here (the card is rewritten only while its "
+            "first line is nophd's marker; delete that line to keep your edits).",
+            "Its figures are those of the data the training code validated or evaluated on (metrics.json); nophd "
+            "has not checked them on other data.",
+        ]
+
     def image_size_of(self, model) -> int:
         raise refused("inputs")
 

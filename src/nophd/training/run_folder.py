@@ -48,7 +48,7 @@ import numpy as np
 
 from nophd import atomic, config as config_module, runs, scoring
 from nophd.errors import ConfigError, RunError
-from nophd.reports import artifacts
+from nophd.reports import artifacts, model_card
 from nophd.training import callbacks as callbacks_module, loop
 
 # History columns nophd writes itself; a metric logged under one of these names is not copied again.
@@ -226,6 +226,7 @@ class RunFolder(keras.callbacks.Callback):
         (self.directory / runs.PROGRESS).unlink(missing_ok=True)
         runs.write_state(self.directory, status="finished", epochs_done=len(self.history_rows),
                          wall_seconds=round(wall_seconds, 3))
+        model_card.write_model_card(self.directory)  # As a run of `nophd train` ends, once run.json says finished.
         self._release(wall_seconds)
 
     def close(self, error: BaseException | None = None) -> None:
