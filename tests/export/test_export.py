@@ -249,7 +249,7 @@ def test_errors_are_nophd_errors_for_the_python_api(digit_run, tmp_path):
         export.export_run(run, "coreml")
     with pytest.raises(RunError):
         export.export_run(tmp_path / "absent", "tflite")
-    with pytest.raises(NophdError, match="not a .tflite file"):
+    with pytest.raises(NophdError, match="not a .tflite or .onnx file"):
         artifacts.load(run / runs.CONFIG)
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a flatbuffer")
