@@ -7,7 +7,6 @@ everywhere: a missing converter is one of them (simulated).
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -96,7 +95,7 @@ def test_export_json_has_the_onnx_entry_beside_the_keras_models(onnx_export, ker
     assert written["agreement_with_original"]["max_abs_difference"] < 1e-4
     assert written["exported"]["latency_ms"] > 0 and written["exported"]["latency"]["runs"] >= LATENCY_RUNS
     assert {"tf2onnx", "onnx", "onnxruntime"} <= set(written["versions"]) and "ONNX" in written["latency_method"]
-    assert f"| `export/onnx` | onnx |" in (run / runs.MODEL_CARD).read_text(encoding="utf-8")
+    assert "| `export/onnx` | onnx |" in (run / runs.MODEL_CARD).read_text(encoding="utf-8")
     # Nothing left over beside the export from its temporary folders.
     assert os.listdir(folder.parent) == ["onnx"]
 
@@ -192,6 +191,14 @@ def test_a_missing_converter_or_runtime_names_the_extra_and_writes_nothing(digit
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert err == (f"nophd: error: --format onnx needs {', '.join(missing)}, not installed here: "
                    "pip install 'nophd[onnx]'\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_onnx_file_name_as_out_is_refused(digit_run, capsys, tmp_path):
+    run, data = digit_run
+    code, out, err = run_cli(capsys, "export", run, "--format", "onnx", "--out", tmp_path / "model.onnx")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"nophd: error: --out {tmp_path / 'model.onnx'}: give a folder for the export")
     assert os.listdir(tmp_path) == []
 
 
