@@ -1,13 +1,15 @@
 """The export table: each export format of one run next to its Keras model.
 
-Exports a finished run as a SavedModel, a float TFLite and a full-integer
-int8 TFLite (`nophd.export.export_run`, which also evaluates each on the
-test set), then times a single-image prediction of every model again in
-this one process, interleaved (`nophd.export.measure.latencies`): the Keras
-model called directly (`model(x, training=False)`, the reference of the
-ratios), the same call compiled with tf.function (to show how much of the
-Keras figure is Python's eager overhead), the SavedModel's serving
-signature, and the two TFLite models in the LiteRT interpreter.
+Exports a finished run as a SavedModel, a float TFLite, a full-integer
+int8 TFLite and an ONNX model (`nophd.export.export_run`, which also
+evaluates each on the test set), then times a single-image prediction of
+every model again in this one process, interleaved
+(`nophd.export.measure.latencies`): the Keras model called directly
+(`model(x, training=False)`, the reference of the ratios), the same call
+compiled with tf.function (to show how much of the Keras figure is Python's
+eager overhead), the SavedModel's serving signature, the two TFLite models
+in the LiteRT interpreter, and the ONNX model in ONNX Runtime. The ONNX row
+is left out, saying so, where the `onnx` extra is not installed.
 
 Prints a Markdown table: format, file size, test accuracy, median
 single-image latency (10th-90th percentile), and the ratios of size and
@@ -42,7 +44,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished run folder (e.g. a conv-bn trained on the real MNIST)")
     parser.add_argument("--data-dir", type=Path, help="MNIST folder (default: $NOPHD_DATA/mnist, then the cache)")
-    parser.add_argument("--out", type=Path, help="folder for the three exports (default RUN/export)")
+    parser.add_argument("--out", type=Path, help="folder for the exports, one per format (default RUN/export)")
     parser.add_argument("--runs", type=int, default=500, help="timed single-image predictions per model (default 500)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed predictions per model first (default 50)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -54,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.run / export.EXPORT_FOLDER
     results = {}
     for format in FORMATS:
+        try:
+            export.check_converter(format)
+        except NophdError as error:
+            print(f"skipping {format}: {error}", file=sys.stderr)
+            continue
         print(f"exporting {format} ...", file=sys.stderr)
         results[format] = export.export_run(args.run, format, out / format, data_dir=args.data_dir, latency_runs=50)
 
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         "keras": measure.keras_single(model, prepared),
         "keras (tf.function)": lambda: compiled(keras_tensor).numpy(),
     }
-    for format in FORMATS:
+    for format in results:
         calls[format] = artifacts.load(results[format]["artifact_path"]).single(image)
     print(f"timing {len(calls)} models, {args.runs} single-image predictions each ...", file=sys.stderr)
     timings = measure.latencies(calls, runs=args.runs, warmup=args.warmup)
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
              "accuracy": original["accuracy"], **_latency(timings["keras"])},
             {"format": "keras (tf.function)", "file": original["file"], "file_bytes": original["file_bytes"],
              "accuracy": original["accuracy"], **_latency(timings["keras (tf.function)"])}]
-    for format in FORMATS:
+    for format in results:
         exported = results[format]["exported"]
         rows.append({"format": format, "file": results[format]["artifact_path"], "file_bytes": exported["file_bytes"],
                      "accuracy": exported["accuracy"], **_latency(timings[format])})
@@ -96,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             "run": str(args.run), "model": results["tflite"]["model"], "evaluated_on": results["tflite"]["evaluated_on"],
             "rows": rows, "latency_method": (
                 f"median of {args.runs} single-image predictions per model after {args.warmup} warm-up calls, "
-                f"interleaved in 5 rounds, one process; TFLite with {artifacts.threads()} threads"),
+                f"interleaved in 5 rounds, one process; TFLite with {artifacts.threads()} threads, "
+                f"ONNX Runtime (CPU provider) with {artifacts.threads()} intra-op threads"),
             "cpus": os.cpu_count(), "versions": results["tflite"]["versions"], "measured_at": runs.now(),
         })
         print(f"json: {args.json}", file=sys.stderr)

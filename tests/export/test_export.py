@@ -190,7 +190,8 @@ def test_export_command_prints_the_comparison(digit_run, capsys, tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["{missing}", "--format", "tflite"], "{missing}: no such run folder"),
-    (["{run}", "--format", "onnx"], "unknown export format 'onnx'; valid formats: savedmodel, tflite, tflite-int8"),
+    (["{run}", "--format", "coreml"],
+     "unknown export format 'coreml'; valid formats: savedmodel, tflite, tflite-int8, onnx"),
     (["{run}", "--format", "tflite", "--out", "{file}/export"], "--out {file}/export: is inside {file}, which is a file"),
     (["{run}", "--format", "tflite", "--out", "{file}"], "--out {file}: is a file"),
     (["{run}", "--format", "tflite", "--out", "{tmp}/model.tflite"], "--out {tmp}/model.tflite: give a folder"),
@@ -213,7 +214,7 @@ def test_bad_input_is_one_line_and_writes_nothing(digit_run, capsys, tmp_path, a
     assert code == 2 and out == ""
     assert err.startswith(f"nophd: error: {message.format(**places)}") and err.count("\n") == 1, err
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
-    assert not (run / "export" / "onnx").exists()
+    assert not (run / "export" / "coreml").exists()
 
 
 def test_a_failed_conversion_leaves_no_artifact_and_keeps_an_earlier_export(digit_run, tmp_path, monkeypatch):
@@ -248,7 +249,7 @@ def test_errors_are_nophd_errors_for_the_python_api(digit_run, tmp_path):
         export.export_run(run, "coreml")
     with pytest.raises(RunError):
         export.export_run(tmp_path / "absent", "tflite")
-    with pytest.raises(NophdError, match="not a .tflite file"):
+    with pytest.raises(NophdError, match="not a .tflite or .onnx file"):
         artifacts.load(run / runs.CONFIG)
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a flatbuffer")

@@ -66,7 +66,7 @@ def test_a_symlinked_model_is_not_sent(client, export_runs, tmp_path):
 
 def test_export_from_the_page_then_download_it(client, export_runs):
     listing = client.get("/api/runs/digits/exports").json()
-    assert [entry["format"] for entry in listing["formats"]] == ["savedmodel", "tflite", "tflite-int8"]
+    assert [entry["format"] for entry in listing["formats"]] == ["savedmodel", "tflite", "tflite-int8", "onnx"]
     assert not any(entry["exists"] for entry in listing["formats"]) and listing["job"] is None
     assert client.get("/api/runs/digits/download/export/tflite").status_code == 404
 
@@ -95,12 +95,25 @@ def test_savedmodel_export_downloads_as_a_zip(client, export_runs):
     assert "saved_model.pb" in names and "export.json" in names
 
 
+def test_onnx_export_downloads_as_its_onnx_file(client, export_runs):
+    from nophd.export import formats
+
+    if formats.onnx_missing():
+        pytest.skip(f"{', '.join(formats.onnx_missing())} not installed: {formats.ONNX_EXTRA}")
+    assert client.post("/api/runs/digits/exports/onnx").status_code == 202
+    assert wait_for_job(client, "digits")["state"] == "finished"
+    response = client.get("/api/runs/digits/download/export/onnx")
+    assert response.status_code == 200
+    assert response.content == (export_runs / "digits" / "export" / "onnx" / "model.onnx").read_bytes()
+    assert 'filename="digits-onnx.onnx"' in response.headers["content-disposition"]
+
+
 def test_export_refuses_what_it_cannot_do(client):
-    assert client.post("/api/runs/digits/exports/onnx").status_code == 400
+    assert client.post("/api/runs/digits/exports/coreml").status_code == 400
     refused = client.post("/api/runs/running/exports/tflite")
     assert refused.status_code == 409 and "running" in refused.json()["error"]
     assert client.post("/api/runs/nope/exports/tflite").status_code == 404
-    assert client.get("/api/runs/digits/download/export/onnx").status_code == 404
+    assert client.get("/api/runs/digits/download/export/coreml").status_code == 404
 
 
 def test_a_run_named_exports_or_download_in_a_group_is_that_run_not_an_export(served_runs, tiny_mnist, tmp_path):

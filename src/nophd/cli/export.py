@@ -1,4 +1,4 @@
-"""`nophd export RUN --format savedmodel|tflite|tflite-int8 [--out DIR]`."""
+"""`nophd export RUN --format savedmodel|tflite|tflite-int8|onnx [--out DIR]`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from nophd.export import FORMATS
 def add_parser(subparsers) -> None:
     """Adds the `export` subcommand to the `nophd` parser."""
     parser = subparsers.add_parser(
-        "export", help="export a run's model as a SavedModel or TFLite file, measured against the original")
+        "export", help="export a run's model as a SavedModel, TFLite or ONNX file, measured against the original")
     parser.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
     # Checked by export_run rather than by argparse `choices`, so a bad value
     # gets nophd's one-line error (argparse would print its usage too).
     parser.add_argument("--format", required=True, metavar="FORMAT",
-                        help=f"{', '.join(FORMATS)} (TFLite float, or full-integer int8)")
+                        help=f"{', '.join(FORMATS)} (TFLite float, or full-integer int8; "
+                             "onnx needs `pip install 'nophd[onnx]'`)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="export folder (default RUN/export/FORMAT); an earlier export there is replaced")
     parser.add_argument("--data-dir", type=Path, metavar="D",
                         help="where the run's data is, for calibration and the test set (default: as `nophd train`)")

@@ -1,9 +1,10 @@
-"""Reading exports back: a SavedModel folder, a .tflite file, or an export folder.
+"""Reading exports back: a SavedModel folder, a .tflite or .onnx file, or an export folder.
 
 Each loaded artifact takes raw uint8 images (digits (N, 28, 28), photos
 (N, S, S, 3)) and returns float32 probabilities (N, classes), whatever its
 format: an int8 TFLite model's input is quantized and its output
-dequantized here, with the tensors' own quantization parameters.
+dequantized here, with the tensors' own quantization parameters; an ONNX
+model runs in ONNX Runtime (the optional `onnx` extra).
 
 What the artifact is (kind, class names, image size) comes from the
 export.json that `nophd export` writes beside it; without one it is read
@@ -27,10 +28,13 @@ import numpy as np
 
 from nophd import tasks
 from nophd.errors import NophdError
-from nophd.export import ExportError, formats
+from nophd.export import ARTIFACT_FILES, ExportError, formats
 
 EXPORT_JSON = "export.json"
-TFLITE_NAME = "model.tflite"
+TFLITE_NAME = ARTIFACT_FILES["tflite"]
+ONNX_NAME = ARTIFACT_FILES["onnx"]
+# The single-file formats, by suffix.
+FILE_SUFFIXES = (".tflite", ".onnx")
 SAVED_MODEL_FILE = "saved_model.pb"
 # Images per batch when predicting many: 256 digits, but for photos only as
 # many as make about 4 million input values (37 at 192x192): exporting a
@@ -41,18 +45,18 @@ BATCH_VALUES = 4 * 2**20
 
 
 def is_export(path: str | os.PathLike) -> bool:
-    """True for a .tflite file, a SavedModel folder, or a folder with an export.json.
+    """True for a .tflite or .onnx file, a SavedModel folder, or a folder with an export.json.
 
     Cheap (no TensorFlow): the predictor uses it to choose how to load `path`.
     """
     path = Path(path)
     if path.is_file():
-        return path.suffix == ".tflite"
+        return path.suffix in FILE_SUFFIXES
     return path.is_dir() and ((path / SAVED_MODEL_FILE).exists() or (path / EXPORT_JSON).exists())
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The export.json for an artifact path (inside its folder, or beside a .tflite), or {}."""
+    """The export.json for an artifact path (inside its folder, or beside a .tflite or .onnx), or {}."""
     path = Path(path)
     candidate = path / EXPORT_JSON if path.is_dir() else path.parent / EXPORT_JSON
     try:
@@ -62,16 +66,16 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def load(path: str | os.PathLike) -> "SavedModelArtifact | TFLiteArtifact":
+def load(path: str | os.PathLike) -> "SavedModelArtifact | TFLiteArtifact | OnnxArtifact":
     """Opens an export for prediction.
 
     Args:
-        path: a .tflite file, a SavedModel folder, or an export folder
-            holding model.tflite and export.json.
+        path: a .tflite or .onnx file, a SavedModel folder, or an export
+            folder holding model.tflite or model.onnx and export.json.
 
     Raises:
         ExportError: nothing exported there, or it will not load, or it does
-            not take uint8 images.
+            not take uint8 images, or it is ONNX and onnxruntime is missing.
     """
     path = Path(path)
     if not path.exists():
@@ -80,12 +84,15 @@ def load(path: str | os.PathLike) -> "SavedModelArtifact | TFLiteArtifact":
     if path.is_dir() and (path / SAVED_MODEL_FILE).exists():
         return SavedModelArtifact(path, metadata)
     if path.is_dir():
-        tflite = path / metadata.get("artifact", TFLITE_NAME)
-        if not tflite.is_file() or tflite.suffix != ".tflite":
-            raise ExportError(f"{path}: neither a SavedModel (saved_model.pb) nor an export folder with a .tflite file")
-        return TFLiteArtifact(tflite, metadata)
+        file = path / str(metadata.get("artifact", TFLITE_NAME))
+        if not file.is_file() or file.suffix not in FILE_SUFFIXES:
+            raise ExportError(f"{path}: neither a SavedModel (saved_model.pb) nor an export folder with a .tflite "
+                              "or .onnx file")
+        path = file
+    if path.suffix == ".onnx":
+        return OnnxArtifact(path, metadata)
     if path.suffix != ".tflite":
-        raise ExportError(f"{path}: not a .tflite file or an export folder")
+        raise ExportError(f"{path}: not a .tflite or .onnx file or an export folder")
     return TFLiteArtifact(path, metadata)
 
 
@@ -249,6 +256,58 @@ class TFLiteArtifact(_Artifact):
             return self._dequantize(interpreter.get_tensor(output_index))
 
         return run
+
+
+_ONNX_TYPES = {"tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(float)": np.float32,
+               "tensor(double)": np.float64, "tensor(float16)": np.float16}
+
+
+class OnnxArtifact(_Artifact):
+    """An .onnx model in ONNX Runtime's CPU session: uint8 images in, float32 probabilities out."""
+
+    format = "onnx"
+
+    def __init__(self, file: Path, metadata: dict):
+        missing = formats.onnx_missing(("onnxruntime",))
+        if missing:
+            raise ExportError(f"{file}: reading an ONNX model needs onnxruntime, not installed here: "
+                              f"{formats.ONNX_EXTRA}")
+        self._file = file
+        self._session = self._new_session()
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ExportError(f"{file}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
+                              "nophd exports have one of each")
+        self._input_name, self._output_name = inputs[0].name, outputs[0].name
+        # ONNX Runtime names types "tensor(uint8)" and leaves symbolic sizes as strings.
+        dtype = _ONNX_TYPES.get(inputs[0].type)
+        if dtype is None:
+            raise ExportError(f"{file}: the model takes {inputs[0].type} input; nophd exports take uint8 images")
+        shape = tuple(size if isinstance(size, int) else None for size in inputs[0].shape)
+        classes = outputs[0].shape[-1]
+        if not isinstance(classes, int):
+            raise ExportError(f"{file}: the output's class axis has no fixed size ({classes!r})")
+        super().__init__(file, metadata, shape, dtype, classes)
+
+    def _new_session(self):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # As many threads as the TFLite interpreter and TensorFlow use, so latencies compare.
+        options.intra_op_num_threads = threads()
+        options.log_severity_level = 3  # Errors only: its warnings are about graph optimisations.
+        try:
+            return onnxruntime.InferenceSession(str(self._file), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # A damaged file raises onnxruntime's own error types.
+            raise ExportError(f"{self._file}: cannot load the ONNX model ({formats.first_line(error)})") from None
+
+    def _predict_batch(self, images: np.ndarray) -> np.ndarray:
+        return self._session.run([self._output_name], {self._input_name: images})[0].astype(np.float32, copy=False)
+
+    def single(self, image: np.ndarray) -> Callable[[], np.ndarray]:
+        session, name, output = self._session, self._input_name, self._output_name
+        image = np.ascontiguousarray(self._check(image))
+        return lambda: session.run([output], {name: image})[0]
 
 
 def batch_size(input_shape: tuple[int, ...]) -> int:

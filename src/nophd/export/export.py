@@ -1,9 +1,10 @@
-"""export_run: a finished run's model as a SavedModel or TFLite file, measured against the original.
+"""export_run: a finished run's model as a SavedModel, TFLite or ONNX file, measured against the original.
 
 What `export_run` does, in order:
 
-1. Checks the run (a finished run folder with model.keras), the format and
-   the output folder, before any slow work.
+1. Checks the format, the run (a finished run folder with model.keras),
+   the output folder and, for ONNX, that its converter and runtime are
+   installed, before any slow work.
 2. Writes the artifact into a temporary folder beside the output folder.
 3. Loads it back and runs it over the run's evaluation images (the MNIST
    test set for digits, the held-out validation split for photos), next to
@@ -24,6 +25,7 @@ The output folder holds:
     savedmodel:   the SavedModel (saved_model.pb, variables/, ...) + export.json
     tflite:       model.tflite + export.json
     tflite-int8:  model.tflite + export.json
+    onnx:         model.onnx + export.json (needs `pip install 'nophd[onnx]'`)
 
 Example:
     result = export_run("runs/ladder/conv-bn", "tflite-int8")
@@ -43,7 +45,7 @@ import numpy as np
 
 from nophd import atomic, errors, runs, tasks, text
 from nophd.errors import ConfigError, RunError
-from nophd.export import FORMATS, artifacts, formats, measure
+from nophd.export import FORMATS, OPTIONAL_FORMATS, artifacts, formats, measure
 from nophd.reports import model_card
 
 EXPORT_FOLDER = "export"
@@ -108,6 +110,14 @@ def check_format(format: str) -> str:
     return format
 
 
+def check_converter(format: str) -> None:
+    """A one-line ConfigError when the format's optional converter or runtime is not installed."""
+    needed = OPTIONAL_FORMATS.get(format, ())
+    missing = formats.onnx_missing(needed) if needed else []
+    if missing:
+        raise ConfigError(f"--format {format} needs {', '.join(missing)}, not installed here: {formats.ONNX_EXTRA}")
+
+
 def check_run(run: str | os.PathLike) -> Path:
     """The run folder, if it is a finished run with a model; else a one-line RunError."""
     path = Path(run)
@@ -128,7 +138,8 @@ def check_run(run: str | os.PathLike) -> Path:
 
 # What an export folder held before exports listed their files in
 # export.json ("files"): a SavedModel's parts, or model.tflite.
-_EXPORT_NAMES = frozenset({artifacts.EXPORT_JSON, artifacts.TFLITE_NAME, artifacts.SAVED_MODEL_FILE, "variables",
+_EXPORT_NAMES = frozenset({artifacts.EXPORT_JSON, artifacts.TFLITE_NAME, artifacts.ONNX_NAME,
+                           artifacts.SAVED_MODEL_FILE, "variables",
                            "assets", "fingerprint.pb", "keras_metadata.pb"})
 
 
@@ -141,7 +152,7 @@ def check_out(out: str | os.PathLike) -> Path:
     refused: nothing a user put there is ever deleted.
     """
     path = Path(out)
-    if path.suffix in (".tflite", ".pb", ".json"):
+    if path.suffix in (".tflite", ".onnx", ".pb", ".json"):
         raise ConfigError(f"--out {path}: give a folder for the export (it will hold the model and export.json), "
                           "not a file name")
     for parent in [path, *path.parents]:
@@ -184,7 +195,7 @@ def export_run(
 
     Args:
         run: a finished run folder.
-        format: "savedmodel", "tflite" or "tflite-int8".
+        format: "savedmodel", "tflite", "tflite-int8" or "onnx".
         out: the export folder (default RUN/export/<format>).
         data_dir: where the run's data is (MNIST: as `--data-dir`).
         representative_count: training images to calibrate int8 on.
@@ -192,10 +203,10 @@ def export_run(
 
     Returns:
         The export.json contents, plus "path" (the export folder) and
-        "artifact_path" (what `nophd predict` takes: the folder or the .tflite).
+        "artifact_path" (what `nophd predict` takes: the folder, the .tflite or the .onnx).
 
     Raises:
-        ConfigError: unknown format or unusable --out.
+        ConfigError: unknown format, unusable --out, or ONNX without its extra installed.
         RunError: missing, unfinished or broken run.
         ExportError: conversion failed.
         DataError: the evaluation data is missing or corrupt.
@@ -205,6 +216,7 @@ def export_run(
     check_format(format)
     run_path = check_run(run)
     out_path = check_out(out if out is not None else default_out(run_path, format))
+    check_converter(format)
     run_config = runs.read_json(run_path / runs.CONFIG) or {}
     task = tasks.of_run(run_config)
     task.check_takes_inputs(f"{run_path}: export")
@@ -282,6 +294,9 @@ def _write_artifact(model, format: str, task, image_size: int, representative: n
     if format == "savedmodel":
         formats.write_savedmodel(formats.serving_model(model, task, image_size, "uint8"), folder)
         return "."
+    if format == "onnx":
+        formats.write_onnx(formats.serving_model(model, task, image_size, "uint8"), folder / artifacts.ONNX_NAME)
+        return artifacts.ONNX_NAME
     # TFLite is converted from a SavedModel, the converter's best-supported input.
     # Inside `folder`, so that the sweep of a killed export's folder takes it too.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".savedmodel-") as scratch:
@@ -355,7 +370,8 @@ def _compare(model, artifact, task, data: ExportData, run_path: Path, folder: Pa
         "latency_method": (f"median of {timings['exported']['runs']} single-image predictions after 20 warm-up calls, "
                            "interleaved with the Keras model's in 5 rounds, same process; Keras: "
                            "model(x, training=False); SavedModel: the serving_default signature; TFLite: "
-                           f"set_tensor + invoke + get_tensor, {artifacts.threads()} threads"),
+                           f"set_tensor + invoke + get_tensor, {artifacts.threads()} threads; ONNX: "
+                           f"InferenceSession.run on the CPU provider, {artifacts.threads()} intra-op threads"),
     }
 
 
@@ -381,7 +397,8 @@ def _versions() -> dict:
     import importlib.metadata
 
     versions = {}
-    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "numpy"):
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "numpy", "tf2onnx", "onnx",
+                    "onnxruntime"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

@@ -17,6 +17,13 @@ raw pixels, and its every tensor is 8-bit or 32-bit integer. Its output is
 uint8 probabilities with scale 1/256: readers dequantize with the output's
 quantization parameters (see nophd.export.artifacts).
 
+The ONNX model is converted from the same uint8 serving graph by Keras'
+own `model.export(format="onnx")`, which runs tf2onnx on the traced
+function: its input "images" is uint8 (N, *raw shape), the Cast and the
+1/255 scaling are nodes of the graph, and its output "probabilities" is
+float32 (N, classes). tf2onnx and onnxruntime are an optional extra
+(`pip install 'nophd[onnx]'`); `onnx_missing` names what is not installed.
+
 Example:
     serving = serving_model(model, tasks.get("digits"), 28)
     write_savedmodel(serving, "out/savedmodel")
@@ -39,6 +46,10 @@ from nophd.export import ExportError
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
+# What --format onnx needs: the converter (which brings onnx) and the runtime
+# that evaluates the export; import name -> distribution name.
+ONNX_PACKAGES = {"tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxruntime"}
+ONNX_EXTRA = "pip install 'nophd[onnx]'"
 
 
 def serving_model(model, task, image_size: int, input_dtype: str = "uint8"):
@@ -110,6 +121,52 @@ def tflite_bytes(saved_model: str | os.PathLike, representative: np.ndarray | No
             return converter.convert()
     except Exception as error:  # The converter raises ConverterError and others.
         raise ExportError(f"{saved_model}: TFLite conversion failed ({first_line(error)})") from None
+
+
+def onnx_missing(packages: tuple[str, ...] = tuple(ONNX_PACKAGES)) -> list[str]:
+    """The distributions among `packages` (import names) that are not installed here.
+
+    Cheap: looks the modules up without importing them (tf2onnx imports
+    TensorFlow, onnxruntime loads its native library).
+    """
+    import importlib.util
+
+    return [ONNX_PACKAGES[name] for name in packages if importlib.util.find_spec(name) is None]
+
+
+def write_onnx(serving, file: str | os.PathLike) -> None:
+    """Writes `serving` (uint8 input) as an ONNX model taking raw images, any batch size.
+
+    Args:
+        serving: the model `serving_model` returns with input_dtype "uint8".
+        file: the .onnx file to write.
+
+    Raises:
+        ExportError: tf2onnx is not installed, or the conversion failed.
+    """
+    import warnings
+
+    from nophd import quiet
+
+    missing = onnx_missing(("tf2onnx", "onnx"))
+    if missing:
+        raise ExportError(f"--format onnx needs {' and '.join(missing)}, not installed here: {ONNX_EXTRA}")
+    tf = quiet.import_tensorflow()
+    # Given explicitly: Keras refuses to infer the signature of a Functional
+    # model that was built but never called ("The model provided has never
+    # called"), and the name makes the ONNX input "images".
+    signature = [tf.TensorSpec((None, *serving.input_shape[1:]), tf.as_dtype(serving.inputs[0].dtype), name=INPUT_NAME)]
+    try:
+        with quiet_stderr(), warnings.catch_warnings():
+            # Keras patches tf2onnx for NumPy 2 and trips NumPy's np.object FutureWarning doing so.
+            warnings.simplefilter("ignore")
+            serving.export(str(file), format="onnx", verbose=False, input_signature=signature)
+    except Exception as error:  # tf2onnx raises many types while converting.
+        if "No space left on device" in str(error):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file)) from None
+        raise ExportError(f"{file}: ONNX conversion failed ({first_line(error)})") from None
+    if not Path(file).is_file():
+        raise ExportError(f"{file}: ONNX conversion wrote no file")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,8 @@ The command line (`nophd predict`), the Python API and the web server all
 predict through this class, so a picture gets the same answer everywhere.
 
 An export written by `nophd export` works too: a SavedModel folder, a
-.tflite file, or an export folder (model.tflite + export.json). Its
+.tflite or .onnx file (ONNX needs onnxruntime), or an export folder
+(model.tflite or model.onnx + export.json). Its
 export.json tells the kind, class names and image size; the pictures are
 prepared exactly as for the run, then given to the export as the raw uint8
 pixels it takes (digits (N, 28, 28), photos (N, S, S, 3)).
@@ -39,8 +40,8 @@ class Predictor:
     Args:
         run: a run folder holding model.keras, or a .keras file (treated as
             a digit model unless a config.json sits beside it), or an export
-            of `nophd export`: a SavedModel folder, a .tflite file, or an
-            export folder holding model.tflite and export.json.
+            of `nophd export`: a SavedModel folder, a .tflite or .onnx file,
+            or an export folder holding model.tflite or model.onnx and export.json.
 
     Attributes:
         task: the run's kind (nophd.tasks): how pictures are prepared.

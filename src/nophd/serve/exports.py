@@ -4,7 +4,7 @@ exports as files, and `nophd export` started from the run page.
 API (JSON errors as the rest of the API: {"error": "<one line>"}):
 
     GET  /api/runs/{id}/download/model.keras        the run's Keras model
-    GET  /api/runs/{id}/download/export/{format}    an export: the .tflite file,
+    GET  /api/runs/{id}/download/export/{format}    an export: the .tflite or .onnx file,
                                                     or the SavedModel folder as a .zip
     GET  /api/runs/{id}/exports                     each format: written or not, its
                                                     export.json figures, the job's state
@@ -37,7 +37,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from nophd import runs, text
-from nophd.export import FORMATS
+from nophd.export import ARTIFACT_FILES, FORMATS
 from nophd.serve import catalog, paths
 
 EXPORT_FOLDER = "export"  # As nophd.export.export.EXPORT_FOLDER (not imported: that module imports NumPy and more).
@@ -193,11 +193,12 @@ def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = Non
             name = _download_name(run_id, "-savedmodel.zip")
             return Response(data, media_type="application/zip",
                             headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
-        path = paths.existing(folder, export_folder / "model.tflite")
+        name = ARTIFACT_FILES[format]
+        path = paths.existing(folder, export_folder / name)
         if path is None or not path.is_file():
-            raise catalog.UnknownRun(f"run {run_id!r}: the {format} export has no model.tflite")
-        return FileResponse(path, filename=_download_name(run_id, f"-{format}.tflite"), media_type="application/octet-stream",
-                            headers=_HEADERS)
+            raise catalog.UnknownRun(f"run {run_id!r}: the {format} export has no {name}")
+        return FileResponse(path, filename=_download_name(run_id, f"-{format}{Path(name).suffix}"),
+                            media_type="application/octet-stream", headers=_HEADERS)
 
     async def list_exports(request: Request) -> Response:
         run_id = request.path_params["run_id"]

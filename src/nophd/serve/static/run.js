@@ -374,6 +374,7 @@
     savedmodel: "TensorFlow SavedModel (TF Serving, TF.js converter); downloaded as a .zip",
     tflite: "TensorFlow Lite, float (phones)",
     "tflite-int8": "TensorFlow Lite, 8-bit integers (microcontrollers, Edge TPU)",
+    onnx: "ONNX, float (ONNX Runtime; needs pip install 'nophd[onnx]' on the server)",
   };
   let exportTimer = null;
 
