@@ -1,4 +1,4 @@
-"""`nophd export RUN --format savedmodel|tflite|tflite-int8|onnx [--out DIR]`."""
+"""`nophd export RUN --format savedmodel|tflite|tflite-int8|onnx|web [--out DIR]`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from nophd.export import FORMATS
 def add_parser(subparsers) -> None:
     """Adds the `export` subcommand to the `nophd` parser."""
     parser = subparsers.add_parser(
-        "export", help="export a run's model as a SavedModel, TFLite or ONNX file, measured against the original")
+        "export", help="export a run's model as a SavedModel, TFLite or ONNX file or a web app, measured against the original")
     parser.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
     # Checked by export_run rather than by argparse `choices`, so a bad value
     # gets nophd's one-line error (argparse would print its usage too).
     parser.add_argument("--format", required=True, metavar="FORMAT",
                         help=f"{', '.join(FORMATS)} (TFLite float, or full-integer int8; "
-                             "onnx needs `pip install 'nophd[onnx]'`)")
+                             "onnx needs `pip install 'nophd[onnx]'`; web: a page running the TFLite model in the browser)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="export folder (default RUN/export/FORMAT); an earlier export there is replaced")
     parser.add_argument("--data-dir", type=Path, metavar="D",
                         help="where the run's data is, for calibration and the test set (default: as `nophd train`)")
@@ -51,6 +51,10 @@ def summary_lines(result: dict) -> list[str]:
     latency_ratio = result.get("latency_ratio")
     lines.append(f"  {result['accuracy_change_points']:+.2f} points, {result['size_ratio']:.2g}x the size, "
                  + (f"{latency_ratio:.2g}x the latency" if latency_ratio else "latency ratio n/a"))
+    if result["format"] == "web":
+        lines.append("  (web: its model.tflite in Python's LiteRT; the browser runs it in LiteRT.js, "
+                     "timed by benchmarks/export_table.py)")
+        lines.append(f"open it: cd {result['path']} && python -m http.server, then http://localhost:8000/")
     lines.append(f"report: {Path(result['path']) / 'export.json'}")
     return lines
 

@@ -192,6 +192,9 @@ class TFLiteArtifact(_Artifact):
         self._output_dtype = output["dtype"]
         self.format = "tflite-int8" if self._output_quantization[0] else "tflite"
         shape = tuple(None if size < 0 else int(size) for size in detail["shape_signature"])
+        # The web export's model takes one image at a time (LiteRT.js runs fixed shapes only),
+        # and XNNPACK cannot resize it: it is fed image by image.
+        self._one_at_a_time = shape[0] == 1
         self._batch = 1
         super().__init__(file, metadata, shape, detail["dtype"], int(output["shape"][-1]))
 
@@ -233,6 +236,8 @@ class TFLiteArtifact(_Artifact):
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter
         index = interpreter.get_input_details()[0]["index"]
+        if self._one_at_a_time and len(images) != 1:
+            return np.concatenate([self._predict_batch(images[i : i + 1]) for i in range(len(images))])
         if len(images) != self._batch:
             with formats.quiet_stderr():
                 interpreter.resize_tensor_input(index, [len(images), *self.input_shape])

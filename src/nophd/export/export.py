@@ -1,4 +1,4 @@
-"""export_run: a finished run's model as a SavedModel, TFLite or ONNX file, measured against the original.
+"""export_run: a finished run's model as a SavedModel, TFLite or ONNX file or a web app, measured against the original.
 
 What `export_run` does, in order:
 
@@ -26,6 +26,13 @@ The output folder holds:
     tflite:       model.tflite + export.json
     tflite-int8:  model.tflite + export.json
     onnx:         model.onnx + export.json (needs `pip install 'nophd[onnx]'`)
+    web:          index.html, app.js, app.css, vendor/ (LiteRT.js) + model.tflite
+                  (float, batch 1) + export.json: open it from a local web
+                  server (nophd.export.webapp). Its accuracy and latency
+                  here are of that model.tflite in Python's LiteRT
+                  interpreter; the browser runs the same file in LiteRT.js
+                  (tests/export/test_export_web.py checks it agrees, and
+                  benchmarks/export_table.py times it in Chromium).
 
 Example:
     result = export_run("runs/ladder/conv-bn", "tflite-int8")
@@ -45,7 +52,7 @@ import numpy as np
 
 from nophd import atomic, errors, runs, tasks, text
 from nophd.errors import ConfigError, RunError
-from nophd.export import FORMATS, OPTIONAL_FORMATS, artifacts, formats, measure
+from nophd.export import FOLDER_FORMATS, FORMATS, OPTIONAL_FORMATS, artifacts, formats, measure, webapp
 from nophd.reports import model_card
 
 EXPORT_FOLDER = "export"
@@ -195,7 +202,7 @@ def export_run(
 
     Args:
         run: a finished run folder.
-        format: "savedmodel", "tflite", "tflite-int8" or "onnx".
+        format: "savedmodel", "tflite", "tflite-int8", "onnx" or "web".
         out: the export folder (default RUN/export/<format>).
         data_dir: where the run's data is (MNIST: as `--data-dir`).
         representative_count: training images to calibrate int8 on.
@@ -203,7 +210,7 @@ def export_run(
 
     Returns:
         The export.json contents, plus "path" (the export folder) and
-        "artifact_path" (what `nophd predict` takes: the folder, the .tflite or the .onnx).
+        "artifact_path" (what `nophd predict` takes: the folder (SavedModel, web), the .tflite or the .onnx).
 
     Raises:
         ConfigError: unknown format, unusable --out, or ONNX without its extra installed.
@@ -255,7 +262,7 @@ def export_run(
             "kind": task.name,
             "class_names": class_names,
             "image_size": image_size,
-            "input": _input_description(task, image_size),
+            "input": _input_description(task, image_size, format),
             "output": {"dtype": "float32", "shape": [None, classes], "what": "probabilities"},
         }
         atomic.write_json(temporary / artifacts.EXPORT_JSON, metadata)
@@ -263,6 +270,15 @@ def export_run(
         if format == "tflite-int8":
             _describe_quantization(metadata, artifact)
         result = {**metadata, **_compare(model, artifact, task, data, run_path, temporary, latency_runs)}
+        if format == "web":
+            result["exported"]["format"] = "web"
+            result["web"] = {
+                "runtime": webapp.RUNTIME,
+                "open": "serve the folder (python -m http.server) and open index.html; it makes no request outside it",
+                "measured_here": "accuracy and latency are of the page's model.tflite in Python's LiteRT interpreter, "
+                                 "which the browser runs in LiteRT.js: the same file, the same XNNPACK kernels "
+                                 "compiled to WebAssembly; the folder size includes the runtime",
+            }
         if format == "tflite-int8":
             result["calibration"] = {"representative_images": int(len(data.representative)),
                                      "drawn_from": "the run's training images, at random (seed 0)"}
@@ -277,7 +293,7 @@ def export_run(
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
         os.close(held)
-    artifact_path = out_path if artifact_name == "." else out_path / artifact_name
+    artifact_path = out_path if artifact_name == "." or format in FOLDER_FORMATS else out_path / artifact_name
     result = {**result, "path": str(out_path), "artifact_path": str(artifact_path)}
     # The run's model card lists the exports under RUN/export/. The export itself is done: a card that cannot be
     # written is reported, not raised.
@@ -301,18 +317,25 @@ def _write_artifact(model, format: str, task, image_size: int, representative: n
     # Inside `folder`, so that the sweep of a killed export's folder takes it too.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".savedmodel-") as scratch:
         saved_model = Path(scratch) / "savedmodel"
-        if format == "tflite":
+        if format == "web":
+            # LiteRT.js runs fixed input shapes only: one image at a time.
+            formats.write_savedmodel(formats.serving_model(model, task, image_size, "uint8", batch_size=1), saved_model)
+            content = formats.tflite_bytes(saved_model)
+        elif format == "tflite":
             formats.write_savedmodel(formats.serving_model(model, task, image_size, "uint8"), saved_model)
             content = formats.tflite_bytes(saved_model)
         else:
             formats.write_savedmodel(formats.serving_model(model, task, image_size, "float32"), saved_model)
             content = formats.tflite_bytes(saved_model, representative)
     atomic.write_bytes(folder / artifacts.TFLITE_NAME, content)
+    if format == "web":
+        webapp.copy_app(folder)
     return artifacts.TFLITE_NAME
 
 
-def _input_description(task, image_size: int) -> dict:
-    return {"dtype": "uint8", "shape": [None, *task.raw_shape(image_size)], "what": task.raw_input_text()}
+def _input_description(task, image_size: int, format: str) -> dict:
+    batch = 1 if format == "web" else None
+    return {"dtype": "uint8", "shape": [batch, *task.raw_shape(image_size)], "what": task.raw_input_text()}
 
 
 def _describe_quantization(metadata: dict, artifact) -> None:

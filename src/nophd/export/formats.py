@@ -52,7 +52,7 @@ ONNX_PACKAGES = {"tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxrunti
 ONNX_EXTRA = "pip install 'nophd[onnx]'"
 
 
-def serving_model(model, task, image_size: int, input_dtype: str = "uint8"):
+def serving_model(model, task, image_size: int, input_dtype: str = "uint8", batch_size: int | None = None):
     """`model` behind its preprocessing: raw images in, probabilities out.
 
     Args:
@@ -62,6 +62,9 @@ def serving_model(model, task, image_size: int, input_dtype: str = "uint8"):
         image_size: 28 for digits, the run's side S for photos.
         input_dtype: "uint8" for the SavedModel and float TFLite; "float32"
             (values 0..255) as the starting point of int8 quantization.
+        batch_size: None for any batch size; 1 for the web app's TFLite
+            model, as LiteRT.js runs only fixed input shapes (it refuses a
+            UInt8[1, 28, 28] tensor for a UInt8[-1, 28, 28] input).
 
     Returns:
         A Functional Keras model taking `input_dtype` (N, *task.raw_shape)
@@ -69,16 +72,25 @@ def serving_model(model, task, image_size: int, input_dtype: str = "uint8"):
     """
     import keras
 
-    inputs = keras.Input(task.raw_shape(image_size), dtype=input_dtype, name=INPUT_NAME)
+    inputs = keras.Input(task.raw_shape(image_size), batch_size=batch_size, dtype=input_dtype, name=INPUT_NAME)
     outputs = model(task.serving_features(inputs, image_size), training=False)
     return keras.Model(inputs, {OUTPUT_NAME: outputs}, name=f"{model.name}_serving")
 
 
 def write_savedmodel(serving, folder: str | os.PathLike) -> None:
-    """Writes `serving` as a SavedModel whose serving_default takes raw images, any batch size."""
+    """Writes `serving` as a SavedModel whose serving_default takes raw images, any batch size (or its fixed one)."""
+    options = {}
+    if serving.inputs[0].shape[0] is not None:
+        # Keras' export makes the batch axis of an inferred signature None; a
+        # fixed batch size (the web app's 1) has to be given explicitly.
+        from nophd import quiet
+
+        tf = quiet.import_tensorflow()
+        options["input_signature"] = [tf.TensorSpec(tuple(serving.inputs[0].shape), tf.as_dtype(serving.inputs[0].dtype),
+                                                    name=INPUT_NAME)]
     try:
         with quiet_stderr():
-            serving.export(str(folder), format="tf_saved_model", verbose=False)
+            serving.export(str(folder), format="tf_saved_model", verbose=False, **options)
     except Exception as error:  # TensorFlow raises many types while tracing.
         if "No space left on device" in str(error):
             # TensorFlow's file errors carry no errno: make it the OSError it is,

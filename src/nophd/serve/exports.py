@@ -37,7 +37,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from nophd import runs, text
-from nophd.export import ARTIFACT_FILES, FORMATS
+from nophd.export import ARTIFACT_FILES, FOLDER_FORMATS, FORMATS
 from nophd.serve import catalog, paths
 
 EXPORT_FOLDER = "export"  # As nophd.export.export.EXPORT_FOLDER (not imported: that module imports NumPy and more).
@@ -188,9 +188,9 @@ def routes(runs_dir: str | os.PathLike, data_dir: str | os.PathLike | None = Non
         export_folder = paths.existing(folder, folder / EXPORT_FOLDER / format)
         if export_folder is None or not (export_folder / EXPORT_JSON).is_file():
             raise catalog.UnknownRun(f"run {run_id!r} has no {format} export yet: export it first")
-        if format == "savedmodel":
+        if format in FOLDER_FORMATS:
             data = await run_in_threadpool(_zip_folder, export_folder)
-            name = _download_name(run_id, "-savedmodel.zip")
+            name = _download_name(run_id, f"-{format}.zip")
             return Response(data, media_type="application/zip",
                             headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
         name = ARTIFACT_FILES[format]

@@ -375,6 +375,7 @@
     tflite: "TensorFlow Lite, float (phones)",
     "tflite-int8": "TensorFlow Lite, 8-bit integers (microcontrollers, Edge TPU)",
     onnx: "ONNX, float (ONNX Runtime; needs pip install 'nophd[onnx]' on the server)",
+    web: "Web app: the float TFLite model in LiteRT.js, offline in a browser (about 19 MB with its runtime); downloaded as a .zip, served with python -m http.server",
   };
   let exportTimer = null;
 
