@@ -15,7 +15,8 @@
 //   window.nophdReady          a promise of {kind, imageSize, classNames} once the model is compiled
 //   window.nophdPredict(pixels) probabilities (a plain array) for one raw uint8 image (flat, row-major)
 //   window.nophdPredictMany(base64, count) the same for `count` images packed in one base64 string
-//   window.nophdTime(pixels, rounds, calls) median milliseconds per single-image prediction
+//   window.nophdReadyValue()   the same promise, from a function (for selenium's calls)
+//   window.nophdTime(pixels, rounds, calls) {median_ms, p10_ms, p90_ms, rounds, calls} per single-image prediction
 //   window.nophdLastInput      the uint8 pixels the model saw last through the page (drawn or chosen)
 import { loadLiteRt, loadAndCompile, Tensor } from "./vendor/litertjs/core/index.js";
 
@@ -400,7 +401,8 @@ window.nophdTime = async (pixels, rounds = 50, calls = 20) => {
     times.push((performance.now() - start) / calls);
   }
   times.sort((a, b) => a - b);
-  return times[times.length >> 1];
+  const at = (fraction) => times[Math.min(times.length - 1, Math.floor(fraction * times.length))];
+  return { median_ms: at(0.5), p10_ms: at(0.1), p90_ms: at(0.9), rounds, calls };
 };
 window.nophdToMnist = (rgba, width, height) => Array.from(toUint8(toMnist(greyLevels(rgba, width, height), width, height), 255));
 
@@ -425,4 +427,5 @@ async function start() {
 }
 
 window.nophdReady = start();
+window.nophdReadyValue = () => window.nophdReady;
 window.nophdReady.catch(showError);
