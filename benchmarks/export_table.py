@@ -11,6 +11,14 @@ eager overhead), the SavedModel's serving signature, the two TFLite models
 in the LiteRT interpreter, and the ONNX model in ONNX Runtime. The ONNX row
 is left out, saying so, where the `onnx` extra is not installed.
 
+The web row is the web app export in headless Chromium with the network
+cut (nophd.export.browser.OfflineFolder): its accuracy is the page's own,
+every evaluation image fed through window.nophdPredictMany; its latency is
+the page's window.nophdTime (median over rounds of 20 calls, each a Tensor
+made from the pixels, LiteRT.js's run and the output read back), so it is
+timed in the browser, apart from the interleaved Python timings. Left out,
+saying so, where Chromium or selenium is missing.
+
 Prints a Markdown table: format, file size, test accuracy, median
 single-image latency (10th-90th percentile), and the ratios of size and
 latency to the Keras model's. On a conv-bn trained on the real MNIST it is
@@ -78,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         "keras (tf.function)": lambda: compiled(keras_tensor).numpy(),
     }
     for format in results:
-        calls[format] = artifacts.load(results[format]["artifact_path"]).single(image)
+        if format != "web":  # Timed in the browser below.
+            calls[format] = artifacts.load(results[format]["artifact_path"]).single(image)
     print(f"timing {len(calls)} models, {args.runs} single-image predictions each ...", file=sys.stderr)
     timings = measure.latencies(calls, runs=args.runs, warmup=args.warmup)
+
+    if "web" in results:
+        timings["web"], results["web"]["exported"]["accuracy"] = browser_figures(results["web"]["path"], data, image)
 
     original = results["tflite"]["original"]
     rows = [{"format": "keras", "file": original["file"], "file_bytes": original["file_bytes"],
@@ -104,11 +116,45 @@ def main(argv: list[str] | None = None) -> int:
             "rows": rows, "latency_method": (
                 f"median of {args.runs} single-image predictions per model after {args.warmup} warm-up calls, "
                 f"interleaved in 5 rounds, one process; TFLite with {artifacts.threads()} threads, "
-                f"ONNX Runtime (CPU provider) with {artifacts.threads()} intra-op threads"),
+                f"ONNX Runtime (CPU provider) with {artifacts.threads()} intra-op threads; web: in headless Chromium, "
+                "LiteRT.js WebAssembly (one thread), median over 100 rounds of 20 calls after 20 warm-up calls, "
+                "accuracy from the page on every evaluation image"),
             "cpus": os.cpu_count(), "versions": results["tflite"]["versions"], "measured_at": runs.now(),
         })
         print(f"json: {args.json}", file=sys.stderr)
     return 0
+
+
+def browser_figures(folder: str, data, image) -> tuple[dict, float]:
+    """The web export's latency (median ms per image, p10, p90) and accuracy, both measured in Chromium.
+
+    Args:
+        folder: the web export.
+        data: the run's ExportData (its evaluation images and labels).
+        image: the one image (1, *input_shape) uint8 the other models are timed on.
+    """
+    import base64
+
+    import numpy as np
+
+    from nophd.export import browser
+
+    reason = browser.missing_browser()
+    if reason:
+        raise NophdError(f"cannot measure the web export: {reason}")
+    print("timing the web export in headless Chromium ...", file=sys.stderr)
+    with browser.OfflineFolder(folder, script_timeout=600) as page:
+        page.wait_ready()
+        timing = page.call("nophdTime", image[0].ravel().tolist(), 100, 20)
+        probabilities = []
+        for start in range(0, len(data.images), 1000):
+            chunk = data.images[start:start + 1000]
+            probabilities += page.call("nophdPredictMany", base64.b64encode(chunk.tobytes()).decode(), len(chunk))
+        outside = page.outside_requests()
+    if outside:
+        raise NophdError(f"the web export asked for files outside its folder: {outside[:3]}")
+    accuracy = measure.accuracy(np.asarray(probabilities, dtype=np.float32), data.labels)
+    return {"median_ms": timing["median_ms"], "p10_ms": timing["p10_ms"], "p90_ms": timing["p90_ms"]}, accuracy
 
 
 def _latency(timing: dict) -> dict:
