@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from nophd import atomic, runs
+from nophd import atomic, runs, tasks
 from nophd.export import artifacts, export
 
 pytest.importorskip("nophd.data.photos")
@@ -76,3 +76,46 @@ def test_predictor_reads_a_photo_export(photo_run, photo_tflite):
     from_run = Predictor(run)
     picture = Image.fromarray(np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8))
     np.testing.assert_allclose(predictor.predict_images([picture]), from_run.predict_images([picture]), atol=1e-4)
+
+
+def test_photo_web_export_classifies_a_chosen_file_as_nophd_predict_does(photo_run, tmp_path):
+    """The web app's file picker, in headless Chromium with the network cut, against nophd's Predictor."""
+    import os
+
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from nophd.export import browser
+    from nophd.inference.predictor import Predictor
+
+    run, _, class_names = photo_run
+    result = export.export_run(run, "web", latency_runs=5)
+    assert result["input"]["shape"] == [1, IMAGE_SIZE, IMAGE_SIZE, 3] and result["exported"]["format"] == "web"
+    reason = browser.missing_browser()
+    if reason:
+        if os.environ.get("NOPHD_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests required here, but {reason}")
+        pytest.skip(reason)
+    # A smooth picture of another size and shape than the model's, so the resize matters.
+    rows, columns = np.mgrid[0:50, 0:70]
+    pixels = np.stack([rows * 5, columns * 3, 255 - rows * 2 - columns], axis=-1).clip(0, 255).astype(np.uint8)
+    pixels[10:30, 20:45] = (250, 30, 40)
+    file = tmp_path / "picture.png"
+    Image.fromarray(pixels).save(file)
+    expected = Predictor(run).predict_images([Image.open(file)])[0]
+    prepared = tasks.get("photos").prepare(Image.open(file), IMAGE_SIZE)
+
+    with browser.OfflineFolder(result["path"]) as page:
+        assert page.wait_ready()["classNames"] == class_names
+        page.driver.find_element(By.ID, "photo-file").send_keys(str(file))
+        top = WebDriverWait(page.driver, 30, poll_frequency=0.1).until(
+            lambda driver: driver.find_elements(By.CSS_SELECTOR, "#prediction-top li"), message="no prediction")
+        shown = {item.get_attribute("data-label"): float(item.get_attribute("data-probability")) for item in top}
+        seen = np.asarray(page.driver.execute_script("return window.nophdLastInput;"), dtype=np.float32)
+        assert not page.outside_requests(), page.outside_requests()
+    # The page's resize is nophd's (TensorFlow's antialiased bilinear), to rounding.
+    assert np.abs(seen.reshape(prepared.shape) - prepared).max() <= 2
+    assert next(iter(shown)) == class_names[int(expected.argmax())]
+    for name, probability in shown.items():
+        assert probability == pytest.approx(float(expected[class_names.index(name)]), abs=0.02)
