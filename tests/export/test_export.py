@@ -191,7 +191,7 @@ def test_export_command_prints_the_comparison(digit_run, capsys, tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["{missing}", "--format", "tflite"], "{missing}: no such run folder"),
     (["{run}", "--format", "coreml"],
-     "unknown export format 'coreml'; valid formats: savedmodel, tflite, tflite-int8, onnx"),
+     "unknown export format 'coreml'; valid formats: savedmodel, tflite, tflite-int8, onnx, web"),
     (["{run}", "--format", "tflite", "--out", "{file}/export"], "--out {file}/export: is inside {file}, which is a file"),
     (["{run}", "--format", "tflite", "--out", "{file}"], "--out {file}: is a file"),
     (["{run}", "--format", "tflite", "--out", "{tmp}/model.tflite"], "--out {tmp}/model.tflite: give a folder"),

@@ -66,7 +66,7 @@ def test_a_symlinked_model_is_not_sent(client, export_runs, tmp_path):
 
 def test_export_from_the_page_then_download_it(client, export_runs):
     listing = client.get("/api/runs/digits/exports").json()
-    assert [entry["format"] for entry in listing["formats"]] == ["savedmodel", "tflite", "tflite-int8", "onnx"]
+    assert [entry["format"] for entry in listing["formats"]] == ["savedmodel", "tflite", "tflite-int8", "onnx", "web"]
     assert not any(entry["exists"] for entry in listing["formats"]) and listing["job"] is None
     assert client.get("/api/runs/digits/download/export/tflite").status_code == 404
 
@@ -93,6 +93,16 @@ def test_savedmodel_export_downloads_as_a_zip(client, export_runs):
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert "saved_model.pb" in names and "export.json" in names
+
+
+def test_web_export_downloads_as_a_zip_of_the_whole_app(client, export_runs):
+    assert client.post("/api/runs/digits/exports/web").status_code == 202
+    assert wait_for_job(client, "digits")["state"] == "finished"
+    response = client.get("/api/runs/digits/download/export/web")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    assert 'filename="digits-web.zip"' in response.headers["content-disposition"]
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert {"index.html", "app.js", "model.tflite", "export.json", "vendor/litertjs/LICENSE"} <= set(names)
 
 
 def test_onnx_export_downloads_as_its_onnx_file(client, export_runs):
