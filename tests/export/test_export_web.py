@@ -78,6 +78,12 @@ def test_the_folder_holds_the_page_the_model_and_the_runtime(web_export, digit_r
     assert written["exported"]["file_bytes"] == formats.folder_bytes(folder, leave_out=("export.json",))
     assert written["exported"]["file_bytes"] > 9e6  # The runtime is in it.
     assert "LiteRT.js" in written["web"]["runtime"]
+    if browser.missing_browser() is None:
+        # The page's own figures, measured by the export in headless Chromium with the network cut.
+        measured = written["web"]["browser"]
+        assert measured["examples"] == 300 and measured["top1_agreement_with_python"] == 1.0
+        assert measured["accuracy"] == pytest.approx(written["exported"]["accuracy"])
+        assert measured["max_abs_difference"] < 1e-5 and measured["latency_ms"] > 0
     assert written["files"] == sorted(os.listdir(folder))
     # nophd predict reads the folder too: the same model.tflite, fed one image at a time.
     assert artifacts.load(folder).predict(np.zeros((3, 28, 28), np.uint8)).shape == (3, 10)

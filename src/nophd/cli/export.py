@@ -52,8 +52,13 @@ def summary_lines(result: dict) -> list[str]:
     lines.append(f"  {result['accuracy_change_points']:+.2f} points, {result['size_ratio']:.2g}x the size, "
                  + (f"{latency_ratio:.2g}x the latency" if latency_ratio else "latency ratio n/a"))
     if result["format"] == "web":
-        lines.append("  (web: its model.tflite in Python's LiteRT; the browser runs it in LiteRT.js, "
-                     "timed by benchmarks/export_table.py)")
+        measured = result.get("web", {}).get("browser", {})
+        lines.append("  (web: its model.tflite in Python's LiteRT; the page runs it in LiteRT.js)")
+        if "accuracy" in measured:
+            lines.append(f"  in headless Chromium, offline: {100 * measured['accuracy']:.2f}% on the first "
+                         f"{measured['examples']:,} images, {measured['latency_ms']:.3f} ms per image")
+        else:
+            lines.append(f"  not measured in a browser here: {measured.get('not_measured', 'no figures')}")
         lines.append(f"open it: cd {result['path']} && python -m http.server, then http://localhost:8000/")
     lines.append(f"report: {Path(result['path']) / 'export.json'}")
     return lines

@@ -45,3 +45,73 @@ def copy_app(folder: str | os.PathLike) -> list[str]:
         else:
             shutil.copyfile(source, folder / name)
     return list(APP_NAMES)
+
+
+# How many evaluation images the export feeds through the page: the first
+# 2,000 (all 10,000 MNIST test digits added about 30 s to a 10 s export;
+# benchmarks/export_table.py feeds them all), up to about 32 MB of pixels
+# for photos (some 280 at 192 px).
+BROWSER_SAMPLE = 2_000
+BROWSER_SAMPLE_BYTES = 32 * 2**20
+BROWSER_CHUNK_BYTES = 4 * 2**20
+
+
+def measure_in_browser(folder: str | os.PathLike, images, labels, exported_probabilities) -> dict:
+    """The page's own figures in headless Chromium with the network cut, or why there are none.
+
+    Feeds the first evaluation images through window.nophdPredictMany and
+    times window.nophdTime, when Chromium, chromedriver and selenium are
+    installed here (nophd.export.browser); never fails the export.
+
+    Args:
+        folder: the export folder, with its export.json already written.
+        images: the evaluation images, uint8 (N, *input_shape).
+        labels: their classes (N,).
+        exported_probabilities: model.tflite's probabilities on them in Python.
+
+    Returns:
+        {"accuracy", "examples", "top1_agreement_with_python", "max_abs_difference",
+        "latency_ms", "latency", "browser", "latency_method"}, or {"not_measured": reason}.
+    """
+    import base64
+
+    import numpy as np
+
+    from nophd.export import browser, formats, measure
+
+    reason = browser.missing_browser()
+    if reason:
+        return {"not_measured": reason}
+    per_image = max(1, int(np.prod(images.shape[1:])))
+    count = min(len(images), BROWSER_SAMPLE, max(1, BROWSER_SAMPLE_BYTES // per_image))
+    chunk = max(1, BROWSER_CHUNK_BYTES // per_image)
+    sample = np.ascontiguousarray(images[:count])
+    try:
+        with browser.OfflineFolder(folder, script_timeout=600) as page:
+            page.wait_ready()
+            probabilities = []
+            for start in range(0, count, chunk):
+                part = sample[start:start + chunk]
+                probabilities += page.call("nophdPredictMany", base64.b64encode(part.tobytes()).decode(), len(part))
+            timing = page.call("nophdTime", sample[0].ravel().tolist(), 30, 20)
+            outside = page.outside_requests()
+            version = page.driver.capabilities.get("browserVersion", "")
+    except Exception as error:  # Selenium and Chromium raise many types; the export stands without these figures.
+        return {"not_measured": f"headless Chromium failed ({formats.first_line(error)})"}
+    if outside:
+        return {"not_measured": f"the page asked for files outside its folder: {', '.join(outside[:3])}"}
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    reference = np.asarray(exported_probabilities[:count], dtype=np.float32)
+    return {
+        "accuracy": measure.accuracy(probabilities, np.asarray(labels[:count])),
+        "examples": int(count),
+        "top1_agreement_with_python": float((probabilities.argmax(axis=1) == reference.argmax(axis=1)).mean()),
+        "max_abs_difference": float(np.abs(probabilities - reference).max()),
+        "latency_ms": timing["median_ms"],
+        "latency": {"median_ms": timing["median_ms"], "p10_ms": timing["p10_ms"], "p90_ms": timing["p90_ms"],
+                    "rounds": timing["rounds"], "calls": timing["calls"]},
+        "browser": f"headless Chromium {version}, network cut (every request outside the folder refused)",
+        "latency_method": "median over 30 rounds of 20 single-image calls in the page (Tensor from the pixels, "
+                          "LiteRT.js run, output read back) after 20 warm-up calls: browsers coarsen "
+                          "performance.now() to 0.1 ms",
+    }
