@@ -144,6 +144,31 @@ def test_nothing_outside_the_folder_can_be_reached(page):
     assert "/vendor/litertjs/core/index.js" in page.served and "/model.tflite" in page.served
 
 
+# LiteRT.js probes relaxed SIMD by instantiating a tiny module; failing that probe is what a
+# browser without it (e.g. Safari) does, and makes LiteRT.js load its compatible build.
+WITHOUT_RELAXED_SIMD = """
+  const instantiate = WebAssembly.instantiate;
+  WebAssembly.instantiate = function (bytes) {
+    if (bytes && bytes.byteLength !== undefined && bytes.byteLength < 200) {
+      return Promise.reject(new Error("pretending: no relaxed SIMD"));
+    }
+    return instantiate.apply(this, arguments);
+  };
+"""
+
+
+def test_a_browser_without_relaxed_simd_gets_the_compatible_runtime_and_the_same_answers(page, web_export, digit_run):
+    _, data = digit_run
+    sample = mnist.load(data).test_images[:50]
+    with browser.OfflineFolder(web_export["path"], before_page=WITHOUT_RELAXED_SIMD) as compatible:
+        compatible.wait_ready()
+        probabilities = compatible.call("nophdPredictMany", base64.b64encode(sample.tobytes()).decode(), len(sample))
+        assert not compatible.outside_requests(), compatible.outside_requests()
+        assert "/vendor/litertjs/wasm/litert_wasm_compat_internal.wasm" in compatible.served
+        assert not any("litert_wasm_internal" in path for path in compatible.served)
+    np.testing.assert_allclose(probabilities, artifacts.load(web_export["path"]).predict(sample), atol=1e-5)
+
+
 def _wait(page, found, seconds: float = 30.0):
     from selenium.webdriver.support.ui import WebDriverWait
 

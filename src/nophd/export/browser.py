@@ -98,9 +98,17 @@ class OfflineFolder:
         served: the paths served from the folder.
     """
 
-    def __init__(self, folder: str | os.PathLike, script_timeout: float = 120.0):
+    def __init__(self, folder: str | os.PathLike, script_timeout: float = 120.0, before_page: str | None = None):
+        """
+        Args:
+            folder: the web export folder.
+            script_timeout: seconds a `call` may take.
+            before_page: JavaScript to run in the page before its own scripts
+                (e.g. to pretend the browser lacks a WebAssembly feature).
+        """
         self.folder = Path(folder)
         self.script_timeout = script_timeout
+        self.before_page = before_page
         self.refused: list[str] = []
         self.served: list[str] = []
         self._page_requests: list[str] = []
@@ -131,6 +139,8 @@ class OfflineFolder:
             self._stop_server()
             raise
         self.driver.set_script_timeout(self.script_timeout)
+        if self.before_page:
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": self.before_page})
         self.driver.get(self.url)
         return self
 
