@@ -44,11 +44,12 @@ def add_parser(subparsers) -> None:
     arguments.add_digit_augmentation(train)
     photos = train.add_argument_group("photo datasets (transfer learning)")
     photos.add_argument("--base", choices=config.BASES,
-                        help="backbone (default mobilenet_v2); efficientnet_lite0/1/2 train at their native 224/240/260 "
-                             "pixels unless --image-size says otherwise, with weights from `nophd weights import`")
+                        help="backbone (default efficientnet_lite0, chosen on a tuning split); efficientnet_lite0/1/2 train at "
+                             "their native 224/240/260 pixels and the MobileNets at 192 unless --image-size says "
+                             "otherwise; Lite weights come from `nophd weights import` or are downloaded")
     photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's) or global average pooling (default)")
     photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0.2)")
-    photos.add_argument("--image-size", type=arguments.positive_int, help="side of the square input in pixels (default 192; EfficientNet-Lite: its native size)")
+    photos.add_argument("--image-size", type=arguments.positive_int, help="side of the square input in pixels (default: the backbone's, 224 for efficientnet_lite0, 192 for the MobileNets)")
     photos.add_argument("--weights", help="backbone weights: a .h5 file, imagenet, none, or auto (default: "
                                           "weights/ in --data-dir or beside it, $NOPHD_DATA/weights, ~/.cache/nophd/weights, then imagenet: the Keras cache or a download)")
     photos.add_argument("--fine-tune-epochs", type=arguments.non_negative_int,
