@@ -49,6 +49,8 @@ class Recipe(augment.AugmentationFields):
         loss: "categorical_crossentropy" (one-hot labels, the codelab's) or
             "sparse_categorical_crossentropy" (integer labels).
         clipnorm: optional gradient-norm clipping for the optimizer.
+        clipvalue: optional clipping of each gradient element to
+            [-clipvalue, clipvalue].
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
@@ -66,6 +68,7 @@ class Recipe(augment.AugmentationFields):
     lr_decay: float | None = None
     loss: str = "categorical_crossentropy"
     clipnorm: float | None = None
+    clipvalue: float | None = None
     shift_pixels: int = 0
     lr_schedule: str = "exponential"
     warmup_epochs: float = 0.0
@@ -103,7 +106,15 @@ class RunConfig:
             last step's weights.
         loss: "categorical_crossentropy" (one-hot labels) or
             "sparse_categorical_crossentropy" (integer labels).
-        clipnorm: clip each gradient to this norm (None: no clipping).
+        clipnorm: rescale each variable's gradient to at most this L2 norm
+            (None: no clipping). Keeps the gradient's direction, so it tames
+            the rare exploding step of a recurrent net (rnn-bigru) without
+            changing ordinary steps.
+        clipvalue: clip each gradient element to [-clipvalue, clipvalue]
+            (None: no clipping). Cheaper and cruder: it changes the
+            gradient's direction whenever one element is clipped. Keras'
+            optimizers take one clipping at most, so only one of the two
+            may be set.
         seed: seeds Python, NumPy, TensorFlow, shuffling and augmentation.
         validation_split: share of the training data held out for validation.
         shuffle_buffer: tf.data shuffle buffer, in examples.
@@ -133,6 +144,7 @@ class RunConfig:
     weight_average: float | None = None
     loss: str = "sparse_categorical_crossentropy"
     clipnorm: float | None = None
+    clipvalue: float | None = None
     seed: int = 0
     validation_split: float = 0.0
     shuffle_buffer: int = 5000
@@ -216,8 +228,12 @@ class RunConfig:
             raise ConfigError("label_smoothing: needs loss categorical_crossentropy (one-hot labels)")
         if self.weight_average is not None and not 0 < self.weight_average < 1:
             raise ConfigError(f"weight_average: expected a decay in (0, 1) such as 0.999, got {self.weight_average}")
-        if self.clipnorm is not None and not (self.clipnorm > 0 and math.isfinite(self.clipnorm)):
-            raise ConfigError(f"clipnorm: expected a positive number, got {self.clipnorm}")
+        for name in ("clipnorm", "clipvalue"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{name}: expected a positive number, got {value}")
+        if self.clipnorm is not None and self.clipvalue is not None:
+            raise ConfigError("clipvalue: Keras' optimizers clip one way at most; set clipnorm or clipvalue, not both")
         if self.seed < 0:
             raise ConfigError(f"seed: expected a whole number >= 0, got {self.seed}")
 
@@ -295,7 +311,7 @@ class PhotoConfig(RunConfig):
     cached backbone features unless `augment` is "all"), then `fine_tune_epochs`
     with the top `fine_tune_layers` backbone layers unfrozen (batch
     normalization stays frozen) at `fine_tune_learning_rate`. Both phases
-    use the run's optimizer, loss and clipnorm.
+    use the run's optimizer, loss and gradient clipping (clipnorm, clipvalue).
 
     Args (beyond RunConfig's):
         dataset: "flowers" (tf_flowers), an image folder ROOT/<class>/*.jpg,
@@ -444,7 +460,7 @@ class CustomConfig(RunConfig):
     # know them, so config.json leaves them out (from_dict fills the defaults).
     not_recorded: typing.ClassVar[tuple[str, ...]] = (
         "lr_decay", "lr_schedule", "warmup_epochs", "label_smoothing", "weight_average", "clipnorm",
-        "validation_split", "shuffle_buffer", "strategy", "replicas", "lr_scaling", "mixed_precision", "jit")
+        "clipvalue", "validation_split", "shuffle_buffer", "strategy", "replicas", "lr_scaling", "mixed_precision", "jit")
 
     def to_dict(self) -> dict[str, typing.Any]:
         values = {key: value for key, value in super().to_dict().items() if key not in self.not_recorded}

@@ -33,6 +33,10 @@ def add_parser(subparsers) -> None:
     train.add_argument("--weight-average", type=arguments.positive_float, metavar="DECAY",
                        help="end with an exponential moving average of the weights, decay DECAY per step (e.g. "
                             "0.999; default: the recipe's, mostly none)")
+    train.add_argument("--clipnorm", type=arguments.positive_float, metavar="NORM",
+                       help="rescale each gradient to at most this L2 norm (default: the recipe's; rnn-bigru 1.0)")
+    train.add_argument("--clipvalue", type=arguments.positive_float, metavar="VALUE",
+                       help="clip each gradient element to [-VALUE, VALUE] (default: none)")
     train.add_argument("--validation-split", "--val-split", type=float,
                        help="hold out this share of the training set for validation (mnist default 0: validate on "
                             "the test set, as the codelab does; photos default 0.2 of each class)")
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
         learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        weight_average=args.weight_average,
+        weight_average=args.weight_average, clipnorm=args.clipnorm, clipvalue=args.clipvalue,
         train_limit=args.train_limit, test_limit=args.test_limit, **arguments.digit_augmentation(args),
         base=args.base, head=args.head, dropout=args.dropout, image_size=args.image_size, weights=args.weights,
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,

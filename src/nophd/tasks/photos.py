@@ -446,7 +446,7 @@ def evaluate_images(model, images: np.ndarray, labels: np.ndarray, tta: bool = F
 
 
 def _compile(model, config, learning_rate: float) -> None:
-    """Compiles with the run's optimizer, loss and clipnorm at this phase's learning rate."""
+    """Compiles with the run's optimizer, loss and gradient clipping at this phase's learning rate."""
     from nophd.training import loop
 
     loop.compile_model(model, dataclasses.replace(config, learning_rate=learning_rate))

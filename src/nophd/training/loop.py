@@ -73,6 +73,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int | None = None):
     options = {"learning_rate": learning_rate}
     if config.clipnorm is not None:
         options["clipnorm"] = config.clipnorm
+    if config.clipvalue is not None:
+        options["clipvalue"] = config.clipvalue
     if config.weight_average is not None:
         # The average's variables are the optimizer's, so checkpoints keep them
         # and a resumed run continues the same average.
