@@ -298,7 +298,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
 
 # The names of nophd.models.transfer.BACKBONES (spelled out: this module imports no model).
 BASES = ("mobilenet_v2", "mobilenet_v1_025", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-HEADS = ("flatten", "gap")
+HEADS = ("flatten", "gap", "gmp")
 CLASS_WEIGHTS = ("none", "balanced")
 AUGMENT = photo_augment.PHASES
 
@@ -317,7 +317,8 @@ class PhotoConfig(RunConfig):
         dataset: "flowers" (tf_flowers), an image folder ROOT/<class>/*.jpg,
             or a folder of TFRecord shards written by `nophd data tfrecords`.
         base: backbone, one of BASES.
-        head: "flatten" (the lab's) or "gap" (global average pooling).
+        head: "flatten" (the lab's), "gap" (global average pooling) or
+            "gmp" (global max pooling).
         dropout: dropout rate before the last Dense (0: none).
         image_size: side of the square input, 32 to 512 (the lab: 192).
         weights: "auto" ($NOPHD_DATA/weights, the Keras cache, then Keras'

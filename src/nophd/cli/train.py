@@ -50,7 +50,9 @@ def add_parser(subparsers) -> None:
     photos.add_argument("--base", choices=config.BASES,
                         help="backbone (default mobilenet_v2); efficientnet_lite0/1/2 train at their native 224/240/260 "
                              "pixels unless --image-size says otherwise, with weights from `nophd weights import`")
-    photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's) or global average pooling (default)")
+    photos.add_argument("--head", choices=config.HEADS,
+                        help="flatten (the lab's: a weight per position), gap (global average pooling, the default) "
+                             "or gmp (global max pooling: each feature map's strongest response)")
     photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0.2)")
     photos.add_argument("--image-size", type=arguments.positive_int, help="side of the square input in pixels (default 192; EfficientNet-Lite: its native size)")
     photos.add_argument("--weights", help="backbone weights: a .h5 file, imagenet, none, or auto (default: "

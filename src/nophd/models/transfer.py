@@ -75,7 +75,7 @@ from nophd.data import download
 from nophd.errors import ConfigError, DataError
 from nophd.models import efficientnet_lite, lite_weights
 
-HEADS = ("flatten", "gap")
+HEADS = ("flatten", "gap", "gmp")
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 512
 
@@ -313,8 +313,11 @@ def build_transfer_model(
         num_classes: the number of classes, at least 2.
         image_size: the side of the square input images, 32 to 512 (the
             lab uses 192).
-        head: "flatten" (the lab's: Flatten then Dense) or "gap"
-            (GlobalAveragePooling2D then Dense: far fewer weights).
+        head: "flatten" (the lab's: Flatten then Dense: a weight for every
+            position of every backbone feature map), "gap"
+            (GlobalAveragePooling2D then Dense: each map's mean, far fewer
+            weights) or "gmp" (GlobalMaxPooling2D then Dense: each map's
+            strongest response, as many weights as gap).
         dropout: the dropout rate before the last Dense, 0 for none.
         weights: see `resolve_weights` ("auto", "imagenet", None/"none", or a path).
 
@@ -351,6 +354,8 @@ def build_transfer_model(
     features = backbone(scaled, training=False)
     if head == "flatten":
         features = layers.Flatten(name="flatten")(features)
+    elif head == "gmp":
+        features = layers.GlobalMaxPooling2D(name="global_max_pooling")(features)
     else:
         features = layers.GlobalAveragePooling2D(name="global_average_pooling")(features)
     if dropout:

@@ -263,6 +263,7 @@ def load_mnist_splits(config, data_dir: str | os.PathLike | None) -> MnistSplits
 def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress: bool, distribution):
     """Trains ladder rung `config.model` on MNIST into the locked `run_directory`; returns loop.RunResult."""
     from nophd import presets
+    from nophd.inference import loading
     from nophd.models import registry
     from nophd.training import distribute, loop
 
@@ -289,6 +290,7 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
     # Variables made in the strategy's scope live on its replicas.
     with distribution.strategy.scope():
         if checkpoint is not None:
+            loading.register_functions()  # conv-l2's Lambda layer calls a registered function.
             model = keras.models.load_model(checkpoint)
             initial_epoch, history_rows, wall_before = loop.resume_point(model, steps_per_epoch, run_directory)
             if progress:
