@@ -23,7 +23,13 @@ from nophd.data import augment, photo_augment
 from nophd.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
-LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
+# What a digit run tells apart: the ten digits, or two classes made of them
+# ("even-odd": label 0 for 0, 2, 4, 6, 8 and 1 for 1, 3, 5, 7, 9;
+# nophd.tasks.digits relabels the MNIST files). Two classes train either
+# with a softmax of two (categorical or sparse loss) or with one sigmoid
+# unit (binary_crossentropy).
+DIGIT_CLASSES = ("digits", "even-odd")
 # The strategies a run can record (nophd.training.distribute resolves "auto").
 RUN_STRATEGIES = ("one", "mirrored", "multiworker", "tpu")
 LR_SCALINGS = ("linear", "sqrt", "none")
@@ -46,8 +52,10 @@ class Recipe(augment.AugmentationFields):
             (`0.01 * 0.6**epoch`). None keeps it constant.
         batch_size: examples per step.
         epochs: default number of epochs.
-        loss: "categorical_crossentropy" (one-hot labels, the codelab's) or
-            "sparse_categorical_crossentropy" (integer labels).
+        loss: "categorical_crossentropy" (one-hot labels, the codelab's),
+            "sparse_categorical_crossentropy" (integer labels) or
+            "binary_crossentropy" (two classes, one sigmoid output).
+        classes: "digits" (the ten digits) or "even-odd" (two classes).
         clipnorm: optional gradient-norm clipping for the optimizer.
         clipvalue: optional clipping of each gradient element to
             [-clipvalue, clipvalue].
@@ -67,6 +75,7 @@ class Recipe(augment.AugmentationFields):
     epochs: int
     lr_decay: float | None = None
     loss: str = "categorical_crossentropy"
+    classes: str = "digits"
     clipnorm: float | None = None
     clipvalue: float | None = None
     shift_pixels: int = 0
@@ -104,8 +113,10 @@ class RunConfig:
             0.999: about the last 1,000 steps), and the run ends with the
             averaged weights (Keras' use_ema; nophd.training.loop). None: the
             last step's weights.
-        loss: "categorical_crossentropy" (one-hot labels) or
-            "sparse_categorical_crossentropy" (integer labels).
+        loss: "categorical_crossentropy" (one-hot labels),
+            "sparse_categorical_crossentropy" (integer labels) or
+            "binary_crossentropy" (two classes, integer labels 0 and 1, one
+            sigmoid output; digit runs with classes "even-odd" only).
         clipnorm: rescale each variable's gradient to at most this L2 norm
             (None: no clipping). Keeps the gradient's direction, so it tames
             the rare exploding step of a recurrent net (rnn-bigru) without
@@ -252,6 +263,8 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
         the digit-augmentation strengths (rotate_degrees, ..., band_share):
             inherited from nophd.data.augment.AugmentationFields, keyword
             only; all 0, the default, is none.
+        classes: "digits" (ten classes, the codelab's) or "even-odd" (two
+            classes: even 0, odd 1; see DIGIT_CLASSES).
         train_limit, test_limit: use only the first N training / test
             examples (quick runs and tests).
         validation_split: 0 keeps the codelab's convention: the 10,000 test
@@ -274,12 +287,27 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
     batch_size: int = dataclasses.field()
     epochs: int = dataclasses.field()
     loss: str = "categorical_crossentropy"
+    classes: str = "digits"
     shift_pixels: int = 0
     train_limit: int | None = None
     test_limit: int | None = None
 
+    @property
+    def output_units(self) -> int:
+        """The model's outputs: one sigmoid probability with binary_crossentropy, else one softmax per class."""
+        if self.loss == "binary_crossentropy":
+            return 1
+        return 2 if self.classes == "even-odd" else 10
+
     def validate(self) -> None:
         super().validate()
+        if self.classes not in DIGIT_CLASSES:
+            raise ConfigError(f"classes: expected one of {', '.join(DIGIT_CLASSES)}, got {self.classes!r}")
+        if self.loss == "binary_crossentropy" and self.classes != "even-odd":
+            raise ConfigError("loss: binary_crossentropy needs two classes; add classes even-odd (--classes even-odd)")
+        if self.loss == "binary_crossentropy" and self.strategy != "one":
+            # The multi-device validation (nophd.training.distribute) scores softmax rows by argmax.
+            raise ConfigError(f"loss: binary_crossentropy trains on one device for now, not strategy {self.strategy}")
         if not 0 <= self.validation_split < 1:
             raise ConfigError(f"validation_split: expected a fraction in [0, 1), got {self.validation_split}")
         for name in ("train_limit", "test_limit"):
@@ -400,6 +428,9 @@ class PhotoConfig(RunConfig):
             if getattr(self, name) not in valid:
                 raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(self, name)!r}")
         photo_augment.check(self.augmentations)
+        if self.loss == "binary_crossentropy":
+            raise ConfigError("loss: binary_crossentropy (one sigmoid output) is for two-class digit runs such as "
+                              "dense-binary; photo runs train a softmax over their classes")
         for name in ("fine_tune_epochs", "fine_tune_layers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected a whole number >= 0, got {getattr(self, name)}")

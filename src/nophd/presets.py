@@ -132,6 +132,17 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
                   loss="sparse_categorical_crossentropy"),
            "Batch-norm convnet, embedding L2-normalised by a Lambda layer, cosine classifier scaled by 16",
            family="advanced", in_default_ladder=False),
+    # Two classes with one sigmoid output: is the digit even or odd? dense's
+    # layers and recipe, its last layer one sigmoid unit (the probability of
+    # "odd"), binary cross-entropy and binary accuracy. Even or odd rather
+    # than "is it a 7?": the two classes are about as large (49% and 51% of
+    # MNIST), so accuracy is not flattered by a majority class (90% for
+    # always answering "not a 7"), and the net must still know every digit.
+    Preset("dense-binary", "dense",
+           Recipe(optimizer="adam", learning_rate=0.001, batch_size=128, epochs=10, loss="binary_crossentropy",
+                  classes="even-odd"),
+           "Even or odd? Dense 200-60 relu, one sigmoid output, binary cross-entropy and binary accuracy",
+           family="advanced", in_default_ladder=False),
 )}
 
 

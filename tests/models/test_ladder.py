@@ -24,6 +24,17 @@ def test_every_model_builds_and_outputs_ten_probabilities(tiny):
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5, err_msg=name)
 
 
+@pytest.mark.parametrize("tiny", [False, True])
+def test_every_model_asked_for_one_class_ends_in_one_sigmoid_probability(tiny):
+    batch = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    for name in models.names():
+        model = models.build(name, num_classes=1, tiny=tiny)
+        probability = np.asarray(model(batch, training=False))
+        assert probability.shape == (3, 1), name
+        assert ((probability > 0) & (probability < 1)).all(), name
+        assert model.layers[-1].get_config()["activation"] == "sigmoid", name
+
+
 def test_tiny_variants_keep_the_layers_with_far_fewer_weights():
     for name in models.names():
         full, tiny = models.build(name), models.build(name, tiny=True)

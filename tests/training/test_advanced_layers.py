@@ -124,3 +124,81 @@ def test_a_model_whose_lambda_holds_code_is_refused_without_running_it(l2_run, t
     with pytest.raises(Exception, match="Lambda layer saved as Python code"):
         loading.load_run_model(untrusted)
     assert not marker.exists()
+
+
+# Two classes, one sigmoid output: dense-binary tells even digits from odd ones.
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory, tiny_mnist):
+    folder = tmp_path_factory.mktemp("advanced") / "dense-binary"
+    code = cli.main(["train", "mnist", "--model", "dense-binary", "--epochs", "2", "--train-limit", "512",
+                     "--data-dir", str(tiny_mnist), "--out", str(folder), "--quiet"])
+    assert code == 0
+    return folder
+
+
+def test_dense_binary_trains_one_sigmoid_with_binary_cross_entropy(binary_run, tiny_mnist):
+    saved = json.loads((binary_run / runs.CONFIG).read_text())
+    assert (saved["loss"], saved["classes"]) == ("binary_crossentropy", "even-odd")
+    metrics = json.loads((binary_run / runs.METRICS).read_text())
+    assert metrics["class_names"] == ["even", "odd"]
+    assert np.asarray(metrics["confusion"]).shape == (2, 2) and np.sum(metrics["confusion"]) == 300
+    for name in ("per_class_accuracy", "per_class_precision", "per_class_recall", "per_class_f1"):
+        assert len(metrics[name]) == 2, name
+    # The saved model keeps the sigmoid unit and gives the two classes' probabilities [1 - p, p].
+    model = loading.load_run_model(binary_run)
+    assert model.output.shape == (None, 2)
+    sigmoid = keras.Model(model.input, model.get_layer("class_0_probability").input)
+    digits, labels = _test_digits(tiny_mnist)
+    inputs = images.as_model_input(digits)
+    p = np.asarray(sigmoid.predict(inputs, verbose=0))
+    assert p.shape == (300, 1)
+    np.testing.assert_allclose(np.asarray(model.predict(inputs, verbose=0)), np.concatenate([1 - p, p], axis=1),
+                               atol=1e-6)
+    # Test accuracy is binary accuracy (p > 0.5 means odd), as Keras' BinaryAccuracy counts it.
+    odd = labels % 2
+    assert metrics["test_accuracy"] == pytest.approx(float(np.mean((p[:, 0] > 0.5) == odd)))
+    binary = keras.metrics.BinaryAccuracy()
+    binary.update_state(odd[:, None].astype(np.float32), p)
+    assert metrics["test_accuracy"] == pytest.approx(float(binary.result()), abs=1 / 300)
+    assert metrics["test_loss"] == pytest.approx(float(keras.losses.binary_crossentropy(
+        odd[:, None].astype(np.float32), p).numpy().mean()), rel=1e-3)
+    history = runs.read_history(binary_run)
+    assert history[-1]["val_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1 / 300)
+    report = (binary_run / "report.html").read_text()
+    assert "even" in report and "odd" in report
+
+
+def test_evaluate_predict_export_and_the_dashboard_answer_even_or_odd(binary_run, tiny_mnist, tmp_path, capsys):
+    metrics = json.loads((binary_run / runs.METRICS).read_text())
+    code, out, err = run_cli(capsys, "evaluate", binary_run, "--data-dir", tiny_mnist)
+    assert code == 0, err
+    evaluation = json.loads((binary_run / "evaluation.json").read_text())
+    assert evaluation["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert evaluation["class_names"] == ["even", "odd"] and evaluation["confusion"] == metrics["confusion"]
+    assert "even" in out and "odd" in out
+    seven = digit_png(tmp_path / "seven.png", 7)
+    code, out, err = run_cli(capsys, "predict", binary_run, seven, "--top", "2")
+    assert code == 0, err
+    words = out.split()
+    assert words[0] == f"{seven}:" and {words[1], words[3]} == {"even", "odd"}
+    code, _, err = run_cli(capsys, "export", binary_run, "--format", "tflite", "--out", tmp_path / "phone",
+                           "--data-dir", tiny_mnist)
+    assert code == 0, err
+    exported = json.loads((tmp_path / "phone" / "export.json").read_text())
+    assert exported["class_names"] == ["even", "odd"]
+    assert exported["exported"]["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=0.01)
+    with TestClient(app_module.create_app(binary_run.parent, data_dir=tiny_mnist)) as client:
+        body = client.post(f"/api/runs/{binary_run.name}/predict", content=seven.read_bytes(),
+                           headers={"Content-Type": "image/png"}).json()
+        assert len(body["probabilities"]) == 2 and {row["label"] for row in body["top"]} == {"even", "odd"}
+    code, _, err = run_cli(capsys, "evaluate", binary_run, "--robustness", "--data-dir", tiny_mnist)
+    assert code == 2 and "ten-digit runs only" in err
+
+
+def test_even_odd_also_trains_with_a_softmax_of_two(tiny_mnist, tmp_path, capsys):
+    run = train(capsys, tiny_mnist, tmp_path / "dense-even-odd", "dense", "--classes", "even-odd")
+    metrics = json.loads((run / runs.METRICS).read_text())
+    assert metrics["class_names"] == ["even", "odd"]
+    assert loading.load_run_model(run).get_layer(index=-1).units == 2  # Dense(2, softmax), one-hot labels.

@@ -22,6 +22,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--batch-size", type=arguments.positive_int)
     train.add_argument("--learning-rate", type=arguments.positive_float, help="initial learning rate")
     train.add_argument("--seed", type=arguments.seed, help="seed for repeatable runs (default 0)")
+    train.add_argument("--classes", choices=config.DIGIT_CLASSES,
+                       help="mnist: digits (ten classes, default) or even-odd (two: even 0, odd 1; the model ends in "
+                            "a softmax of two, or one sigmoid with dense-binary's binary cross-entropy)")
     train.add_argument("--shift-pixels", type=arguments.non_negative_int,
                        help="augment with random shifts of up to N pixels (default: the model's recipe)")
     train.add_argument("--lr-schedule", choices=("exponential", "cosine"),
@@ -107,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
         learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
+        classes=args.classes,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
         weight_average=args.weight_average, clipnorm=args.clipnorm, clipvalue=args.clipvalue,
         train_limit=args.train_limit, test_limit=args.test_limit, **arguments.digit_augmentation(args),

@@ -2,7 +2,8 @@
 
 Each rung is a small `build_*` function returning a Functional model whose
 input is a batch of 28x28x1 images with values in [0, 1] (the pipeline's
-output) and whose output is 10 softmax probabilities; `tiny=True` builds the same layers with
+output) and whose output is num_classes softmax probabilities (10 for the
+digits; num_classes=1: one sigmoid probability); `tiny=True` builds the same layers with
 a few hundred to a few thousand weights, for tests. Each is registered by name; the recipes that train them (the ladder's rungs) are
 nophd.presets.
 
@@ -37,22 +38,26 @@ def _inputs(input_shape: tuple[int, ...]) -> keras.KerasTensor:
     return keras.Input(shape=input_shape, name="image")
 
 
-def _classifier(features, num_classes: int):
-    """The last layer: num_classes softmax probabilities, or for num_classes=1 one sigmoid probability.
+def _activation(num_classes: int) -> str:
+    """softmax over the classes, or for num_classes=1 a sigmoid: one probability, of class 1.
 
     One sigmoid unit is how a two-class problem trains with binary
-    cross-entropy: its output p (N, 1) is the probability of class 1.
+    cross-entropy: its output p (N, 1) is the probability of class 1, and
+    1 - p that of class 0 (nophd.models.two_class turns it into both).
     """
-    if num_classes == 1:
-        return layers.Dense(1, activation="sigmoid", name="probability")(features)
-    return layers.Dense(num_classes, activation="softmax")(features)
+    return "sigmoid" if num_classes == 1 else "softmax"
+
+
+def _classifier(features, num_classes: int):
+    """The last layer: Dense with num_classes softmax probabilities, or one sigmoid probability."""
+    return layers.Dense(num_classes, activation=_activation(num_classes))(features)
 
 
 def build_dense1(input_shape, num_classes, tiny=False):
     """One layer: 784 pixels -> 10 softmax neurons (7,850 weights)."""
     inputs = _inputs(input_shape)
     features = layers.Flatten()(inputs)
-    outputs = layers.Dense(num_classes, activation="softmax")(features)
+    outputs = _classifier(features, num_classes)
     return keras.Model(inputs, outputs, name="dense1")
 
 
@@ -116,7 +121,7 @@ def _build_conv(input_shape, num_classes, dropout, batch_norm, name, tiny, stand
         features = layers.Dense(dense, activation="relu")(features)
     if dropout:
         features = layers.Dropout(dropout)(features)
-    outputs = layers.Dense(num_classes, activation="softmax")(features)
+    outputs = _classifier(features, num_classes)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -175,7 +180,7 @@ def _build_conv_pooled(input_shape, num_classes, pooling, name, tiny):
     # first run gave 98.82% test accuracy with a test loss of 0.43).
     features = layers.Conv2D(num_classes, 3, padding="same")(features)
     features = pooling()(features)
-    outputs = layers.Activation("softmax")(features)
+    outputs = layers.Activation(_activation(num_classes))(features)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -227,7 +232,7 @@ def build_conv_l2(input_shape, num_classes, tiny=False):
     cosines = layers.Dense(num_classes, use_bias=False, kernel_constraint=keras.constraints.UnitNorm(axis=0),
                            name="cosine")(unit)
     logits = layers.Rescaling(COSINE_SCALE, name="scale")(cosines)
-    outputs = layers.Activation("softmax")(logits)
+    outputs = layers.Activation(_activation(num_classes))(logits)
     return keras.Model(inputs, outputs, name="conv_l2")
 
 
@@ -236,7 +241,7 @@ def build_rnn_bigru(input_shape, num_classes, tiny=False):
     inputs = _inputs(input_shape)
     rows = layers.Reshape((input_shape[0], input_shape[1] * input_shape[2]))(inputs)
     features = layers.Bidirectional(layers.GRU(TINY_GRU if tiny else 64))(rows)
-    outputs = layers.Dense(num_classes, activation="softmax")(features)
+    outputs = _classifier(features, num_classes)
     return keras.Model(inputs, outputs, name="rnn_bigru")
 
 

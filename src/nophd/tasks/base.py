@@ -198,6 +198,13 @@ class Task:
 
     # --- robustness
 
+    def check_robustness(self, run, values: dict[str, Any]) -> None:
+        """Raises RunError (one line naming `run`) when the run (config.json `values`) has no robustness suite."""
+        from nophd.errors import RunError
+
+        if not self.supports_robustness:
+            raise RunError(f"{run}: robustness suite: digit runs only (this is a {self.noun} run)")
+
     def robustness_sets(self, data_dir, seed: int, per_set: int, stroke_count: int) -> tuple[list, str]:
         """The robustness suite of this kind of run: (nophd.robustness.suite.DigitSets, where their data is).
 
