@@ -202,3 +202,17 @@ def test_even_odd_also_trains_with_a_softmax_of_two(tiny_mnist, tmp_path, capsys
     metrics = json.loads((run / runs.METRICS).read_text())
     assert metrics["class_names"] == ["even", "odd"]
     assert loading.load_run_model(run).get_layer(index=-1).units == 2  # Dense(2, softmax), one-hot labels.
+
+
+def test_a_resumed_two_class_run_ends_as_an_uninterrupted_one(tiny_mnist, tmp_path, interrupted_after_first_epoch):
+    import nophd
+
+    options = dict(epochs=2, train_limit=256, test_limit=64, data_dir=tiny_mnist, progress=False)
+    whole = nophd.train("dense-binary", out=tmp_path / "whole", **options)
+    interrupted_after_first_epoch(nophd.train, "dense-binary", out=tmp_path / "cut", **options)
+    resumed = nophd.train("dense-binary", out=tmp_path / "cut", resume=True, **options)
+    assert resumed.metrics["test_accuracy"] == pytest.approx(whole.metrics["test_accuracy"])
+    expected, got = loading.load_run_model(whole.run_directory), loading.load_run_model(resumed.run_directory)
+    assert got.output.shape == (None, 2)
+    for a, b in zip(expected.weights, got.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
