@@ -153,8 +153,10 @@ def test_two_class_digit_runs_and_the_binary_loss_are_checked():
         config.override(binary, strategy="mirrored")
     with pytest.raises(ConfigError, match="label_smoothing: needs loss categorical_crossentropy"):
         config.override(binary, label_smoothing=0.1)
-    with pytest.raises(ConfigError, match="two-class digit runs"):
-        config.photo_config("flowers", loss="binary_crossentropy")
+    # A photo folder's classes are known when the run starts: two are needed for one sigmoid.
+    assert config.photo_config("two-folders", loss="binary_crossentropy").loss == "binary_crossentropy"
+    with pytest.raises(ConfigError, match="needs exactly two classes, not 3"):
+        config.photo_config("flowers", loss="binary_crossentropy", class_names=("a", "b", "c"))
     assert config.from_dict(binary.to_dict()) == binary
     # A config.json from before two-class runs reads as the ten digits.
     values = presets.preset("dense").to_dict()

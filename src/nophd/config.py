@@ -116,7 +116,8 @@ class RunConfig:
         loss: "categorical_crossentropy" (one-hot labels),
             "sparse_categorical_crossentropy" (integer labels) or
             "binary_crossentropy" (two classes, integer labels 0 and 1, one
-            sigmoid output; digit runs with classes "even-odd" only).
+            sigmoid output: digit runs with classes "even-odd", photo
+            folders of exactly two classes).
         clipnorm: rescale each variable's gradient to at most this L2 norm
             (None: no clipping). Keeps the gradient's direction, so it tames
             the rare exploding step of a recurrent net (rnn-bigru) without
@@ -235,6 +236,9 @@ class RunConfig:
             raise ConfigError("warmup_epochs: only the cosine schedule warms up; add lr_schedule cosine")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing: expected a fraction in [0, 1), got {self.label_smoothing}")
+        if self.loss == "binary_crossentropy" and self.strategy != "one":
+            # The multi-device validation (nophd.training.distribute) scores softmax rows by argmax.
+            raise ConfigError(f"loss: binary_crossentropy trains on one device for now, not strategy {self.strategy}")
         if self.label_smoothing and self.loss != "categorical_crossentropy":
             raise ConfigError("label_smoothing: needs loss categorical_crossentropy (one-hot labels)")
         if self.weight_average is not None and not 0 < self.weight_average < 1:
@@ -305,9 +309,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
             raise ConfigError(f"classes: expected one of {', '.join(DIGIT_CLASSES)}, got {self.classes!r}")
         if self.loss == "binary_crossentropy" and self.classes != "even-odd":
             raise ConfigError("loss: binary_crossentropy needs two classes; add classes even-odd (--classes even-odd)")
-        if self.loss == "binary_crossentropy" and self.strategy != "one":
-            # The multi-device validation (nophd.training.distribute) scores softmax rows by argmax.
-            raise ConfigError(f"loss: binary_crossentropy trains on one device for now, not strategy {self.strategy}")
+
         if not 0 <= self.validation_split < 1:
             raise ConfigError(f"validation_split: expected a fraction in [0, 1), got {self.validation_split}")
         for name in ("train_limit", "test_limit"):
@@ -428,9 +430,9 @@ class PhotoConfig(RunConfig):
             if getattr(self, name) not in valid:
                 raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(self, name)!r}")
         photo_augment.check(self.augmentations)
-        if self.loss == "binary_crossentropy":
-            raise ConfigError("loss: binary_crossentropy (one sigmoid output) is for two-class digit runs such as "
-                              "dense-binary; photo runs train a softmax over their classes")
+        if self.loss == "binary_crossentropy" and self.class_names and len(self.class_names) != 2:
+            raise ConfigError(f"loss: binary_crossentropy (one sigmoid output) needs exactly two classes, "
+                              f"not {len(self.class_names)}")
         for name in ("fine_tune_epochs", "fine_tune_layers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected a whole number >= 0, got {getattr(self, name)}")

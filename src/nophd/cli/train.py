@@ -36,6 +36,10 @@ def add_parser(subparsers) -> None:
     train.add_argument("--weight-average", type=arguments.positive_float, metavar="DECAY",
                        help="end with an exponential moving average of the weights, decay DECAY per step (e.g. "
                             "0.999; default: the recipe's, mostly none)")
+    train.add_argument("--loss", choices=config.LOSSES,
+                       help="default: the recipe's (mnist) or sparse_categorical_crossentropy (photos); "
+                            "binary_crossentropy trains one sigmoid output for two classes (mnist with --classes "
+                            "even-odd, or a photo folder of two classes)")
     train.add_argument("--clipnorm", type=arguments.positive_float, metavar="NORM",
                        help="rescale each gradient to at most this L2 norm (default: the recipe's; rnn-bigru 1.0)")
     train.add_argument("--clipvalue", type=arguments.positive_float, metavar="VALUE",
@@ -110,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
         learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
-        classes=args.classes,
+        classes=args.classes, loss=args.loss,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
         weight_average=args.weight_average, clipnorm=args.clipnorm, clipvalue=args.clipvalue,
         train_limit=args.train_limit, test_limit=args.test_limit, **arguments.digit_augmentation(args),

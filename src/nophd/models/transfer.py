@@ -310,7 +310,9 @@ def build_transfer_model(
     Args:
         base: a name in BACKBONES ("mobilenet_v2", "mobilenet_v1_025",
             "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2").
-        num_classes: the number of classes, at least 2.
+        num_classes: the number of classes, at least 2; 1 for a two-class
+            model with one sigmoid output (binary cross-entropy), the
+            probability of the second class.
         image_size: the side of the square input images, 32 to 512 (the
             lab uses 192).
         head: "flatten" (the lab's: Flatten then Dense: a weight for every
@@ -336,8 +338,8 @@ def build_transfer_model(
     spec = _backbone_spec(base)
     if head not in HEADS:
         raise ConfigError(f"unknown head {head!r}; valid heads: {', '.join(HEADS)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ConfigError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ConfigError(f"num_classes must be an integer of at least 1, got {num_classes!r}")
     _check_image_size(image_size)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ConfigError(f"dropout must be a number from 0 (included) to 1 (excluded), got {dropout!r}")
@@ -360,7 +362,8 @@ def build_transfer_model(
         features = layers.GlobalAveragePooling2D(name="global_average_pooling")(features)
     if dropout:
         features = layers.Dropout(dropout, name="dropout")(features)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(features)
+    outputs = layers.Dense(num_classes, activation="sigmoid" if num_classes == 1 else "softmax",
+                           name="probabilities")(features)
     return keras.Model(inputs, outputs, name=f"{base}_{head}")
 
 

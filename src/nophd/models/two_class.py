@@ -29,12 +29,19 @@ def is_single_sigmoid(model: keras.Model) -> bool:
 def two_class_model(model: keras.Model) -> keras.Model:
     """`model` with its (N, 1) sigmoid output p turned into (N, 2) probabilities [1 - p, p].
 
-    The returned model shares `model`'s layers and weights. A model that
-    does not end in one output is returned as it is.
+    The returned model shares `model`'s layers and weights. When `model` is
+    compiled, so is the result, with the same optimizer (its state is saved
+    with the model) and sparse categorical cross-entropy, which on
+    [1 - p, p] and integer labels 0/1 is the binary cross-entropy of p: the
+    saved model can go on training. A model that does not end in one
+    output is returned as it is.
     """
     if not is_single_sigmoid(model):
         return model
     probability = model.output
     complement = layers.Rescaling(-1.0, offset=1.0, name="class_0_probability")(probability)
     both = layers.Concatenate(name="two_class_probabilities")([complement, probability])
-    return keras.Model(model.input, both, name=model.name)
+    wrapped = keras.Model(model.input, both, name=model.name)
+    if getattr(model, "optimizer", None) is not None:
+        wrapped.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return wrapped

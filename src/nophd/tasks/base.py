@@ -26,8 +26,8 @@ from nophd import values as values_module
 
 # Config fields every kind of run sets with a `nophd train` flag (--batch-size: batch_size).
 COMMON_TRAIN_FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "seed", "lr_schedule", "warmup_epochs",
-                            "label_smoothing", "weight_average", "clipnorm", "clipvalue", "validation_split", "strategy", "lr_scaling",
-                            "mixed_precision", "jit")
+                            "label_smoothing", "weight_average", "loss", "clipnorm", "clipvalue", "validation_split",
+                            "strategy", "lr_scaling", "mixed_precision", "jit")
 
 
 class Task:
