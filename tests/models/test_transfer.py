@@ -266,7 +266,7 @@ def test_a_failed_imagenet_download_is_a_data_error(monkeypatch):
 @pytest.mark.parametrize("arguments, field", [
     (dict(base="resnet"), "mobilenet_v2, mobilenet_v1_025"),
     (dict(head="dense"), "flatten, gap"),
-    (dict(num_classes=1), "num_classes"),
+    (dict(num_classes=0), "num_classes"),  # 1 is a two-class model with one sigmoid output.
     (dict(image_size=16), "image_size must be an integer from 32 to 512"),
     (dict(image_size=513), "image_size"),
     (dict(dropout=1.0), "dropout"),
