@@ -116,7 +116,8 @@ def test_data_command_reports_counts_and_checksums(tiny_mnist, capsys):
 def test_models_lists_every_rung_with_parameters(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0
-    for name, parameters in (("dense1", "7,850"), ("conv-bn", "354,538"), ("rnn-bigru", "37,386")):
+    for name, parameters in (("dense1", "7,850"), ("conv-bn", "354,538"), ("rnn-bigru", "37,386"),
+                             ("conv-gmp", "41,218"), ("conv-l2", "240,440"), ("dense-binary", "169,121")):
         line = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert parameters in line
     assert "99.5%" in out

@@ -138,3 +138,27 @@ def test_a_config_json_of_your_own_model_reads_back():
     assert config.evaluated_split_of(saved) == "validation"
     with pytest.raises(ConfigError, match="^batch_size: expected a whole number >= 1, got 0$"):
         config.from_dict({**saved, "batch_size": 0})
+
+
+def test_two_class_digit_runs_and_the_binary_loss_are_checked():
+    binary = presets.preset("dense-binary")
+    assert (binary.loss, binary.classes, binary.output_units) == ("binary_crossentropy", "even-odd", 1)
+    assert config.override(presets.preset("dense"), classes="even-odd").output_units == 2
+    assert presets.preset("dense").output_units == 10 and presets.preset("dense").classes == "digits"
+    with pytest.raises(ConfigError, match="binary_crossentropy needs two classes"):
+        config.override(binary, classes="digits")
+    with pytest.raises(ConfigError, match="classes: expected one of digits, even-odd"):
+        config.override(presets.preset("dense"), classes="vowels")
+    with pytest.raises(ConfigError, match="binary_crossentropy trains on one device"):
+        config.override(binary, strategy="mirrored")
+    with pytest.raises(ConfigError, match="label_smoothing: needs loss categorical_crossentropy"):
+        config.override(binary, label_smoothing=0.1)
+    # A photo folder's classes are known when the run starts: two are needed for one sigmoid.
+    assert config.photo_config("two-folders", loss="binary_crossentropy").loss == "binary_crossentropy"
+    with pytest.raises(ConfigError, match="needs exactly two classes, not 3"):
+        config.photo_config("flowers", loss="binary_crossentropy", class_names=("a", "b", "c"))
+    assert config.from_dict(binary.to_dict()) == binary
+    # A config.json from before two-class runs reads as the ten digits.
+    values = presets.preset("dense").to_dict()
+    del values["classes"]
+    assert config.from_dict(values).classes == "digits"

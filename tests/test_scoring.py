@@ -116,3 +116,16 @@ def test_an_accuracy_on_few_examples_gets_its_95_percent_interval_in_a_warning()
     assert scoring.few_examples_warning(0.9, scoring.FEW_EXAMPLES) is None
     for accuracy, examples in ((None, 20), (0.9, None), ("x", 3), (0.9, 0), (True, 5), (1.5, 10)):
         assert scoring.few_examples_warning(accuracy, examples) is None
+
+
+def test_one_sigmoid_column_is_scored_as_two_class_probabilities():
+    sigmoid = np.array([[0.9], [0.2], [0.6]])
+    both = scoring.as_class_probabilities(sigmoid)
+    np.testing.assert_allclose(both, [[0.1, 0.9], [0.8, 0.2], [0.4, 0.6]])
+    evaluation = scoring.score(sigmoid, np.array([1, 0, 0]))
+    assert evaluation.accuracy == pytest.approx(2 / 3)
+    assert evaluation.confusion.tolist() == [[1, 1], [0, 1]]
+    # The loss is binary cross-entropy.
+    assert evaluation.loss == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4])))
+    softmax = np.array([[0.2, 0.8]])
+    assert np.array_equal(scoring.as_class_probabilities(softmax), softmax)

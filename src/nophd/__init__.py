@@ -179,7 +179,7 @@ def train_dataset(dataset: str | os.PathLike, *, model: str | None = None, **opt
 # (the first one set is the one named in the error).
 PHOTO_ONLY = ("base", "head", "dropout", "image_size", "weights", "fine_tune_epochs", "fine_tune_layers",
               "fine_tune_learning_rate", "lr_decay", "augment", "augmentations", "class_weight", "tuning_split")
-MNIST_ONLY = ("model", "shift_pixels", *augment.FIELDS, "train_limit", "test_limit")
+MNIST_ONLY = ("model", "classes", "shift_pixels", *augment.FIELDS, "train_limit", "test_limit")
 
 
 def _refuse(options: dict, names, reason: str) -> None:

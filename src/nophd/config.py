@@ -23,7 +23,13 @@ from nophd.data import augment, photo_augment
 from nophd.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
-LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
+# What a digit run tells apart: the ten digits, or two classes made of them
+# ("even-odd": label 0 for 0, 2, 4, 6, 8 and 1 for 1, 3, 5, 7, 9;
+# nophd.tasks.digits relabels the MNIST files). Two classes train either
+# with a softmax of two (categorical or sparse loss) or with one sigmoid
+# unit (binary_crossentropy).
+DIGIT_CLASSES = ("digits", "even-odd")
 # The strategies a run can record (nophd.training.distribute resolves "auto").
 RUN_STRATEGIES = ("one", "mirrored", "multiworker", "tpu")
 LR_SCALINGS = ("linear", "sqrt", "none")
@@ -46,9 +52,13 @@ class Recipe(augment.AugmentationFields):
             (`0.01 * 0.6**epoch`). None keeps it constant.
         batch_size: examples per step.
         epochs: default number of epochs.
-        loss: "categorical_crossentropy" (one-hot labels, the codelab's) or
-            "sparse_categorical_crossentropy" (integer labels).
+        loss: "categorical_crossentropy" (one-hot labels, the codelab's),
+            "sparse_categorical_crossentropy" (integer labels) or
+            "binary_crossentropy" (two classes, one sigmoid output).
+        classes: "digits" (the ten digits) or "even-odd" (two classes).
         clipnorm: optional gradient-norm clipping for the optimizer.
+        clipvalue: optional clipping of each gradient element to
+            [-clipvalue, clipvalue].
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
@@ -65,7 +75,9 @@ class Recipe(augment.AugmentationFields):
     epochs: int
     lr_decay: float | None = None
     loss: str = "categorical_crossentropy"
+    classes: str = "digits"
     clipnorm: float | None = None
+    clipvalue: float | None = None
     shift_pixels: int = 0
     lr_schedule: str = "exponential"
     warmup_epochs: float = 0.0
@@ -101,9 +113,20 @@ class RunConfig:
             0.999: about the last 1,000 steps), and the run ends with the
             averaged weights (Keras' use_ema; nophd.training.loop). None: the
             last step's weights.
-        loss: "categorical_crossentropy" (one-hot labels) or
-            "sparse_categorical_crossentropy" (integer labels).
-        clipnorm: clip each gradient to this norm (None: no clipping).
+        loss: "categorical_crossentropy" (one-hot labels),
+            "sparse_categorical_crossentropy" (integer labels) or
+            "binary_crossentropy" (two classes, integer labels 0 and 1, one
+            sigmoid output: digit runs with classes "even-odd", photo
+            folders of exactly two classes).
+        clipnorm: rescale each variable's gradient to at most this L2 norm
+            (None: no clipping). Keeps the gradient's direction, so it tames
+            the rare exploding step of a recurrent net (rnn-bigru) without
+            changing ordinary steps.
+        clipvalue: clip each gradient element to [-clipvalue, clipvalue]
+            (None: no clipping). Cheaper and cruder: it changes the
+            gradient's direction whenever one element is clipped. Keras'
+            optimizers take one clipping at most, so only one of the two
+            may be set.
         seed: seeds Python, NumPy, TensorFlow, shuffling and augmentation.
         validation_split: share of the training data held out for validation.
         shuffle_buffer: tf.data shuffle buffer, in examples.
@@ -133,6 +156,7 @@ class RunConfig:
     weight_average: float | None = None
     loss: str = "sparse_categorical_crossentropy"
     clipnorm: float | None = None
+    clipvalue: float | None = None
     seed: int = 0
     validation_split: float = 0.0
     shuffle_buffer: int = 5000
@@ -212,12 +236,19 @@ class RunConfig:
             raise ConfigError("warmup_epochs: only the cosine schedule warms up; add lr_schedule cosine")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing: expected a fraction in [0, 1), got {self.label_smoothing}")
+        if self.loss == "binary_crossentropy" and self.strategy != "one":
+            # The multi-device validation (nophd.training.distribute) scores softmax rows by argmax.
+            raise ConfigError(f"loss: binary_crossentropy trains on one device for now, not strategy {self.strategy}")
         if self.label_smoothing and self.loss != "categorical_crossentropy":
             raise ConfigError("label_smoothing: needs loss categorical_crossentropy (one-hot labels)")
         if self.weight_average is not None and not 0 < self.weight_average < 1:
             raise ConfigError(f"weight_average: expected a decay in (0, 1) such as 0.999, got {self.weight_average}")
-        if self.clipnorm is not None and not (self.clipnorm > 0 and math.isfinite(self.clipnorm)):
-            raise ConfigError(f"clipnorm: expected a positive number, got {self.clipnorm}")
+        for name in ("clipnorm", "clipvalue"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{name}: expected a positive number, got {value}")
+        if self.clipnorm is not None and self.clipvalue is not None:
+            raise ConfigError("clipvalue: Keras' optimizers clip one way at most; set clipnorm or clipvalue, not both")
         if self.seed < 0:
             raise ConfigError(f"seed: expected a whole number >= 0, got {self.seed}")
 
@@ -236,6 +267,8 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
         the digit-augmentation strengths (rotate_degrees, ..., band_share):
             inherited from nophd.data.augment.AugmentationFields, keyword
             only; all 0, the default, is none.
+        classes: "digits" (ten classes, the codelab's) or "even-odd" (two
+            classes: even 0, odd 1; see DIGIT_CLASSES).
         train_limit, test_limit: use only the first N training / test
             examples (quick runs and tests).
         validation_split: 0 keeps the codelab's convention: the 10,000 test
@@ -258,12 +291,25 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
     batch_size: int = dataclasses.field()
     epochs: int = dataclasses.field()
     loss: str = "categorical_crossentropy"
+    classes: str = "digits"
     shift_pixels: int = 0
     train_limit: int | None = None
     test_limit: int | None = None
 
+    @property
+    def output_units(self) -> int:
+        """The model's outputs: one sigmoid probability with binary_crossentropy, else one softmax per class."""
+        if self.loss == "binary_crossentropy":
+            return 1
+        return 2 if self.classes == "even-odd" else 10
+
     def validate(self) -> None:
         super().validate()
+        if self.classes not in DIGIT_CLASSES:
+            raise ConfigError(f"classes: expected one of {', '.join(DIGIT_CLASSES)}, got {self.classes!r}")
+        if self.loss == "binary_crossentropy" and self.classes != "even-odd":
+            raise ConfigError("loss: binary_crossentropy needs two classes; add classes even-odd (--classes even-odd)")
+
         if not 0 <= self.validation_split < 1:
             raise ConfigError(f"validation_split: expected a fraction in [0, 1), got {self.validation_split}")
         for name in ("train_limit", "test_limit"):
@@ -282,7 +328,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
 
 # The names of nophd.models.transfer.BACKBONES (spelled out: this module imports no model).
 BASES = ("mobilenet_v2", "mobilenet_v1_025", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-HEADS = ("flatten", "gap")
+HEADS = ("flatten", "gap", "gmp")
 CLASS_WEIGHTS = ("none", "balanced")
 AUGMENT = photo_augment.PHASES
 
@@ -295,13 +341,14 @@ class PhotoConfig(RunConfig):
     cached backbone features unless `augment` is "all"), then `fine_tune_epochs`
     with the top `fine_tune_layers` backbone layers unfrozen (batch
     normalization stays frozen) at `fine_tune_learning_rate`. Both phases
-    use the run's optimizer, loss and clipnorm.
+    use the run's optimizer, loss and gradient clipping (clipnorm, clipvalue).
 
     Args (beyond RunConfig's):
         dataset: "flowers" (tf_flowers), an image folder ROOT/<class>/*.jpg,
             or a folder of TFRecord shards written by `nophd data tfrecords`.
         base: backbone, one of BASES.
-        head: "flatten" (the lab's) or "gap" (global average pooling).
+        head: "flatten" (the lab's), "gap" (global average pooling) or
+            "gmp" (global max pooling).
         dropout: dropout rate before the last Dense (0: none).
         image_size: side of the square input, 32 to 512 (the lab: 192).
         weights: "auto" ($NOPHD_DATA/weights, the Keras cache, then Keras'
@@ -386,6 +433,9 @@ class PhotoConfig(RunConfig):
             if getattr(self, name) not in valid:
                 raise ConfigError(f"{name}: expected one of {', '.join(valid)}, got {getattr(self, name)!r}")
         photo_augment.check(self.augmentations)
+        if self.loss == "binary_crossentropy" and self.class_names and len(self.class_names) != 2:
+            raise ConfigError(f"loss: binary_crossentropy (one sigmoid output) needs exactly two classes, "
+                              f"not {len(self.class_names)}")
         for name in ("fine_tune_epochs", "fine_tune_layers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: expected a whole number >= 0, got {getattr(self, name)}")
@@ -447,7 +497,7 @@ class CustomConfig(RunConfig):
     # know them, so config.json leaves them out (from_dict fills the defaults).
     not_recorded: typing.ClassVar[tuple[str, ...]] = (
         "lr_decay", "lr_schedule", "warmup_epochs", "label_smoothing", "weight_average", "clipnorm",
-        "validation_split", "shuffle_buffer", "strategy", "replicas", "lr_scaling", "mixed_precision", "jit")
+        "clipvalue", "validation_split", "shuffle_buffer", "strategy", "replicas", "lr_scaling", "mixed_precision", "jit")
 
     def to_dict(self) -> dict[str, typing.Any]:
         values = {key: value for key, value in super().to_dict().items() if key not in self.not_recorded}

@@ -8,8 +8,8 @@ preset's name as its "model", so old runs still resume and evaluate.
 
 Recipes from the codelab's notebooks: SGD's and Adam's Keras defaults for
 the first rungs, then Adam with the exponential decay 0.01 * 0.6**epoch,
-and for batch norm BATCH_SIZE=64 with decay 0.666. Two more presets come
-from the tutorial on Keras' advanced layers.
+and for batch norm BATCH_SIZE=64 with decay 0.666. More presets come
+from the tutorial on Keras' advanced layers (family "advanced").
 
 Example:
     config = nophd.config.override(presets.preset("conv-bn"), epochs=2, seed=1)
@@ -37,6 +37,13 @@ class Preset:
         codelab_text: that figure as the codelab words it, e.g. "~97%".
         family: "ladder" for the codelab's rungs, "beyond" for recipes that
             go past it, "advanced" for the advanced-layers tutorial's.
+        in_default_ladder: whether `nophd ladder` trains it when no
+            --models are named. The advanced-layers tour's later rungs
+            (conv-gmp, conv-l2, dense-binary) are not: they would add about
+            ten minutes on 2 CPU cores to a ladder that already takes about
+            45, and dense-binary's accuracy answers another question (two
+            classes) than the ladder's chart compares. `nophd ladder
+            --models conv-gmp,conv-l2` trains them.
     """
 
     name: str
@@ -46,6 +53,7 @@ class Preset:
     codelab_accuracy: float | None = None
     codelab_text: str = "—"
     family: str = "ladder"
+    in_default_ladder: bool = True
 
 
 _DECAY = dict(optimizer="adam", learning_rate=0.01, lr_decay=0.6)
@@ -112,12 +120,40 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
            Recipe(optimizer="adam", learning_rate=0.005, lr_decay=0.7, batch_size=128, epochs=8,
                   loss="sparse_categorical_crossentropy", clipnorm=1.0),
            "Rows as a sequence through Bidirectional(GRU(64)), clipnorm 1.0, sparse labels", family="advanced"),
+    # The conv-gap rung with a global max pooling instead: the same recipe
+    # and weights, so the two compare the pooling alone.
+    Preset("conv-gmp", "conv-gmp",
+           Recipe(optimizer="adam", learning_rate=0.01, lr_decay=0.666, batch_size=64, epochs=10,
+                  loss="sparse_categorical_crossentropy"),
+           "conv-gap with a GlobalMaxPooling2D head: each class keeps its map's strongest response, not its mean "
+           "(Flatten keeps every position, with a weight each)", family="advanced", in_default_ladder=False),
+    Preset("conv-l2", "conv-l2",
+           Recipe(optimizer="adam", learning_rate=0.01, lr_decay=0.666, batch_size=64, epochs=10,
+                  loss="sparse_categorical_crossentropy"),
+           "Batch-norm convnet, embedding L2-normalised by a Lambda layer, cosine classifier scaled by 16",
+           family="advanced", in_default_ladder=False),
+    # Two classes with one sigmoid output: is the digit even or odd? dense's
+    # layers and recipe, its last layer one sigmoid unit (the probability of
+    # "odd"), binary cross-entropy and binary accuracy. Even or odd rather
+    # than "is it a 7?": the two classes are about as large (49% and 51% of
+    # MNIST), so accuracy is not flattered by a majority class (90% for
+    # always answering "not a 7"), and the net must still know every digit.
+    Preset("dense-binary", "dense",
+           Recipe(optimizer="adam", learning_rate=0.001, batch_size=128, epochs=10, loss="binary_crossentropy",
+                  classes="even-odd"),
+           "Even or odd? Dense 200-60 relu, one sigmoid output, binary cross-entropy and binary accuracy",
+           family="advanced", in_default_ladder=False),
 )}
 
 
 def names() -> list[str]:
     """All preset names, in ladder order."""
     return list(PRESETS)
+
+
+def default_ladder_names() -> list[str]:
+    """The presets `nophd ladder` trains when no --models are named, in ladder order."""
+    return [name for name, preset in PRESETS.items() if preset.in_default_ladder]
 
 
 def get(name: str) -> Preset:

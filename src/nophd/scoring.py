@@ -85,14 +85,32 @@ def class_figures(confusion) -> dict[str, list | float]:
     }
 
 
+def as_class_probabilities(outputs) -> np.ndarray:
+    """A model's outputs as (N, K) class probabilities: one sigmoid column p (N, 1) becomes [1 - p, p] (N, 2).
+
+    nophd's own two-class runs save their model with that conversion inside
+    (nophd.models.two_class); this keeps a Keras model of the user's own
+    with one sigmoid output (recorded by nophd.RunFolder) scored the same way.
+
+    Example:
+        as_class_probabilities([[0.9], [0.2]])  # [[0.1, 0.9], [0.8, 0.2]]
+    """
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        return np.concatenate([1.0 - outputs, outputs], axis=1)
+    return outputs
+
+
 def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
     """Accuracy, loss, confusion matrix and per-class accuracy of softmax outputs.
 
     Args:
-        probabilities: float (N, K), one row per example.
+        probabilities: float (N, K), one row per example; (N, 1), one
+            sigmoid probability of class 1 per example, is read as the two
+            classes' probabilities [1 - p, p] (see `as_class_probabilities`).
         labels: int (N,) true classes.
     """
-    probabilities = np.asarray(probabilities)
+    probabilities = as_class_probabilities(probabilities)
     labels = np.asarray(labels).astype(np.int64)
     classes = probabilities.shape[1]
     predictions = probabilities.argmax(axis=1)

@@ -4,7 +4,10 @@ import keras
 import numpy as np
 import pytest
 
+import tensorflow as tf
+
 from nophd import models, presets
+from nophd.models import functions, ladder
 
 
 def layer_kinds(model):
@@ -19,6 +22,17 @@ def test_every_model_builds_and_outputs_ten_probabilities(tiny):
         probabilities = np.asarray(model(batch, training=False))
         assert probabilities.shape == (3, 10), name
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("tiny", [False, True])
+def test_every_model_asked_for_one_class_ends_in_one_sigmoid_probability(tiny):
+    batch = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    for name in models.names():
+        model = models.build(name, num_classes=1, tiny=tiny)
+        probability = np.asarray(model(batch, training=False))
+        assert probability.shape == (3, 1), name
+        assert ((probability > 0) & (probability < 1)).all(), name
+        assert model.layers[-1].get_config()["activation"] == "sigmoid", name
 
 
 def test_tiny_variants_keep_the_layers_with_far_fewer_weights():
@@ -109,6 +123,48 @@ def test_advanced_layer_models():
     assert isinstance(bidirectional.forward_layer, keras.layers.GRU)
     assert presets.get("rnn-bigru").recipe.loss == "sparse_categorical_crossentropy"
     assert presets.get("rnn-bigru").recipe.clipnorm == 1.0
+
+
+def test_conv_gmp_is_conv_gap_with_a_global_max_pooling():
+    gap, gmp = models.build("conv-gap"), models.build("conv-gmp")
+    assert "GlobalMaxPooling2D" in layer_kinds(gmp) and "GlobalAveragePooling2D" not in layer_kinds(gmp)
+    assert [kind for kind in layer_kinds(gap) if kind != "GlobalAveragePooling2D"] == [
+        kind for kind in layer_kinds(gmp) if kind != "GlobalMaxPooling2D"]
+    assert gmp.count_params() == gap.count_params() == 41_218
+    # Reference: the same weights, and the softmax of each class map's largest value.
+    gmp.set_weights(gap.get_weights())
+    batch = np.random.default_rng(2).random((3, 28, 28, 1), dtype=np.float32)
+    maps = keras.Model(gap.input, gap.layers[-3].output)(batch, training=False)
+    expected = keras.ops.softmax(keras.ops.max(maps, axis=(1, 2)))
+    np.testing.assert_allclose(gmp(batch, training=False), expected, rtol=1e-5, atol=1e-6)
+    recipe = presets.get("conv-gmp").recipe
+    assert recipe == presets.get("conv-gap").recipe and presets.get("conv-gmp").family == "advanced"
+
+
+def test_conv_l2_normalises_its_embedding_then_scales_cosine_logits():
+    model = models.build("conv-l2")
+    lambdas = [layer for layer in model.layers if isinstance(layer, keras.layers.Lambda)]
+    assert len(lambdas) == 1 and lambdas[0].function is functions.l2_normalize
+    batch = np.random.default_rng(3).random((4, 28, 28, 1), dtype=np.float32)
+    unit = keras.Model(model.input, model.get_layer("l2_normalize").output)(batch, training=False)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(unit), axis=1), 1.0, rtol=1e-5)
+    cosine = model.get_layer("cosine")
+    assert not cosine.use_bias and isinstance(cosine.kernel_constraint, keras.constraints.UnitNorm)
+    assert model.get_layer("scale").scale == ladder.COSINE_SCALE
+    # Reference: the tutorial's own Lambda and a plain cosine similarity, scaled, through softmax.
+    embedding = keras.Model(model.input, model.get_layer("embedding").output)(batch, training=False)
+    tutorial = keras.layers.Lambda(lambda x: tf.math.l2_normalize(x, axis=1))(embedding)
+    kernel = np.asarray(cosine.kernel)
+    kernel = kernel / np.linalg.norm(kernel, axis=0)
+    cosine.kernel.assign(kernel)
+    expected = keras.ops.softmax(ladder.COSINE_SCALE * (np.asarray(tutorial) @ kernel))
+    np.testing.assert_allclose(model(batch, training=False), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_the_new_advanced_rungs_stay_out_of_the_default_ladder():
+    default = presets.default_ladder_names()
+    assert default == [name for name in presets.names() if name not in ("conv-gmp", "conv-l2", "dense-binary")]
+    assert {"conv-gap", "rnn-bigru", "conv-bn-best"} <= set(default)
 
 
 def test_unknown_model():

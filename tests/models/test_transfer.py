@@ -46,7 +46,7 @@ def test_each_base_and_head_builds_a_frozen_probability_model(base, head):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
     kinds = [type(layer).__name__ for layer in model.layers]
-    head_layer = {"flatten": "Flatten", "gap": "GlobalAveragePooling2D"}[head]
+    head_layer = {"flatten": "Flatten", "gap": "GlobalAveragePooling2D", "gmp": "GlobalMaxPooling2D"}[head]
     assert kinds == ["InputLayer", "Rescaling", "Functional", head_layer, "Dense"]
     backbone = transfer.backbone_of(model)
     assert backbone.name == base
@@ -62,6 +62,16 @@ def test_parameter_counts_match_keras_applications():
     model = transfer.build_transfer_model("mobilenet_v2", 5, image_size=96, head="flatten", weights=None)
     # The lab's Flatten head on 3x3x1280 features: 11,520 * 5 + 5.
     assert model.count_params() == 2_257_984 + 3 * 3 * 1280 * 5 + 5
+
+
+def test_the_max_pooling_head_keeps_each_feature_maps_largest_value():
+    model = transfer.build_transfer_model("mobilenet_v1_025", 3, image_size=96, head="gmp", weights=None)
+    gap = transfer.build_transfer_model("mobilenet_v1_025", 3, image_size=96, head="gap", weights=None)
+    assert model.count_params() == gap.count_params()  # Both pool to one number per map: 256 * 3 + 3.
+    feature_extractor, head = transfer.head_features_model(model)
+    features = np.asarray(feature_extractor.predict(raw_pixels(), verbose=0))
+    pooled = model.get_layer("global_max_pooling")(features)
+    np.testing.assert_allclose(np.asarray(pooled), features.max(axis=(1, 2)), rtol=1e-6)
 
 
 def test_preprocessing_is_inside_the_model_and_matches_preprocess_input(v2_model):
@@ -256,7 +266,7 @@ def test_a_failed_imagenet_download_is_a_data_error(monkeypatch):
 @pytest.mark.parametrize("arguments, field", [
     (dict(base="resnet"), "mobilenet_v2, mobilenet_v1_025"),
     (dict(head="dense"), "flatten, gap"),
-    (dict(num_classes=1), "num_classes"),
+    (dict(num_classes=0), "num_classes"),  # 1 is a two-class model with one sigmoid output.
     (dict(image_size=16), "image_size must be an integer from 32 to 512"),
     (dict(image_size=513), "image_size"),
     (dict(dropout=1.0), "dropout"),

@@ -119,12 +119,14 @@ def test_the_command_in_the_card_is_one_the_cli_accepts(tmp_path):
         from nophd import tasks
 
         task = tasks.of_run(values)
-        changed = {**values, "label_smoothing": 0.1, "mixed_precision": True, "clipnorm": 1.0, "seed": 7}
+        changed = {**values, "label_smoothing": 0.1, "mixed_precision": True, "clipnorm": 1.0, "seed": 7,
+                   "shuffle_buffer": 100}
         arguments, unflagged = model_card.train_command(task, changed)
         parsed = parser.parse_args(arguments)
         assert parsed.label_smoothing == 0.1 and parsed.mixed_precision and parsed.seed == 7
-        # No flag sets clipnorm: the card names it instead of inventing one.
-        assert ("clipnorm", 1.0) in unflagged
+        assert parsed.clipnorm == 1.0
+        # No flag sets shuffle_buffer: the card names it instead of inventing one.
+        assert ("shuffle_buffer", 100) in unflagged
 
 
 def test_robustness_and_exports_are_shown_when_present(tmp_path):

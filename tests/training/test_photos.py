@@ -458,3 +458,30 @@ def test_evaluating_with_tta_averages_views_and_keeps_the_plain_figures(uninterr
     assert averaged["test_examples"] == plain["test_examples"] and 0 <= averaged["test_accuracy"] <= 1
     assert json.loads((run / "evaluation-tta.json").read_text())["test_accuracy"] == averaged["test_accuracy"]
     assert json.loads((run / "evaluation.json").read_text())["tta"] is False
+
+
+def test_a_two_class_folder_trains_one_sigmoid_and_is_scored_as_two_probabilities(tmp_path, calibrated_weights, capsys):
+    from nophd.inference import loading
+
+    folder = synthetic.write_photo_folder(tmp_path / "two", per_class=16, size=SIZE, classes=2)
+    settings = tiny_config(folder, calibrated_weights, epochs=2, fine_tune_epochs=1, loss="binary_crossentropy")
+    result = train_and_evaluate(settings, tmp_path / "run", progress=False)
+    saved = json.loads((result.run_directory / runs.CONFIG).read_text(encoding="utf-8"))
+    assert saved["loss"] == "binary_crossentropy" and len(saved["class_names"]) == 2
+    model = loading.load_run_model(result.run_directory)
+    assert model.output.shape == (None, 2) and model.get_layer("probabilities").units == 1
+    assert model.get_layer("probabilities").get_config()["activation"] == "sigmoid"
+    metrics = result.metrics
+    assert np.asarray(metrics["confusion"]).shape == (2, 2) and len(metrics["per_class_f1"]) == 2
+    code = cli.main(["evaluate", str(result.run_directory)])
+    assert code == 0
+    evaluation = json.loads((result.run_directory / "evaluation.json").read_text())
+    assert evaluation["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert evaluation["class_names"] == saved["class_names"]
+    # Three classes cannot share one sigmoid: refused in one line before training.
+    capsys.readouterr()
+    code = cli.main(["train", str(synthetic.write_photo_folder(tmp_path / "three", per_class=4, size=SIZE)),
+                     "--loss", "binary_crossentropy", "--weights", "none", "--image-size", str(SIZE), "--base", BASE,
+                     "--out", str(tmp_path / "refused"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "has 3" in err and len(err.strip().splitlines()) == 1, err

@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("ladder", help="train every rung of the ladder and compare them")
     parser.add_argument("dataset", choices=DATASETS)
     parser.add_argument("--epochs-scale", type=arguments.positive_float, default=1.0, help="multiply every recipe's epochs (default 1)")
-    parser.add_argument("--models", help="comma-separated subset of rungs (default: all)")
+    parser.add_argument("--models", help="comma-separated rungs (default: every rung but conv-gmp, conv-l2 and dense-binary; see nophd.presets)")
     parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/ladder"), help="folder for the rungs' runs and ladder.html")
     arguments.add_data_dir(parser)

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         optimizer = f"{recipe.optimizer} {recipe.learning_rate:g}" + (f"*{recipe.lr_decay:g}^e" if recipe.lr_decay else "")
         optimizer += " cosine" if recipe.lr_schedule == "cosine" else ""
         codelab = spec.codelab_text if spec.codelab_accuracy else "—"
-        parameters = registry.build(spec.model).count_params()
+        # A two-class rung (dense-binary) builds its model with one sigmoid output.
+        parameters = registry.build(spec.model, num_classes=presets.preset(name).output_units).count_params()
         print(f"{name:14s} {parameters:>10,d}  {recipe.epochs:>6d}  {recipe.batch_size:>5d}  {optimizer:18s} {codelab:>8s}  {spec.description}")
     _backbones()
     return 0

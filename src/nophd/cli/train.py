@@ -22,6 +22,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--batch-size", type=arguments.positive_int)
     train.add_argument("--learning-rate", type=arguments.positive_float, help="initial learning rate")
     train.add_argument("--seed", type=arguments.seed, help="seed for repeatable runs (default 0)")
+    train.add_argument("--classes", choices=config.DIGIT_CLASSES,
+                       help="mnist: digits (ten classes, default) or even-odd (two: even 0, odd 1; the model ends in "
+                            "a softmax of two, or one sigmoid with dense-binary's binary cross-entropy)")
     train.add_argument("--shift-pixels", type=arguments.non_negative_int,
                        help="augment with random shifts of up to N pixels (default: the model's recipe)")
     train.add_argument("--lr-schedule", choices=("exponential", "cosine"),
@@ -33,6 +36,14 @@ def add_parser(subparsers) -> None:
     train.add_argument("--weight-average", type=arguments.positive_float, metavar="DECAY",
                        help="end with an exponential moving average of the weights, decay DECAY per step (e.g. "
                             "0.999; default: the recipe's, mostly none)")
+    train.add_argument("--loss", choices=config.LOSSES,
+                       help="default: the recipe's (mnist) or sparse_categorical_crossentropy (photos); "
+                            "binary_crossentropy trains one sigmoid output for two classes (mnist with --classes "
+                            "even-odd, or a photo folder of two classes)")
+    train.add_argument("--clipnorm", type=arguments.positive_float, metavar="NORM",
+                       help="rescale each gradient to at most this L2 norm (default: the recipe's; rnn-bigru 1.0)")
+    train.add_argument("--clipvalue", type=arguments.positive_float, metavar="VALUE",
+                       help="clip each gradient element to [-VALUE, VALUE] (default: none)")
     train.add_argument("--validation-split", "--val-split", type=float,
                        help="hold out this share of the training set for validation (mnist default 0: validate on "
                             "the test set, as the codelab does; photos default 0.2 of each class)")
@@ -47,7 +58,9 @@ def add_parser(subparsers) -> None:
                         help="backbone (default efficientnet_lite0, chosen on a tuning split); efficientnet_lite0/1/2 train at "
                              "their native 224/240/260 pixels and the MobileNets at 192 unless --image-size says "
                              "otherwise; Lite weights come from `nophd weights import` or are downloaded")
-    photos.add_argument("--head", choices=("flatten", "gap"), help="flatten (the lab's) or global average pooling (default)")
+    photos.add_argument("--head", choices=config.HEADS,
+                        help="flatten (the lab's: a weight per position), gap (global average pooling, the default) "
+                             "or gmp (global max pooling: each feature map's strongest response)")
     photos.add_argument("--dropout", type=float, help="dropout before the last layer (default 0.2)")
     photos.add_argument("--image-size", type=arguments.positive_int, help="side of the square input in pixels (default: the backbone's, 224 for efficientnet_lite0, 192 for the MobileNets)")
     photos.add_argument("--weights", help="backbone weights: a .h5 file, imagenet, none, or auto (default: "
@@ -102,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
         learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
+        classes=args.classes, loss=args.loss,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        weight_average=args.weight_average,
+        weight_average=args.weight_average, clipnorm=args.clipnorm, clipvalue=args.clipvalue,
         train_limit=args.train_limit, test_limit=args.test_limit, **arguments.digit_augmentation(args),
         base=args.base, head=args.head, dropout=args.dropout, image_size=args.image_size, weights=args.weights,
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,

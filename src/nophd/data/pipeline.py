@@ -63,6 +63,7 @@ def training_dataset(
     skip_batches: int = 0,
     shift_pixels: int = 0,
     augmentation: augment.DigitAugmentation | None = None,
+    num_classes: int = NUM_CLASSES,
 ) -> tf.data.Dataset:
     """An endless, shuffled, batched training stream.
 
@@ -71,7 +72,7 @@ def training_dataset(
         batch_size: examples per batch; the last partial batch of each pass
             is dropped so every step has the same shape.
         one_hot: one-hot labels for categorical_crossentropy, integer labels
-            for the sparse loss.
+            for the sparse and binary losses.
         seed: shuffling seed; with the same seed the order is the same.
         skip_batches: batches to skip at the start. Resuming after k epochs
             skips k epochs' worth, so the resumed run sees exactly the
@@ -84,7 +85,8 @@ def training_dataset(
             skipping stays exact.
     """
     dataset = (
-        records.map(lambda image, label: decode(image, label, one_hot), num_parallel_calls=tf.data.AUTOTUNE)
+        records.map(lambda image, label: decode(image, label, one_hot, num_classes),
+                    num_parallel_calls=tf.data.AUTOTUNE)
         .cache()
         .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         .repeat()
@@ -111,10 +113,12 @@ def training_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_dataset(records: tf.data.Dataset, batch_size: int, one_hot: bool) -> tf.data.Dataset:
-    """Validation/test batches: decoded and cached, in file order, one pass."""
+def evaluation_dataset(records: tf.data.Dataset, batch_size: int, one_hot: bool,
+                       num_classes: int = NUM_CLASSES) -> tf.data.Dataset:
+    """Validation/test batches: decoded and cached, in file order, one pass (num_classes: of the one-hot labels)."""
     return (
-        records.map(lambda image, label: decode(image, label, one_hot), num_parallel_calls=tf.data.AUTOTUNE)
+        records.map(lambda image, label: decode(image, label, one_hot, num_classes),
+                    num_parallel_calls=tf.data.AUTOTUNE)
         .cache()
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)

@@ -31,13 +31,18 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     task.check_takes_inputs(f"{run}: evaluate")
     model = loading.load_run_model(run)
     evaluation, where = task.evaluate_run(run, model, run_config, data_dir, tta=tta)
+    # Photo runs keep their classes in config.json, digit runs in metrics.json ("even", "odd" for even-odd runs).
+    names = run_config.get("class_names") or (
+        (runs.read_json(Path(run) / runs.METRICS) or {}).get("class_names") if Path(run).is_dir() else None)
+    if not isinstance(names, list) or len(names) != len(evaluation.per_class_accuracy):
+        names = [str(index) for index in range(len(evaluation.per_class_accuracy))]
     result = {
         "run": str(run),
         "test_accuracy": evaluation.accuracy,
         "test_loss": evaluation.loss,
         "test_examples": int(len(evaluation.labels)),
         **evaluation.class_figures(),
-        "class_names": run_config.get("class_names") or [str(index) for index in range(len(evaluation.per_class_accuracy))],
+        "class_names": [str(name) for name in names],
         "data": where,
         "tta": tta,
         "evaluated_at": runs.now(),

@@ -1,6 +1,10 @@
 """Loading a run's final Keras model, with a one-line error for a missing or damaged file.
 
 The predictor, evaluation and export all load a run's model through here.
+Keras' safe_mode stays on: a Lambda layer saved as Python bytecode is
+refused, with a one-line error. The named functions nophd's own Lambda
+layers call (nophd.models.functions, conv-l2's L2 normalisation) are
+registered with Keras before any model is loaded, so they load by name.
 
 Example:
     model = load_run_model("runs/20261122-180000-conv-bn")
@@ -32,14 +36,31 @@ def load_run_model(run: str | os.PathLike):
     if damage is not None:
         raise CorruptModelError(f"{model_path}: {model_path.name} is corrupt or truncated ({damage}); "
                                 "retrain or restore it")
+    register_functions()
     try:
-        return keras.models.load_model(model_path)
+        return keras.models.load_model(model_path)  # safe_mode=True, Keras' default: never turned off.
     except OSError:
         raise  # Permission denied and the like: the CLI names the file.
+    except ValueError as error:
+        if "Lambda" in str(error) and "safe_mode" in str(error):
+            raise RunError(f"{model_path}: holds a Lambda layer saved as Python code, which nophd does not run "
+                           "(Keras' safe_mode); load it in your own code only if you trust where it came from") from None
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        raise CorruptModelError(f"{model_path}: {model_path.name} is corrupt or truncated ({reason}); "
+                                "retrain or restore it") from None
     except Exception as error:  # Keras raises many types for a damaged archive.
         reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         raise CorruptModelError(f"{model_path}: {model_path.name} is corrupt or truncated ({reason}); "
                                 "retrain or restore it") from None
+
+
+def register_functions() -> None:
+    """Registers the named functions nophd's Lambda layers call, so their models load with safe_mode on.
+
+    Importing nophd.models.functions registers them with Keras; call this
+    before any keras.models.load_model of a run's model or checkpoint.
+    """
+    from nophd.models import functions  # noqa: F401
 
 
 def archive_damage(path: Path) -> str | None:

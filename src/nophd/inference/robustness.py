@@ -64,8 +64,7 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     folder = Path(run)
     run_config = (runs.read_json(folder / runs.CONFIG) or {}) if folder.is_dir() else {}
     task = tasks.of_run(run_config)
-    if not task.supports_robustness:
-        raise RunError(f"{run}: robustness suite: digit runs only (this is a {task.noun} run)")
+    task.check_robustness(run, run_config)
     model = loading.load_run_model(run)
     # A photo run whose config.json is lost reads as a digit run: its model says otherwise.
     task.check_model(model, str((folder if folder.is_dir() else folder.parent) / runs.CONFIG))

@@ -75,7 +75,7 @@ from nophd.data import download
 from nophd.errors import ConfigError, DataError
 from nophd.models import efficientnet_lite, lite_weights
 
-HEADS = ("flatten", "gap")
+HEADS = ("flatten", "gap", "gmp")
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 512
 
@@ -310,11 +310,16 @@ def build_transfer_model(
     Args:
         base: a name in BACKBONES ("mobilenet_v2", "mobilenet_v1_025",
             "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2").
-        num_classes: the number of classes, at least 2.
+        num_classes: the number of classes, at least 2; 1 for a two-class
+            model with one sigmoid output (binary cross-entropy), the
+            probability of the second class.
         image_size: the side of the square input images, 32 to 512 (the
             lab uses 192).
-        head: "flatten" (the lab's: Flatten then Dense) or "gap"
-            (GlobalAveragePooling2D then Dense: far fewer weights).
+        head: "flatten" (the lab's: Flatten then Dense: a weight for every
+            position of every backbone feature map), "gap"
+            (GlobalAveragePooling2D then Dense: each map's mean, far fewer
+            weights) or "gmp" (GlobalMaxPooling2D then Dense: each map's
+            strongest response, as many weights as gap).
         dropout: the dropout rate before the last Dense, 0 for none.
         weights: see `resolve_weights` ("auto", "imagenet", None/"none", or a path).
 
@@ -333,8 +338,8 @@ def build_transfer_model(
     spec = _backbone_spec(base)
     if head not in HEADS:
         raise ConfigError(f"unknown head {head!r}; valid heads: {', '.join(HEADS)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ConfigError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ConfigError(f"num_classes must be an integer of at least 1, got {num_classes!r}")
     _check_image_size(image_size)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ConfigError(f"dropout must be a number from 0 (included) to 1 (excluded), got {dropout!r}")
@@ -351,11 +356,14 @@ def build_transfer_model(
     features = backbone(scaled, training=False)
     if head == "flatten":
         features = layers.Flatten(name="flatten")(features)
+    elif head == "gmp":
+        features = layers.GlobalMaxPooling2D(name="global_max_pooling")(features)
     else:
         features = layers.GlobalAveragePooling2D(name="global_average_pooling")(features)
     if dropout:
         features = layers.Dropout(dropout, name="dropout")(features)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(features)
+    outputs = layers.Dense(num_classes, activation="sigmoid" if num_classes == 1 else "softmax",
+                           name="probabilities")(features)
     return keras.Model(inputs, outputs, name=f"{base}_{head}")
 
 

@@ -119,10 +119,18 @@ def grid_indices(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.concatenate([sample, later_wrong])
 
 
-def write_final(run_directory: Path, config: TrainConfig, history_rows, model, evaluation, test_images, test_labels) -> None:
+def write_final(run_directory: Path, config: TrainConfig, history_rows, model, evaluation, test_images, test_labels,
+                class_names: list[str] | None = None, relabel=None) -> None:
+    """The end-of-run pictures of a digit run: the font digits and test digits with their predictions, and the rest.
+
+    class_names and relabel (digit labels -> the run's labels) are given
+    for a run that does not tell the ten digits apart (even-odd).
+    """
     from nophd.data import images
 
     font_images, font_labels = images.render_font_digits()
+    if relabel is not None:
+        font_labels = relabel(font_labels)
     font_predictions = np.asarray(model.predict(images.as_model_input(font_images), verbose=0)).argmax(axis=1)
     chosen = grid_indices(evaluation.predictions, evaluation.labels)
     wrong = evaluation.predictions != evaluation.labels
@@ -135,9 +143,10 @@ def write_final(run_directory: Path, config: TrainConfig, history_rows, model, e
     )
     figure = plots.predictions_figure(
         font_images, font_labels, font_predictions,
-        test_images[chosen], test_labels[chosen], evaluation.predictions[chosen], validation_title=title,
+        test_images[chosen], test_labels[chosen], evaluation.predictions[chosen], class_names=class_names,
+        validation_title=title,
     )
-    _write_closing(run_directory, config, history_rows, figure, evaluation, None)
+    _write_closing(run_directory, config, history_rows, figure, evaluation, class_names)
 
 
 def _write_closing(run_directory: Path, config, history_rows, predictions, evaluation, class_names) -> None:

@@ -68,6 +68,7 @@ _RECIPE_FIELDS = (
     ("label_smoothing", "label smoothing"),
     ("weight_average", "weight average (EMA decay per step)"),
     ("clipnorm", "gradient clipping (norm)"),
+    ("clipvalue", "gradient clipping (value)"),
     ("class_weight", "class weights"),
     ("strategy", "distribution strategy"),
     ("replicas", "replicas"),

@@ -26,8 +26,8 @@ from nophd import values as values_module
 
 # Config fields every kind of run sets with a `nophd train` flag (--batch-size: batch_size).
 COMMON_TRAIN_FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "seed", "lr_schedule", "warmup_epochs",
-                            "label_smoothing", "weight_average", "validation_split", "strategy", "lr_scaling",
-                            "mixed_precision", "jit")
+                            "label_smoothing", "weight_average", "loss", "clipnorm", "clipvalue", "validation_split",
+                            "strategy", "lr_scaling", "mixed_precision", "jit")
 
 
 class Task:
@@ -197,6 +197,13 @@ class Task:
         raise NotImplementedError
 
     # --- robustness
+
+    def check_robustness(self, run, values: dict[str, Any]) -> None:
+        """Raises RunError (one line naming `run`) when the run (config.json `values`) has no robustness suite."""
+        from nophd.errors import RunError
+
+        if not self.supports_robustness:
+            raise RunError(f"{run}: robustness suite: digit runs only (this is a {self.noun} run)")
 
     def robustness_sets(self, data_dir, seed: int, per_set: int, stroke_count: int) -> tuple[list, str]:
         """The robustness suite of this kind of run: (nophd.robustness.suite.DigitSets, where their data is).

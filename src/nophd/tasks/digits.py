@@ -37,6 +37,22 @@ INK_LEVEL = 0.2
 # The server decodes at most this many pixels of a picture sent to a digit
 # model: a digit becomes 28x28, so it gets a far smaller budget than a photo.
 MAX_UPLOAD_PIXELS = 4096 * 4096 // 4
+# The class names of each of nophd.config.DIGIT_CLASSES, in label order.
+CLASS_NAMES = {"digits": tuple(str(digit) for digit in range(10)), "even-odd": ("even", "odd")}
+
+
+def classes_of(values: dict[str, Any]) -> str:
+    """What a digit run tells apart, from its config.json values ("digits" when it does not say: older runs)."""
+    classes = values.get("classes") if isinstance(values, dict) else None
+    return classes if classes in CLASS_NAMES else "digits"
+
+
+def relabel(labels: np.ndarray, classes: str) -> np.ndarray:
+    """MNIST's digit labels (N,) as the labels of `classes`: themselves, or 0 for even and 1 for odd digits."""
+    labels = np.asarray(labels)
+    if classes == "even-odd":
+        return (labels % 2).astype(labels.dtype)
+    return labels
 
 
 class Digits(Task):
@@ -48,7 +64,7 @@ class Digits(Task):
     shows_model_input = True
     mistakes_saved = False
     supports_robustness = True
-    train_flag_fields = (*base.COMMON_TRAIN_FLAG_FIELDS, "shift_pixels", "train_limit", "test_limit",
+    train_flag_fields = (*base.COMMON_TRAIN_FLAG_FIELDS, "classes", "shift_pixels", "train_limit", "test_limit",
                          *augment.FIELDS)
 
     def config_class(self) -> type:
@@ -131,7 +147,8 @@ class Digits(Task):
         if tta:
             raise ConfigError("--tta: test-time augmentation is for photo runs (flips and crops do not suit digits)")
         data = mnist.load(data_dir)
-        return evaluate_digits(model, data.test_images, data.test_labels), str(data.directory)
+        labels = relabel(data.test_labels, classes_of(run_config))
+        return evaluate_digits(model, data.test_images, labels), str(data.directory)
 
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int, seed: int):
         """(calibration images drawn from the training set, the MNIST test images and labels, where they are)."""
@@ -141,7 +158,7 @@ class Digits(Task):
         rng = np.random.default_rng(seed)
         chosen = np.sort(rng.choice(len(data.train_images), size=min(representative_count, len(data.train_images)),
                                     replace=False))
-        return (data.train_images[chosen], data.test_images, data.test_labels,
+        return (data.train_images[chosen], data.test_images, relabel(data.test_labels, classes_of(run_config)),
                 f"MNIST test set ({len(data.test_labels):,} images) in {data.directory}")
 
     def train_words(self, values: dict[str, Any]) -> list[str]:
@@ -158,12 +175,16 @@ class Digits(Task):
     def intended_use(self, config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         from nophd import presets
 
+        two_classes = classes_of(config) == "even-odd"
+        what = ("Tells whether one handwritten digit per picture is even (0, 2, 4, 6, 8) or odd (1, 3, 5, 7, 9)."
+                if two_classes else "Classifies one handwritten digit, 0 to 9, per picture.")
         sentences = [
-            "Classifies one handwritten digit, 0 to 9, per picture. It expects MNIST-style input: a single digit, "
+            f"{what} It expects MNIST-style input: a single digit, "
             "centred by its mass, light strokes on a dark background, 28x28 grey pixels. nophd predict and the "
             "dashboard bring other pictures to that form (MNIST's own recipe), but a picture far from it (several "
             "digits, a digit touching the edges, a photo of a scene) is outside what the model has seen.",
-            "It always answers one of the ten digits: a letter, a symbol or an empty picture still gets one.",
+            "It always answers even or odd: a letter, a symbol or an empty picture still gets one." if two_classes
+            else "It always answers one of the ten digits: a letter, a symbol or an empty picture still gets one.",
         ]
         if metrics.get("official_data") is False:
             sentences.append("It was trained and evaluated on digits that are not the official MNIST files (generated "
@@ -187,6 +208,13 @@ class Digits(Task):
             sentences.append(f"Beyond the codelab (a \"{preset.family}\" recipe of nophd's): no codelab figure to "
                              "compare with.")
         return sentences
+
+    def check_robustness(self, run, values: dict[str, Any]) -> None:
+        from nophd.errors import RunError
+
+        super().check_robustness(run, values)
+        if classes_of(values) != "digits":
+            raise RunError(f"{run}: robustness suite: ten-digit runs only (this run tells {classes_of(values)} apart)")
 
     def robustness_sets(self, data_dir, seed: int, per_set: int, stroke_count: int) -> tuple[list, str]:
         """MNIST-C corruptions of a seeded sample of the MNIST test set, font digits and stroke-drawn digits."""
@@ -236,10 +264,12 @@ def load_mnist_splits(config, data_dir: str | os.PathLike | None) -> MnistSplits
     from nophd.data import mnist, pipeline
 
     data = mnist.load(data_dir)
-    train_records = pipeline.mnist_arrays(data.train_images, data.train_labels)
-    test_records = pipeline.mnist_arrays(data.test_images, data.test_labels)
-    train_count = len(data.train_labels)
-    test_images, test_labels = data.test_images, data.test_labels
+    # Two-class runs (classes "even-odd") train and are scored on their own labels.
+    train_labels, test_labels = relabel(data.train_labels, config.classes), relabel(data.test_labels, config.classes)
+    train_records = pipeline.mnist_arrays(data.train_images, train_labels)
+    test_records = pipeline.mnist_arrays(data.test_images, test_labels)
+    train_count = len(train_labels)
+    test_images = data.test_images
     if config.train_limit:
         train_count = min(train_count, config.train_limit)
         train_records = train_records.take(train_count)
@@ -263,7 +293,8 @@ def load_mnist_splits(config, data_dir: str | os.PathLike | None) -> MnistSplits
 def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress: bool, distribution):
     """Trains ladder rung `config.model` on MNIST into the locked `run_directory`; returns loop.RunResult."""
     from nophd import presets
-    from nophd.models import registry
+    from nophd.inference import loading
+    from nophd.models import registry, two_class
     from nophd.training import distribute, loop
 
     spec = presets.get(config.model)
@@ -281,6 +312,7 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
     loop.seed_everything(config.seed, deterministic=not config.jit)
     steps_per_epoch = splits.train_count // config.batch_size
     one_hot = config.loss == "categorical_crossentropy"
+    class_count = len(CLASS_NAMES[config.classes])
     run_directory.mkdir(parents=True, exist_ok=True)
 
     checkpoint = run_directory / runs.CHECKPOINT if resumed else None
@@ -289,12 +321,13 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
     # Variables made in the strategy's scope live on its replicas.
     with distribution.strategy.scope():
         if checkpoint is not None:
+            loading.register_functions()  # conv-l2's Lambda layer calls a registered function.
             model = keras.models.load_model(checkpoint)
             initial_epoch, history_rows, wall_before = loop.resume_point(model, steps_per_epoch, run_directory)
             if progress:
                 print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
         else:
-            model = registry.build(spec.model)
+            model = registry.build(spec.model, num_classes=config.output_units)
             loop.compile_model(model, config, steps_per_epoch)
             loop.write_config(run_directory, config, identity)
             initial_epoch, history_rows, wall_before = 0, [], 0.0
@@ -304,23 +337,26 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
     train_dataset = pipeline.training_dataset(
         splits.train_records, config.batch_size, one_hot, config.seed, config.shuffle_buffer,
         skip_batches=initial_epoch * steps_per_epoch, shift_pixels=config.shift_pixels,
-        augmentation=config.augmentation,
+        augmentation=config.augmentation, num_classes=class_count,
     )
-    validation_dataset = pipeline.evaluation_dataset(splits.validation_records, VALIDATION_BATCH, one_hot)
+    validation_dataset = pipeline.evaluation_dataset(splits.validation_records, VALIDATION_BATCH, one_hot, class_count)
     wall_seconds = loop.fit_epochs(
         model, run_directory, config, train_dataset, validation_dataset,
         steps_per_epoch=steps_per_epoch, validation_steps=-(-splits.validation_count // VALIDATION_BATCH),
         initial_epoch=initial_epoch, final_epoch=config.epochs, history_rows=history_rows,
         wall_before=wall_before, progress=progress, distribution=distribution,
     )
-    precise = _precise_batch_norm(model, splits, one_hot, progress)
+    precise = _precise_batch_norm(model, splits, one_hot, class_count, progress)
+    # A single sigmoid output is saved, scored and served as two probabilities [1 - p, p] (nophd.models.two_class).
+    model = two_class.two_class_model(model)
     loop.save_final_model(run_directory, model)
     metrics = _finish(run_directory, config, spec, model, splits, history_rows, wall_seconds, precise)
     loop.end_run(run_directory, config.epochs, wall_seconds)
     return loop.RunResult(run_directory, metrics)
 
 
-def _precise_batch_norm(model, splits: MnistSplits, one_hot: bool, progress: bool) -> dict[str, int] | None:
+def _precise_batch_norm(model, splits: MnistSplits, one_hot: bool, class_count: int,
+                        progress: bool) -> dict[str, int] | None:
     """Recomputes the final model's batch-norm statistics over the first training images (precise_bn).
 
     The first PRECISE_BN_IMAGES records of the training split, decoded as
@@ -333,7 +369,7 @@ def _precise_batch_norm(model, splits: MnistSplits, one_hot: bool, progress: boo
 
     count = min(splits.train_count, PRECISE_BN_IMAGES)
     # Lazy: nothing is read when the model has no trainable batch norm.
-    dataset = pipeline.evaluation_dataset(splits.train_records.take(count), precise_bn.BATCH, one_hot)
+    dataset = pipeline.evaluation_dataset(splits.train_records.take(count), precise_bn.BATCH, one_hot, class_count)
     images = precise_bn.recompute_batch_norm(model, dataset, max_images=count)
     if not images:
         return None
@@ -370,12 +406,15 @@ def _finish(run_directory: Path, config, spec, model, splits: MnistSplits, histo
         # Per-class accuracy (recall), precision, F1, their macro averages and the
         # confusion matrix (rows true classes, columns predicted).
         **evaluation.class_figures(),
-        "class_names": [str(index) for index in range(10)],
+        "class_names": list(CLASS_NAMES[config.classes]),
         "versions": loop.versions(),
         "finished_at": runs.now(),
     }
     if precise:
         metrics["precise_bn"] = precise
     atomic.write_json(run_directory / runs.METRICS, metrics)
-    artifacts.write_final(run_directory, config, history_rows, model, evaluation, splits.test_images, splits.test_labels)
+    two_classes = config.classes != "digits"
+    artifacts.write_final(run_directory, config, history_rows, model, evaluation, splits.test_images, splits.test_labels,
+                          class_names=list(CLASS_NAMES[config.classes]) if two_classes else None,
+                          relabel=(lambda labels: relabel(labels, config.classes)) if two_classes else None)
     return metrics

@@ -293,7 +293,7 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
     import keras
 
     from nophd.data import photos
-    from nophd.models import transfer
+    from nophd.models import transfer, two_class
     from nophd.training import loop
 
     data = photos.open_photos(
@@ -317,6 +317,11 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
                           f"lower --batch-size to {train_count} or less, or leave it out for nophd to pick one")
     steps_per_epoch = train_count // config.batch_size
     classes = len(data.class_names)
+    if config.loss == "binary_crossentropy" and classes != 2:
+        raise ConfigError(f"--loss binary_crossentropy: one sigmoid output tells two classes apart; {data.source} "
+                          f"has {classes}")
+    # Two classes with binary cross-entropy: one sigmoid output, the probability of the second class.
+    outputs = 1 if config.loss == "binary_crossentropy" else classes
     if progress:
         print(f"nophd: {data.source}: {classes} classes ({', '.join(data.class_names)}), "
               f"{train_count:,} training and {len(data.validation):,} {data.held_out} images"
@@ -328,7 +333,7 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
 
     def fresh_model():
         return transfer.build_transfer_model(
-            config.base, classes, config.image_size, config.head, config.dropout, weights=weights or "none"
+            config.base, outputs, config.image_size, config.head, config.dropout, weights=weights or "none"
         )
 
     fine_checkpoint = run_directory / FINE_TUNE_CHECKPOINT
@@ -424,6 +429,8 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
         )
         seconds["fine_tune"] = round(time.monotonic() - phase_start, 3)
 
+    # A single sigmoid output is saved, scored and served as two probabilities [1 - p, p] (nophd.models.two_class).
+    model = two_class.two_class_model(model)
     loop.save_final_model(run_directory, model)
     metrics = _finish(run_directory, config, data, model, validation_images, validation_labels, history_rows,
                       wall_before, unfrozen, weights, seconds)
@@ -446,7 +453,7 @@ def evaluate_images(model, images: np.ndarray, labels: np.ndarray, tta: bool = F
 
 
 def _compile(model, config, learning_rate: float) -> None:
-    """Compiles with the run's optimizer, loss and clipnorm at this phase's learning rate."""
+    """Compiles with the run's optimizer, loss and gradient clipping at this phase's learning rate."""
     from nophd.training import loop
 
     loop.compile_model(model, dataclasses.replace(config, learning_rate=learning_rate))

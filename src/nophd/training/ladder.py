@@ -39,7 +39,7 @@ def run_ladder(
     from nophd.reports import report
 
     out_directory = Path(out_directory)
-    names = models or presets.names()
+    names = models or presets.default_ladder_names()
     configs = []
     for name in names:
         preset = presets.preset(name)

@@ -73,6 +73,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int | None = None):
     options = {"learning_rate": learning_rate}
     if config.clipnorm is not None:
         options["clipnorm"] = config.clipnorm
+    if config.clipvalue is not None:
+        options["clipvalue"] = config.clipvalue
     if config.weight_average is not None:
         # The average's variables are the optimizer's, so checkpoints keep them
         # and a resumed run continues the same average.
@@ -91,9 +93,13 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int | None = None
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     # "accuracy" resolves to categorical or sparse-categorical accuracy from the
     # loss and label shapes; both appear as "accuracy" in logs and history.
+    # One sigmoid output (binary_crossentropy) is scored by binary accuracy,
+    # p > 0.5 read as class 1, named "accuracy" too so history.csv, the
+    # curves and the reports read it as they read the others.
+    metric = keras.metrics.BinaryAccuracy(name="accuracy") if config.loss == "binary_crossentropy" else "accuracy"
     # Keras' "auto" jit_compile leaves XLA off while op determinism is on
     # (seed_everything), so only --jit turns it on.
-    model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=loss, metrics=["accuracy"],
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=loss, metrics=[metric],
                   jit_compile=True if config.jit else "auto")
 
 
