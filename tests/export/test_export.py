@@ -8,26 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import nophd
 from nophd import cli, runs
-from nophd.data import mnist
 from nophd.errors import ConfigError, NophdError, RunError
 from nophd.export import ExportError, artifacts, export, formats
 
+from .conftest import run_cli
+
 # Few timed calls: the tests check that latency is measured, not its value.
 LATENCY_RUNS = 10
-
-
-@pytest.fixture(scope="module")
-def digit_run(tmp_path_factory):
-    """A conv run on the tiny font digits (about 90% test accuracy), and its data folder."""
-    from nophd.data import synthetic
-
-    data = synthetic.write_mnist_like(tmp_path_factory.mktemp("data"), train_count=1200, test_count=300, seed=0)
-    run = tmp_path_factory.mktemp("runs") / "conv"
-    # The CLI tests' recipe: a gentler learning rate than 0.01, which can kill every relu on 1,200 images.
-    nophd.train("conv", epochs=5, learning_rate=0.002, seed=1, data_dir=data, out=run, progress=False)
-    return run, data
 
 
 @pytest.fixture(scope="module")
@@ -36,24 +24,6 @@ def exports(digit_run):
     run, data = digit_run
     return {format: export.export_run(run, format, data_dir=data, latency_runs=LATENCY_RUNS)
             for format in ("savedmodel", "tflite", "tflite-int8")}
-
-
-@pytest.fixture(scope="module")
-def keras_reference(digit_run):
-    """The run's Keras model's probabilities on the tiny test set, and the test set."""
-    import keras
-
-    run, data = digit_run
-    test = mnist.load(data)
-    model = keras.models.load_model(run / runs.MODEL)
-    probabilities = model.predict(test.test_images.astype(np.float32)[..., np.newaxis] / 255.0, verbose=0)
-    return probabilities, test.test_images, test.test_labels.astype(np.int64)
-
-
-def run_cli(capsys, *arguments):
-    code = cli.main([str(argument) for argument in arguments])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_savedmodel_signature_takes_uint8_images_of_any_batch_size(exports, keras_reference):

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import nophd
 from nophd import atomic, cli, runs
-from nophd.data import mnist
 from nophd.export import ExportError, artifacts, export, formats
+
+from .conftest import run_cli
 
 LATENCY_RUNS = 10
 needs_onnx = pytest.mark.skipif(bool(formats.onnx_missing()),
@@ -23,39 +23,10 @@ needs_onnx = pytest.mark.skipif(bool(formats.onnx_missing()),
 
 
 @pytest.fixture(scope="module")
-def digit_run(tmp_path_factory):
-    """A conv run on the tiny font digits (about 90% test accuracy), and its data folder (test_export.py's recipe)."""
-    from nophd.data import synthetic
-
-    data = synthetic.write_mnist_like(tmp_path_factory.mktemp("data"), train_count=1200, test_count=300, seed=0)
-    run = tmp_path_factory.mktemp("runs") / "conv"
-    nophd.train("conv", epochs=5, learning_rate=0.002, seed=1, data_dir=data, out=run, progress=False)
-    return run, data
-
-
-@pytest.fixture(scope="module")
 def onnx_export(digit_run):
     """The run exported once into RUN/export/onnx: export_run's result."""
     run, data = digit_run
     return export.export_run(run, "onnx", data_dir=data, latency_runs=LATENCY_RUNS)
-
-
-@pytest.fixture(scope="module")
-def keras_reference(digit_run):
-    """The run's Keras model's probabilities on the tiny test set, the test images and labels."""
-    import keras
-
-    run, data = digit_run
-    test = mnist.load(data)
-    model = keras.models.load_model(run / runs.MODEL)
-    probabilities = model.predict(test.test_images.astype(np.float32)[..., np.newaxis] / 255.0, verbose=0)
-    return probabilities, test.test_images, test.test_labels.astype(np.int64)
-
-
-def run_cli(capsys, *arguments):
-    code = cli.main([str(argument) for argument in arguments])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @needs_onnx

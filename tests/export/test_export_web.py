@@ -17,25 +17,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import nophd
 from nophd import cli, runs
 from nophd.data import images as images_module
 from nophd.data import mnist
 from nophd.export import artifacts, browser, export, formats
 
+
 LATENCY_RUNS = 10
 TEST_SAMPLE = 300
-
-
-@pytest.fixture(scope="module")
-def digit_run(tmp_path_factory):
-    """A conv run on the tiny font digits (about 90% test accuracy), and its data folder (test_export.py's recipe)."""
-    from nophd.data import synthetic
-
-    data = synthetic.write_mnist_like(tmp_path_factory.mktemp("data"), train_count=1200, test_count=300, seed=0)
-    run = tmp_path_factory.mktemp("runs") / "conv"
-    nophd.train("conv", epochs=5, learning_rate=0.002, seed=1, data_dir=data, out=run, progress=False)
-    return run, data
 
 
 @pytest.fixture(scope="module")

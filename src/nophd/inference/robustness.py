@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from nophd import atomic, errors, runs, tasks
-from nophd.errors import RunError
 from nophd.inference import loading
 from nophd.robustness import suite as suite_module
 
