@@ -44,6 +44,24 @@ class RunResult:
         "tuning" (a photo run's tuning split)."""
         return config_module.evaluated_split_of(self.metrics)
 
+    def _repr_html_(self) -> str:
+        """The run's report, shown inline when a notebook displays the result (pictures embedded, styles scoped)."""
+        from nophd.reports import report
+
+        return report.run_report_html(self.run_directory, fragment=True)
+
+
+def open_run(run_directory: str | os.PathLike) -> RunResult:
+    """A run folder as a RunResult: its metrics.json ({} while it trains) and, in a notebook, its report inline.
+
+    Raises:
+        RunError: not a run folder (no config.json and no run.json).
+    """
+    directory = Path(run_directory).expanduser()
+    if not ((directory / runs.CONFIG).is_file() or (directory / runs.STATE).is_file()):
+        raise RunError(f"{directory}: not a run folder (no {runs.CONFIG}); give the folder `nophd train` wrote")
+    return RunResult(directory, runs.read_json(directory / runs.METRICS) or {})
+
 
 def versions() -> dict[str, str]:
     import keras
@@ -230,7 +248,12 @@ def fit_epochs(
         prefix = phase
         if distribution is not None and distribution.workers > 1:
             prefix = f"worker {distribution.worker_index}" + (f" {phase}" if phase else "")
-        callback_list.append(callbacks_module.Progress(final_epoch, steps_per_epoch, prefix=prefix))
+        from nophd.training import notebook
+
+        if notebook.in_notebook():
+            callback_list.append(notebook.NotebookProgress(final_epoch, steps_per_epoch, history_rows, prefix=prefix))
+        else:
+            callback_list.append(callbacks_module.Progress(final_epoch, steps_per_epoch, prefix=prefix))
     if custom_loop is None:
         custom_loop = distribution is not None and distribution.custom_loop
     if validation_dataset is not None and (custom_loop or distribute.replicated(model)):
