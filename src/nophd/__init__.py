@@ -212,6 +212,35 @@ def evaluate_robustness(run: str | os.PathLike, data_dir: str | os.PathLike | No
     return robustness.evaluate_run(run, data_dir, seed=seed)
 
 
+def open_run(run: str | os.PathLike):
+    """An existing run folder as a RunResult (see nophd.training.loop.open_run); a notebook shows its report inline.
+
+    Example:
+        run = nophd.open_run("runs/conv-bn")
+        run.test_accuracy  # and, as a cell's last line, `run` shows the report
+    """
+    from nophd.training.loop import open_run as open_run_folder
+
+    return open_run_folder(run)
+
+
+def export(run: str | os.PathLike, format: str = "tflite", out: str | os.PathLike | None = None,
+           data_dir: str | os.PathLike | None = None) -> dict:
+    """Exports a finished run as `nophd export RUN --format FORMAT` does; returns export.json's contents.
+
+    Args:
+        format: "savedmodel", "tflite", "tflite-int8", "onnx" or "web".
+        out: the export folder (default RUN/export/FORMAT).
+
+    Example:
+        exported = nophd.export("runs/conv-bn", "tflite-int8")
+        exported["artifact_path"], exported["exported"]["accuracy"], exported["original"]["accuracy"]
+    """
+    from nophd.export.export import export_run
+
+    return export_run(run, format, out, data_dir=data_dir)
+
+
 def predict(run: str | os.PathLike, paths, top: int = 3):
     """Top-`top` classes for each image file; see nophd.inference.evaluate.predict_files."""
     from nophd.inference.evaluate import predict_files
