@@ -35,7 +35,7 @@ from typing import Any, Mapping
 
 from nophd import atomic, runs, scoring, tasks, version
 from nophd.errors import NophdError, RunError
-from nophd.reports import report
+from nophd.reports import rendering, report
 
 CARD = runs.MODEL_CARD
 # The first line of every card nophd writes; a MODEL_CARD.md without it is the user's and is never replaced.
@@ -133,19 +133,19 @@ def card_markdown(run_directory: str | os.PathLike) -> str:
     metrics = report.read_json_object(directory / runs.METRICS)
     config_values, metric_values = config.value or {}, metrics.value or {}
     task = _task(config_values, metric_values)
-    model = report.plain_text(metric_values.get("model")) or report.plain_text(config_values.get("model"))
-    dataset = report.plain_text(metric_values.get("dataset")) or report.plain_text(config_values.get("dataset"))
+    model = rendering.plain_text(metric_values.get("model")) or rendering.plain_text(config_values.get("model"))
+    dataset = rendering.plain_text(metric_values.get("dataset")) or rendering.plain_text(config_values.get("dataset"))
     title = (model or directory.name) + (f" on {dataset}" if dataset else "")
     status = runs.status(directory)
     if status == "unknown":
-        status = report.plain_text(metric_values.get("status")) or "unknown"
+        status = rendering.plain_text(metric_values.get("status")) or "unknown"
 
     parts = [
         f"{CARD_MARK} written by nophd from this run folder's files; nophd rewrites it when the run gains figures. "
         "Delete this line to keep your own edits: nophd then leaves the file alone. -->",
         f"# Model card: {escape(title)}",
         f"Run folder `{_code(directory.name)}`, status **{escape(status)}**; written by nophd "
-        f"{escape(version.__version__)} at {escape(report.format_time(runs.now()))}.",
+        f"{escape(version.__version__)} at {escape(rendering.format_time(runs.now()))}.",
         _data_section(config, metrics),
         _recipe_section(config),
         _metrics_section(metrics),
@@ -166,30 +166,30 @@ def _data_section(config: report.Loaded, metrics: report.Loaded) -> str:
     if config.problem and metrics.problem:
         return "\n".join(lines + [_note(config), "", _note(metrics)])
     config_values, values = config.value or {}, metrics.value or {}
-    dataset = report.plain_text(values.get("dataset")) or report.plain_text(config_values.get("dataset"))
+    dataset = rendering.plain_text(values.get("dataset")) or rendering.plain_text(config_values.get("dataset"))
     rows = [("dataset", dataset or "—")]
     if "data" in values:
-        source = report.plain_text(values.get("data"))
-        kind = report.plain_text(values.get("data_format"))
+        source = rendering.plain_text(values.get("data"))
+        kind = rendering.plain_text(values.get("data_format"))
         rows.append(("read from", source + (f" ({kind})" if kind else "")))
     if isinstance(values.get("official_data"), bool):
         rows.append(("the official MNIST files", "yes" if values["official_data"] else "no (generated or partial data)"))
-    rows.append(("training examples", report.format_integer(values.get("train_examples"))))
+    rows.append(("training examples", rendering.format_integer(values.get("train_examples"))))
     split = report.evaluated_split(values or config_values)
-    rows.append((f"evaluated ({split}) examples", report.format_integer(values.get("test_examples"))))
+    rows.append((f"evaluated ({split}) examples", rendering.format_integer(values.get("test_examples"))))
     if "evaluated_on" in values:
-        rows.append(("evaluated on", report.plain_text(values.get("evaluated_on")) or "—"))
+        rows.append(("evaluated on", rendering.plain_text(values.get("evaluated_on")) or "—"))
     if "validation_split" in config_values:
-        share = report.finite_number(config_values.get("validation_split"))
+        share = rendering.finite_number(config_values.get("validation_split"))
         rows.append(("validation split", "none: the test set validates (nothing is selected on it)" if share == 0
                      else _fraction(config_values.get("validation_split"))))
     if "tuning_split" in config_values:
-        share = report.finite_number(config_values.get("tuning_split"))
+        share = rendering.finite_number(config_values.get("tuning_split"))
         rows.append(("tuning split", "none" if not share else f"{_fraction(share)} of each class's training photos"))
     for name in ("train_limit", "test_limit"):
         if config_values.get(name) is not None:
-            rows.append((name.replace("_", " "), report.format_integer(config_values.get(name))))
-    rows.append(("split seed", report.plain_text(config_values.get("seed", values.get("seed"))) or "—"))
+            rows.append((name.replace("_", " "), rendering.format_integer(config_values.get(name))))
+    rows.append(("split seed", rendering.plain_text(config_values.get("seed", values.get("seed"))) or "—"))
     skipped = values.get("skipped_files")
     if isinstance(skipped, list) and skipped:
         rows.append(("files skipped (unreadable)", f"{len(skipped):,} (listed in metrics.json)"))
@@ -217,8 +217,8 @@ def _augmentation_text(values: Mapping[str, Any]) -> str:
     from nophd.data import augment
 
     strengths = [f"{name.replace('_', ' ')} {_value_text(values[name])}" for name in augment.FIELDS
-                 if report.finite_number(values.get(name))]
-    shift = report.finite_number(values.get("shift_pixels"))
+                 if rendering.finite_number(values.get(name))]
+    shift = rendering.finite_number(values.get("shift_pixels"))
     if shift:
         strengths.insert(0, f"random shifts of up to {shift:g} pixels")
     return ", ".join(strengths) or "none"
@@ -230,15 +230,15 @@ def _metrics_section(metrics: report.Loaded) -> str:
         return "\n".join(lines + [_note(metrics)])
     values = metrics.value
     split = report.evaluated_split(values)
-    accuracy = report.format_percent(values.get("test_accuracy"))
-    examples = report.format_integer(values.get("test_examples"))
+    accuracy = rendering.format_percent(values.get("test_accuracy"))
+    examples = rendering.format_integer(values.get("test_examples"))
     headline = f"**{escape(accuracy)}** {escape(split)} accuracy on {escape(examples)} examples"
-    loss = report.finite_number(values.get("test_loss"))
+    loss = rendering.finite_number(values.get("test_loss"))
     headline += f", {escape(split)} loss {loss:.4f}" if loss is not None else ""
-    codelab = report.finite_number(values.get("codelab_accuracy"))
-    measured = report.finite_number(values.get("test_accuracy"))
+    codelab = rendering.finite_number(values.get("codelab_accuracy"))
+    measured = rendering.finite_number(values.get("test_accuracy"))
     if codelab is not None:
-        headline += f" (the codelab reports {escape(report.format_percent(codelab))}"
+        headline += f" (the codelab reports {escape(rendering.format_percent(codelab))}"
         headline += f", {(measured - codelab) * 100:+.2f} points)" if measured is not None else ")"
     lines.append(headline + ".")
     for warning in (scoring.one_class_warning_of(values), scoring.few_examples_warning_of(values)):
@@ -258,16 +258,16 @@ def _class_table(values: Mapping[str, Any]) -> list[str]:
     figures = report.class_figures(values, len(accuracies))
     confusion = values.get("confusion") if figures else None
     if not figures:
-        rows = [[escape(name), escape(report.format_percent(value))] for name, value in zip(names, accuracies)]
+        rows = [[escape(name), escape(rendering.format_percent(value))] for name, value in zip(names, accuracies)]
         return ["Per-class accuracy (no confusion matrix recorded, so no precision or F1):", "",
                 *_table(["class", "accuracy"], rows, numeric=(1,))]
     rows = []
     for index, name in enumerate(names):
-        rows.append([escape(name), *(escape(report.format_percent(figures[key][index]))
+        rows.append([escape(name), *(escape(rendering.format_percent(figures[key][index]))
                                      for key in ("per_class_precision", "per_class_recall", "per_class_f1")),
-                     escape(report.format_integer(sum(confusion[index])))])
+                     escape(rendering.format_integer(sum(confusion[index])))])
     table = _table(["class", "precision", "recall", "F1", "examples"], rows, numeric=(1, 2, 3, 4))
-    return [*table, "", f"Macro F1 {escape(report.format_percent(figures['macro_f1']))} (every class weighing the "
+    return [*table, "", f"Macro F1 {escape(rendering.format_percent(figures['macro_f1']))} (every class weighing the "
             "same). Precision: the share of a class's predictions that are right; recall: the share of its "
             "examples found."]
 
@@ -281,12 +281,12 @@ def _robustness_section(directory: pathlib.Path) -> str:
         return "\n".join(lines + [_note(loaded)])
     values = loaded.value
     over = values.get("mean_over") if isinstance(values.get("mean_over"), list) else []
-    lines.append(f"Mean accuracy **{escape(report.format_percent(values.get('mean_accuracy')))}** over "
+    lines.append(f"Mean accuracy **{escape(rendering.format_percent(values.get('mean_accuracy')))}** over "
                  f"{len(over)} sets (every set but *clean* counts once); seed "
-                 f"{escape(report.plain_text(values.get('seed')) or '—')}, "
-                 f"evaluated {escape(report.format_time(values.get('evaluated_at')))}.")
-    rows = [[escape(report.plain_text(row.get("name"))), escape(report.plain_text(row.get("kind"))),
-             escape(report.format_integer(row.get("examples"))), escape(report.format_percent(row.get("accuracy")))]
+                 f"{escape(rendering.plain_text(values.get('seed')) or '—')}, "
+                 f"evaluated {escape(rendering.format_time(values.get('evaluated_at')))}.")
+    rows = [[escape(rendering.plain_text(row.get("name"))), escape(rendering.plain_text(row.get("kind"))),
+             escape(rendering.format_integer(row.get("examples"))), escape(rendering.format_percent(row.get("accuracy")))]
             for row in (values.get("sets") if isinstance(values.get("sets"), list) else []) if isinstance(row, dict)]
     if rows:
         lines += ["", *_table(["set", "kind", "examples", "accuracy"], rows, numeric=(2, 3))]
@@ -312,11 +312,11 @@ def _exports_section(directory: pathlib.Path) -> str:
         values = loaded.value
         exported = values.get("exported") if isinstance(values.get("exported"), dict) else {}
         original = values.get("original") if isinstance(values.get("original"), dict) else {}
-        change = report.finite_number(values.get("accuracy_change_points"))
+        change = rendering.finite_number(values.get("accuracy_change_points"))
         rows.append([
-            f"`{_code(where)}`", escape(report.plain_text(values.get("format")) or "—"),
-            escape(_size(exported.get("file_bytes"))), escape(report.format_percent(exported.get("accuracy"))),
-            escape(report.format_percent(original.get("accuracy"))),
+            f"`{_code(where)}`", escape(rendering.plain_text(values.get("format")) or "—"),
+            escape(_size(exported.get("file_bytes"))), escape(rendering.format_percent(exported.get("accuracy"))),
+            escape(rendering.format_percent(original.get("accuracy"))),
             escape(f"{change:+.2f}" if change is not None else "—"),
             escape(_milliseconds(exported.get("latency_ms"))),
         ])
@@ -337,9 +337,9 @@ def _intended_use_section(task: tasks.Task | None, config: Mapping[str, Any], me
     lines = ["## Intended use and known limits", ""]
     sentences = task.intended_use(dict(config), dict(metrics)) if task is not None else [
         "Unknown: config.json does not say what kind of run this is."]
-    examples = report.finite_number(metrics.get("test_examples"))
+    examples = rendering.finite_number(metrics.get("test_examples"))
     if examples is not None and examples >= scoring.FEW_EXAMPLES:
-        accuracy = report.finite_number(metrics.get("test_accuracy"))
+        accuracy = rendering.finite_number(metrics.get("test_accuracy"))
         if accuracy is not None and 0 <= accuracy <= 1:
             low, high = scoring.accuracy_interval(accuracy, int(examples))
             sentences.append(f"Its accuracy was measured on {int(examples):,} examples: the 95% interval is "
@@ -374,7 +374,7 @@ def _command_section(task: tasks.Task | None, config: report.Loaded) -> str:
         lines += ["", "config.json also sets what no flag of `nophd train` sets (use the Python API, "
                   "`nophd.config.override`): " + ", ".join(f"`{_code(name)}` = `{_code(_value_text(value))}`"
                                                       for name, value in unflagged) + "."]
-    replicas = report.finite_number(config.value.get("replicas"))
+    replicas = rendering.finite_number(config.value.get("replicas"))
     if replicas and replicas > 1:
         lines += ["", f"This run trained on {int(replicas)} replicas: config.json's batch size and learning rate are "
                   "the scaled, global ones, and the command gives them as they are; with the same replicas, give "
@@ -512,12 +512,12 @@ def _argument_text(value: Any) -> str:
 
 
 def _fraction(value: Any) -> str:
-    number = report.finite_number(value)
+    number = rendering.finite_number(value)
     return "—" if number is None else f"{number:g}"
 
 
 def _size(value: Any) -> str:
-    number = report.finite_number(value)
+    number = rendering.finite_number(value)
     if number is None:
         return "—"
     for unit, factor in (("MB", 1e6), ("KB", 1e3)):
@@ -527,5 +527,5 @@ def _size(value: Any) -> str:
 
 
 def _milliseconds(value: Any) -> str:
-    number = report.finite_number(value)
+    number = rendering.finite_number(value)
     return "—" if number is None else f"{number:.3f} ms"
