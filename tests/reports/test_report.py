@@ -184,3 +184,58 @@ def test_the_last_report_of_a_finishing_run_says_finished_and_does_not_reload(tm
     # Killed between metrics.json and run.json: not finished.
     page = report.write_run_report(run).read_text(encoding="utf-8")
     assert ">interrupted<" in page and ">finished<" not in page
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_hostile_values_come_out_escaped_in_the_run_report_and_the_ladder(complete_run):
+    atomic.write_json(complete_run / "config.json", dict(CONFIG, note=HOSTILE, **{HOSTILE: HOSTILE}))
+    atomic.write_json(complete_run / "metrics.json", dict(METRICS, model=HOSTILE, class_names=["<script>", HOSTILE],
+                                                          seed=HOSTILE, versions={HOSTILE: HOSTILE}))
+    atomic.write_text(complete_run / "history.csv", HISTORY_CSV.replace("seconds\n", f"seconds,{HOSTILE}\n", 1))
+    page = report.write_run_report(complete_run).read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "<script" not in page
+    assert page.count("&lt;img src=x onerror=alert(1)&gt;") >= 6  # Title, heading, facts, classes, config, versions.
+    assert "<td>&lt;script&gt;</td>" in page
+
+    path = report.write_ladder_report(complete_run.parent, [
+        {"model": HOSTILE, "description": HOSTILE, "test_accuracy": 0.9, "codelab_text": HOSTILE,
+         "codelab_accuracy": 0.9, "run": 'a"b<c'}])
+    ladder = path.read_text(encoding="utf-8")
+    assert "<img src=x" not in ladder and ladder.count("&lt;img src=x onerror=alert(1)&gt;") == 3
+    assert 'href="a%22b%3Cc/report.html"' in ladder  # The link is URL-quoted, so it cannot end its attribute.
+
+
+def test_run_report_html_is_the_page_and_a_fragment_for_a_notebook(complete_run):
+    metrics = dict(METRICS, class_names=["<script>", "one"])
+    atomic.write_json(complete_run / "metrics.json", metrics)
+    (complete_run.parent / "ladder.html").write_text("<html></html>")
+    page = report.run_report_html(complete_run)
+    written = report.write_run_report(complete_run).read_text(encoding="utf-8")
+    # The same page but for the time in its footer.
+    stamp = re.compile(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    assert stamp.sub("", page) == stamp.sub("", written)
+
+    fragment = report.run_report_html(complete_run, fragment=True)
+    assert fragment.startswith('<div class="nophd-report">') and fragment.rstrip().endswith("</div>")
+    for tag in ("<html", "<head>", "<body", "<main", "http-equiv", "ladder.html", "<script"):
+        assert tag not in fragment, tag
+    assert "<td>&lt;script&gt;</td>" in fragment
+    sources = re.findall(r'<img src="([^"]*)"', fragment)
+    assert len(sources) == 4 and all(source.startswith("data:image/png;base64,") for source in sources)
+    # Every rule of its style sheet is scoped to the fragment's div, so the notebook keeps its own look.
+    style = fragment[fragment.index("<style>") + len("<style>"):fragment.index("</style>")]
+    selectors = re.findall(r"([^{}]+)\{[^{}]*\}", style)
+    assert len(selectors) > 30
+    for selector in selectors:
+        assert all(part.strip().startswith(".nophd-report") for part in selector.split(",")), selector
+    for section in ("Result", "Pictures", "Accuracy per class", "History", "Configuration", "Model",
+                    "Versions"):
+        assert f"<h2>{section}</h2>" in fragment, section
+    assert len(fragment) < 3 * sum(path.stat().st_size for path in complete_run.glob("*.png")) + 20_000
+
+
+def test_run_report_html_of_a_missing_folder(tmp_path):
+    with pytest.raises(RunError, match="no such run folder"):
+        report.run_report_html(tmp_path / "nope", fragment=True)

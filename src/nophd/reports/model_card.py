@@ -17,8 +17,10 @@ MODEL_CARD.md whose first line is anything else is the user's own, and
 nophd leaves it as it is (`write_model_card` returns None). Delete the
 mark's line to keep an edited card.
 
-Everything printed from a file is escaped for Markdown: a class name with
-"|", "<" or "*" shows as written and neither breaks a table nor becomes HTML.
+Python gathers what the card says; its Markdown is templates/model_card.md,
+where every value printed from a file is escaped for Markdown by default
+(nophd.reports.rendering): a class name with "|", "<" or "*" shows as written
+and neither breaks a table nor becomes HTML.
 
 Example:
     path = write_model_card("runs/conv-bn")  # runs/conv-bn/MODEL_CARD.md, or None when the card is the user's
@@ -33,9 +35,11 @@ import re
 import shlex
 from typing import Any, Mapping
 
-from nophd import atomic, runs, scoring, tasks, version
+import markupsafe
+
+from nophd import atomic, runs, scoring, tasks
 from nophd.errors import NophdError, RunError
-from nophd.reports import report
+from nophd.reports import rendering, report
 
 CARD = runs.MODEL_CARD
 # The first line of every card nophd writes; a MODEL_CARD.md without it is the user's and is never replaced.
@@ -44,7 +48,6 @@ CARD_MARK = runs.MODEL_CARD_MARK
 EXPORT_FOLDER = "export"
 EXPORT_JSON = "export.json"
 ROBUSTNESS_JSON = "robustness.json"
-NOT_MEASURED = "Not measured."
 
 # Recipe rows: (config.json field, label), shown when present.
 _RECIPE_FIELDS = (
@@ -127,87 +130,88 @@ def is_nophd_card(path: str | os.PathLike) -> bool:
 
 
 def card_markdown(run_directory: str | os.PathLike) -> str:
-    """The card's Markdown for a run folder (what write_model_card writes)."""
+    """The card's Markdown for a run folder (what write_model_card writes), from templates/model_card.md."""
     directory = pathlib.Path(run_directory)
     config = report.read_json_object(directory / runs.CONFIG)
     metrics = report.read_json_object(directory / runs.METRICS)
     config_values, metric_values = config.value or {}, metrics.value or {}
     task = _task(config_values, metric_values)
-    model = report.plain_text(metric_values.get("model")) or report.plain_text(config_values.get("model"))
-    dataset = report.plain_text(metric_values.get("dataset")) or report.plain_text(config_values.get("dataset"))
-    title = (model or directory.name) + (f" on {dataset}" if dataset else "")
+    model = rendering.plain_text(metric_values.get("model")) or rendering.plain_text(config_values.get("model"))
+    dataset = rendering.plain_text(metric_values.get("dataset")) or rendering.plain_text(config_values.get("dataset"))
     status = runs.status(directory)
     if status == "unknown":
-        status = report.plain_text(metric_values.get("status")) or "unknown"
+        status = rendering.plain_text(metric_values.get("status")) or "unknown"
+    robustness = report.read_json_object(directory / ROBUSTNESS_JSON)
+    over = (robustness.value or {}).get("mean_over")
+    exports, export_problems = _exports(directory)
+    versions = metric_values.get("versions")
+    return rendering.render(
+        "model_card.md",
+        # Markup on purpose: the mark opens an HTML comment, which must stay one (CARD_MARK is nophd's own text).
+        mark=markupsafe.Markup(CARD_MARK),
+        title=(model or directory.name) + (f" on {dataset}" if dataset else ""),
+        folder=directory.name,
+        status=status,
+        written=runs.now(),
+        config=config,
+        metrics=metrics,
+        data=None if config.problem and metrics.problem else _data_rows(config_values, metric_values),
+        recipe=_recipe_rows(config_values),
+        headline=_headline(metric_values),
+        per_class=_per_class(metric_values),
+        robustness=robustness,
+        robustness_over=len(over) if isinstance(over, list) else 0,
+        robustness_sets=[[rendering.plain_text(row.get("name")), rendering.plain_text(row.get("kind")),
+                          rendering.format_integer(row.get("examples")), rendering.format_percent(row.get("accuracy"))]
+                         for row in report.robustness_sets(robustness.value or {})],
+        exports=exports,
+        export_problems=export_problems,
+        intended_use=_intended_use(task, config_values, metric_values),
+        versions=[(name, _value_text(value)) for name, value in versions.items()] if isinstance(versions, dict) else [],
+        **_command(task, config),
+    )
 
-    parts = [
-        f"{CARD_MARK} written by nophd from this run folder's files; nophd rewrites it when the run gains figures. "
-        "Delete this line to keep your own edits: nophd then leaves the file alone. -->",
-        f"# Model card: {escape(title)}",
-        f"Run folder `{_code(directory.name)}`, status **{escape(status)}**; written by nophd "
-        f"{escape(version.__version__)} at {escape(report.format_time(runs.now()))}.",
-        _data_section(config, metrics),
-        _recipe_section(config),
-        _metrics_section(metrics),
-        _robustness_section(directory),
-        _exports_section(directory),
-        _intended_use_section(task, config_values, metric_values),
-        _versions_section(metrics),
-        _command_section(task, config),
-    ]
-    return "\n\n".join(part.rstrip() for part in parts if part) + "\n"
+
+# What the sections show (templates/model_card.md lays them out).
 
 
-# Sections.
-
-
-def _data_section(config: report.Loaded, metrics: report.Loaded) -> str:
-    lines = ["## Data and split", ""]
-    if config.problem and metrics.problem:
-        return "\n".join(lines + [_note(config), "", _note(metrics)])
-    config_values, values = config.value or {}, metrics.value or {}
-    dataset = report.plain_text(values.get("dataset")) or report.plain_text(config_values.get("dataset"))
+def _data_rows(config_values: Mapping[str, Any], values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    dataset = rendering.plain_text(values.get("dataset")) or rendering.plain_text(config_values.get("dataset"))
     rows = [("dataset", dataset or "—")]
     if "data" in values:
-        source = report.plain_text(values.get("data"))
-        kind = report.plain_text(values.get("data_format"))
+        source = rendering.plain_text(values.get("data"))
+        kind = rendering.plain_text(values.get("data_format"))
         rows.append(("read from", source + (f" ({kind})" if kind else "")))
     if isinstance(values.get("official_data"), bool):
         rows.append(("the official MNIST files", "yes" if values["official_data"] else "no (generated or partial data)"))
-    rows.append(("training examples", report.format_integer(values.get("train_examples"))))
+    rows.append(("training examples", rendering.format_integer(values.get("train_examples"))))
     split = report.evaluated_split(values or config_values)
-    rows.append((f"evaluated ({split}) examples", report.format_integer(values.get("test_examples"))))
+    rows.append((f"evaluated ({split}) examples", rendering.format_integer(values.get("test_examples"))))
     if "evaluated_on" in values:
-        rows.append(("evaluated on", report.plain_text(values.get("evaluated_on")) or "—"))
+        rows.append(("evaluated on", rendering.plain_text(values.get("evaluated_on")) or "—"))
     if "validation_split" in config_values:
-        share = report.finite_number(config_values.get("validation_split"))
+        share = rendering.finite_number(config_values.get("validation_split"))
         rows.append(("validation split", "none: the test set validates (nothing is selected on it)" if share == 0
                      else _fraction(config_values.get("validation_split"))))
     if "tuning_split" in config_values:
-        share = report.finite_number(config_values.get("tuning_split"))
+        share = rendering.finite_number(config_values.get("tuning_split"))
         rows.append(("tuning split", "none" if not share else f"{_fraction(share)} of each class's training photos"))
     for name in ("train_limit", "test_limit"):
         if config_values.get(name) is not None:
-            rows.append((name.replace("_", " "), report.format_integer(config_values.get(name))))
-    rows.append(("split seed", report.plain_text(config_values.get("seed", values.get("seed"))) or "—"))
+            rows.append((name.replace("_", " "), rendering.format_integer(config_values.get(name))))
+    rows.append(("split seed", rendering.plain_text(config_values.get("seed", values.get("seed"))) or "—"))
     skipped = values.get("skipped_files")
     if isinstance(skipped, list) and skipped:
         rows.append(("files skipped (unreadable)", f"{len(skipped):,} (listed in metrics.json)"))
-    table = _key_value_table(rows)
-    notes = [_note(loaded) for loaded in (config, metrics) if loaded.problem]
-    return "\n".join(lines + [table, *([""] + notes if notes else [])])
+    return rows
 
 
-def _recipe_section(config: report.Loaded) -> str:
-    lines = ["## Recipe", ""]
-    if config.problem:
-        return "\n".join(lines + [_note(config)])
-    values = config.value
+def _recipe_rows(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = [(label, _value_text(values[name])) for name, label in _RECIPE_FIELDS if name in values]
     augmentation = _augmentation_text(values)
     if augmentation:
         rows.append(("augmentation", augmentation))
-    return "\n".join(lines + [_key_value_table(rows)])
+    return rows
 
 
 def _augmentation_text(values: Mapping[str, Any]) -> str:
@@ -217,129 +221,76 @@ def _augmentation_text(values: Mapping[str, Any]) -> str:
     from nophd.data import augment
 
     strengths = [f"{name.replace('_', ' ')} {_value_text(values[name])}" for name in augment.FIELDS
-                 if report.finite_number(values.get(name))]
-    shift = report.finite_number(values.get("shift_pixels"))
+                 if rendering.finite_number(values.get(name))]
+    shift = rendering.finite_number(values.get("shift_pixels"))
     if shift:
         strengths.insert(0, f"random shifts of up to {shift:g} pixels")
     return ", ".join(strengths) or "none"
 
 
-def _metrics_section(metrics: report.Loaded) -> str:
-    lines = ["## Metrics", ""]
-    if metrics.problem:
-        return "\n".join(lines + [_note(metrics)])
-    values = metrics.value
-    split = report.evaluated_split(values)
-    accuracy = report.format_percent(values.get("test_accuracy"))
-    examples = report.format_integer(values.get("test_examples"))
-    headline = f"**{escape(accuracy)}** {escape(split)} accuracy on {escape(examples)} examples"
-    loss = report.finite_number(values.get("test_loss"))
-    headline += f", {escape(split)} loss {loss:.4f}" if loss is not None else ""
-    codelab = report.finite_number(values.get("codelab_accuracy"))
-    measured = report.finite_number(values.get("test_accuracy"))
-    if codelab is not None:
-        headline += f" (the codelab reports {escape(report.format_percent(codelab))}"
-        headline += f", {(measured - codelab) * 100:+.2f} points)" if measured is not None else ")"
-    lines.append(headline + ".")
-    for warning in (scoring.one_class_warning_of(values), scoring.few_examples_warning_of(values)):
-        if warning:
-            lines += ["", f"> **Warning:** {escape(warning)}"]
-    lines += ["", *_class_table(values)]
-    return "\n".join(lines)
+def _headline(values: Mapping[str, Any]) -> dict[str, Any]:
+    codelab = rendering.finite_number(values.get("codelab_accuracy"))
+    measured = rendering.finite_number(values.get("test_accuracy"))
+    return {
+        "accuracy": values.get("test_accuracy"),
+        "examples": values.get("test_examples"),
+        "split": report.evaluated_split(values),
+        "loss": rendering.finite_number(values.get("test_loss")),
+        "codelab": codelab,
+        "points": f"{(measured - codelab) * 100:+.2f}" if codelab is not None and measured is not None else None,
+        "warnings": [warning for warning in (scoring.one_class_warning_of(values),
+                                             scoring.few_examples_warning_of(values)) if warning],
+    }
 
 
-def _class_table(values: Mapping[str, Any]) -> list[str]:
-    accuracies = values.get("per_class_accuracy")
-    if not isinstance(accuracies, list) or not accuracies:
-        return ["Per-class figures: not in metrics.json."]
-    names = values.get("class_names")
-    if not isinstance(names, list) or len(names) != len(accuracies):
-        names = [str(index) for index in range(len(accuracies))]
-    figures = report.class_figures(values, len(accuracies))
-    confusion = values.get("confusion") if figures else None
-    if not figures:
-        rows = [[escape(name), escape(report.format_percent(value))] for name, value in zip(names, accuracies)]
-        return ["Per-class accuracy (no confusion matrix recorded, so no precision or F1):", "",
-                *_table(["class", "accuracy"], rows, numeric=(1,))]
-    rows = []
-    for index, name in enumerate(names):
-        rows.append([escape(name), *(escape(report.format_percent(figures[key][index]))
-                                     for key in ("per_class_precision", "per_class_recall", "per_class_f1")),
-                     escape(report.format_integer(sum(confusion[index])))])
-    table = _table(["class", "precision", "recall", "F1", "examples"], rows, numeric=(1, 2, 3, 4))
-    return [*table, "", f"Macro F1 {escape(report.format_percent(figures['macro_f1']))} (every class weighing the "
-            "same). Precision: the share of a class's predictions that are right; recall: the share of its "
-            "examples found."]
+def _per_class(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The run report's per-class figures (report.per_class) as the card's table cells."""
+    figures = report.per_class(values)
+    if figures is None:
+        return None
+    percent = rendering.format_percent
+    figures["cells"] = [
+        [row["name"], percent(row["precision"]), percent(row["recall"]), percent(row["f1"]),
+         rendering.format_integer(row["examples"])] if figures["figures"] else [row["name"], percent(row["accuracy"])]
+        for row in figures["rows"]]
+    return figures
 
 
-def _robustness_section(directory: pathlib.Path) -> str:
-    lines = ["## Robustness", ""]
-    loaded = report.read_json_object(directory / ROBUSTNESS_JSON)
-    if loaded.problem == "missing":
-        return "\n".join(lines + [f"{NOT_MEASURED} (`nophd evaluate RUN --robustness` measures digit runs.)"])
-    if loaded.problem:
-        return "\n".join(lines + [_note(loaded)])
-    values = loaded.value
-    over = values.get("mean_over") if isinstance(values.get("mean_over"), list) else []
-    lines.append(f"Mean accuracy **{escape(report.format_percent(values.get('mean_accuracy')))}** over "
-                 f"{len(over)} sets (every set but *clean* counts once); seed "
-                 f"{escape(report.plain_text(values.get('seed')) or '—')}, "
-                 f"evaluated {escape(report.format_time(values.get('evaluated_at')))}.")
-    rows = [[escape(report.plain_text(row.get("name"))), escape(report.plain_text(row.get("kind"))),
-             escape(report.format_integer(row.get("examples"))), escape(report.format_percent(row.get("accuracy")))]
-            for row in (values.get("sets") if isinstance(values.get("sets"), list) else []) if isinstance(row, dict)]
-    if rows:
-        lines += ["", *_table(["set", "kind", "examples", "accuracy"], rows, numeric=(2, 3))]
-    return "\n".join(lines)
-
-
-def _exports_section(directory: pathlib.Path) -> str:
-    lines = ["## Exports", ""]
+def _exports(directory: pathlib.Path) -> tuple[list[list], list[tuple[str, str]]]:
+    """The table rows of the exports under RUN/export/, and (folder, problem) for each unreadable export.json."""
     folder = directory / EXPORT_FOLDER
     try:
         candidates = sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
     except OSError:
         candidates = []
-    rows, notes = [], []
+    rows, problems = [], []
     for candidate in candidates:
         loaded = report.read_json_object(candidate / EXPORT_JSON)
         if loaded.problem == "missing":
             continue
         where = f"{EXPORT_FOLDER}/{candidate.name}"
         if loaded.problem:
-            notes.append(f"- `{_code(where)}`: {EXPORT_JSON} unreadable ({escape(loaded.problem)}).")
+            problems.append((where, loaded.problem))
             continue
         values = loaded.value
         exported = values.get("exported") if isinstance(values.get("exported"), dict) else {}
         original = values.get("original") if isinstance(values.get("original"), dict) else {}
-        change = report.finite_number(values.get("accuracy_change_points"))
+        change = rendering.finite_number(values.get("accuracy_change_points"))
         rows.append([
-            f"`{_code(where)}`", escape(report.plain_text(values.get("format")) or "—"),
-            escape(_size(exported.get("file_bytes"))), escape(report.format_percent(exported.get("accuracy"))),
-            escape(report.format_percent(original.get("accuracy"))),
-            escape(f"{change:+.2f}" if change is not None else "—"),
-            escape(_milliseconds(exported.get("latency_ms"))),
+            rendering.code_span(where), rendering.plain_text(values.get("format")) or "—",
+            _size(exported.get("file_bytes")), rendering.format_percent(exported.get("accuracy")),
+            rendering.format_percent(original.get("accuracy")), f"{change:+.2f}" if change is not None else "—",
+            _milliseconds(exported.get("latency_ms")),
         ])
-    if not rows and not notes:
-        return "\n".join(lines + [f"{NOT_MEASURED} (`nophd export RUN --format tflite-int8` writes one under "
-                                  f"`{EXPORT_FOLDER}/`; exports written elsewhere with --out are not listed.)"])
-    if rows:
-        lines += _table(["folder", "format", "size", "accuracy", "Keras model", "points", "latency (1 image)"], rows,
-                        numeric=(2, 3, 4, 5, 6))
-        lines += ["", "Each export is evaluated on the same images as the Keras model beside it; latency is the "
-                  "median single-image prediction time on the machine that exported it."]
-    if notes:
-        lines += ["", *notes]
-    return "\n".join(lines)
+    return rows, problems
 
 
-def _intended_use_section(task: tasks.Task | None, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    lines = ["## Intended use and known limits", ""]
+def _intended_use(task: tasks.Task | None, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[str]:
     sentences = task.intended_use(dict(config), dict(metrics)) if task is not None else [
         "Unknown: config.json does not say what kind of run this is."]
-    examples = report.finite_number(metrics.get("test_examples"))
+    examples = rendering.finite_number(metrics.get("test_examples"))
     if examples is not None and examples >= scoring.FEW_EXAMPLES:
-        accuracy = report.finite_number(metrics.get("test_accuracy"))
+        accuracy = rendering.finite_number(metrics.get("test_accuracy"))
         if accuracy is not None and 0 <= accuracy <= 1:
             low, high = scoring.accuracy_interval(accuracy, int(examples))
             sentences.append(f"Its accuracy was measured on {int(examples):,} examples: the 95% interval is "
@@ -347,39 +298,26 @@ def _intended_use_section(task: tasks.Task | None, config: Mapping[str, Any], me
     sentences.append("Every figure here comes from one run with one seed on one split: another seed moves it.")
     sentences.append("For learning and experiments; nothing here was checked for fairness or fitness for decisions "
                      "about people.")
-    return "\n".join(lines + [f"- {escape(sentence)}" for sentence in sentences])
+    return sentences
 
 
-def _versions_section(metrics: report.Loaded) -> str:
-    lines = ["## Versions", ""]
-    versions = (metrics.value or {}).get("versions")
-    if metrics.problem:
-        return "\n".join(lines + [_note(metrics)])
-    if not isinstance(versions, dict) or not versions:
-        return "\n".join(lines + ["Not recorded in metrics.json."])
-    return "\n".join(lines + [_key_value_table([(name, _value_text(value)) for name, value in versions.items()])])
-
-
-def _command_section(task: tasks.Task | None, config: report.Loaded) -> str:
-    lines = ["## How it was produced", ""]
+def _command(task: tasks.Task | None, config: report.Loaded) -> dict[str, Any]:
+    """How the run was produced: a task's own sentence, or the `nophd train` command and what no flag sets."""
+    shown = {"task_known": task is not None, "produced": None, "command": None, "unflagged": [], "replicas": None}
     if config.problem or task is None:
-        return "\n".join(lines + [_note(config) if config.problem else "Unknown: config.json names no known task."])
-    produced = task.produced_by(config.value)
-    if produced is not None:
-        return "\n".join(lines + [produced])
+        return shown
+    shown["produced"] = task.produced_by(config.value)
+    if shown["produced"] is not None:
+        # Markup on purpose: a task's sentence is Markdown nophd wrote, with its own `code spans`.
+        shown["produced"] = markupsafe.Markup(shown["produced"])
+        return shown
     command, unflagged = train_command(task, config.value)
-    lines += ["The command that trains a run like this one (add `--data-dir` or `--out` as needed), derived from "
-              "config.json:", "", *_fenced(shlex.join(["nophd", *command]))]
-    if unflagged:
-        lines += ["", "config.json also sets what no flag of `nophd train` sets (use the Python API, "
-                  "`nophd.config.override`): " + ", ".join(f"`{_code(name)}` = `{_code(_value_text(value))}`"
-                                                      for name, value in unflagged) + "."]
-    replicas = report.finite_number(config.value.get("replicas"))
-    if replicas and replicas > 1:
-        lines += ["", f"This run trained on {int(replicas)} replicas: config.json's batch size and learning rate are "
-                  "the scaled, global ones, and the command gives them as they are; with the same replicas, give "
-                  "the per-replica values instead (see the README's Scaling out)."]
-    return "\n".join(lines)
+    # Markup on purpose: inside a fence, text shows as written; the fence outgrows any backticks in it.
+    shown["command"] = markupsafe.Markup("\n".join(_fenced(shlex.join(["nophd", *command]))))
+    shown["unflagged"] = [(name, _value_text(value)) for name, value in unflagged]
+    replicas = rendering.finite_number(config.value.get("replicas"))
+    shown["replicas"] = int(replicas) if replicas and replicas > 1 else None
+    return shown
 
 
 def train_command(task: tasks.Task, values: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, Any]]]:
@@ -440,30 +378,8 @@ def _task(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> tasks.Task |
 
 # Markdown.
 
-# Characters that start or end something anywhere in a line of Markdown (GFM): code, emphasis, links, tables,
-# strikethrough, escapes. "_" only counts at a word's edge (snake_case stays readable).
-_INLINE_SPECIAL = re.compile(r"([\\`*\[\]|~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-# What starts a block at the beginning of a line: a heading, a list item, a quote, a numbered item.
-_LINE_START = re.compile(r"^(#|[-+]|\d+[.)])(?=\s|$)")
-
-
-def escape(value: Any) -> str:
-    """Text as Markdown that shows exactly that text: one line, Markdown's special characters backslash-escaped
-    and &, < and > as HTML entities, so nothing in it becomes a table cell, a link, emphasis or HTML.
-
-    Example:
-        escape("a|b <i>")  # "a\\|b &lt;i&gt;"
-    """
-    line = " ".join(str(value).split())
-    line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    line = _INLINE_SPECIAL.sub(lambda match: "\\" + match.group(0), line)
-    return _LINE_START.sub(lambda match: "\\" + match.group(0) if match.group(0)[0] in "#-+" else
-                           match.group(0)[:-1] + "\\" + match.group(0)[-1], line)
-
-
-def _code(value: Any) -> str:
-    """Text for inside a `code span` in a table: one line, no backtick to end it early, "|" escaped for GFM tables."""
-    return " ".join(str(value).split()).replace("`", "'").replace("|", "\\|")
+# The card's escaping, shared with its template (rendering escapes every {{ value }} of a .md template with it).
+escape = rendering.escape_markdown
 
 
 def _fenced(code: str) -> list[str]:
@@ -471,22 +387,6 @@ def _fenced(code: str) -> list[str]:
     longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
     fence = "`" * max(3, longest + 1)
     return [f"{fence}sh", code, fence]
-
-
-def _table(header: list[str], rows: list[list[str]], numeric: tuple[int, ...] = ()) -> list[str]:
-    """A GFM table; cells are Markdown already (escaped)."""
-    rule = ["---:" if index in numeric else "---" for index in range(len(header))]
-    return ["| " + " | ".join(line) + " |" for line in (header, rule, *rows)]
-
-
-def _key_value_table(rows: list[tuple[str, str]]) -> str:
-    return "\n".join(_table(["item", "value"], [[escape(key), escape(value)] for key, value in rows]))
-
-
-def _note(loaded: report.Loaded) -> str:
-    if loaded.problem == "missing":
-        return f"`{_code(loaded.name)}`: not written yet. {NOT_MEASURED}"
-    return f"`{_code(loaded.name)}`: unreadable ({escape(loaded.problem)})."
 
 
 def _value_text(value: Any) -> str:
@@ -512,12 +412,12 @@ def _argument_text(value: Any) -> str:
 
 
 def _fraction(value: Any) -> str:
-    number = report.finite_number(value)
+    number = rendering.finite_number(value)
     return "—" if number is None else f"{number:g}"
 
 
 def _size(value: Any) -> str:
-    number = report.finite_number(value)
+    number = rendering.finite_number(value)
     if number is None:
         return "—"
     for unit, factor in (("MB", 1e6), ("KB", 1e3)):
@@ -527,5 +427,5 @@ def _size(value: Any) -> str:
 
 
 def _milliseconds(value: Any) -> str:
-    number = report.finite_number(value)
+    number = rendering.finite_number(value)
     return "—" if number is None else f"{number:.3f} ms"
