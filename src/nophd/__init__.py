@@ -224,21 +224,23 @@ def open_run(run: str | os.PathLike):
     return open_run_folder(run)
 
 
-def export(run: str | os.PathLike, format: str = "tflite", out: str | os.PathLike | None = None,
-           data_dir: str | os.PathLike | None = None) -> dict:
+def export_run(run: str | os.PathLike, format: str = "tflite", out: str | os.PathLike | None = None,
+               data_dir: str | os.PathLike | None = None) -> dict:
     """Exports a finished run as `nophd export RUN --format FORMAT` does; returns export.json's contents.
+
+    (Not `nophd.export`: that name is the nophd.export package, which importing it binds on `nophd`.)
 
     Args:
         format: "savedmodel", "tflite", "tflite-int8", "onnx" or "web".
         out: the export folder (default RUN/export/FORMAT).
 
     Example:
-        exported = nophd.export("runs/conv-bn", "tflite-int8")
+        exported = nophd.export_run("runs/conv-bn", "tflite-int8")
         exported["artifact_path"], exported["exported"]["accuracy"], exported["original"]["accuracy"]
     """
-    from nophd.export.export import export_run
+    from nophd.export import export as export_module
 
-    return export_run(run, format, out, data_dir=data_dir)
+    return export_module.export_run(run, format, out, data_dir=data_dir)
 
 
 def predict(run: str | os.PathLike, paths, top: int = 3):
