@@ -242,3 +242,16 @@ def test_escape_keeps_text_as_written():
     for text in ("a|b <i>&", "*x* _y_ `z` [l](u) ~~s~~ \\", "# h", "- i", "12) j", "> q"):
         rendered = card_html.render(model_card.escape(text))
         assert rendered == "<p>" + text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</p>\n"
+
+
+def test_a_tta_evaluation_is_shown_beside_the_runs_own_figure(tmp_path):
+    run = copy_old_run("photos-finished", tmp_path)
+    assert "test-time augmentation" not in model_card.write_model_card(run).read_text(encoding="utf-8")
+    atomic.write_json(run / model_card.TTA_JSON, {"test_accuracy": 0.5556, "test_examples": 9, "tta": True,
+                                                  "evaluated_at": "2026-12-02T20:00:00+00:00"})
+    figures = section(model_card.write_model_card(run).read_text(encoding="utf-8"), "Metrics")
+    assert "With test-time augmentation (`nophd evaluate RUN --tta`" in figures
+    assert "**55.56%** validation accuracy on 9 examples" in figures
+    (run / model_card.TTA_JSON).write_text("{oops", encoding="utf-8")
+    figures = section(model_card.write_model_card(run).read_text(encoding="utf-8"), "Metrics")
+    assert "`evaluation-tta.json`: unreadable (not valid JSON" in figures

@@ -49,6 +49,10 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     }
     if Path(run).is_dir():
         atomic.write_json(Path(run) / ("evaluation-tta.json" if tta else "evaluation.json"), result)
+        if tta:
+            from nophd.reports import model_card
+
+            model_card.write_model_card(run)  # The card shows the TTA figure beside the run's own.
     return result
 
 

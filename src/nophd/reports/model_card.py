@@ -2,7 +2,8 @@
 
 Written from the run folder's own files, like report.html (nophd.reports.report):
 config.json (data, split and recipe), metrics.json (figures, per-class table,
-versions), robustness.json (`nophd evaluate RUN --robustness`) and the
+versions), robustness.json (`nophd evaluate RUN --robustness`),
+evaluation-tta.json (`nophd evaluate RUN --tta`) and the
 export.json of every export under RUN/export/ (`nophd export`). A file that
 is missing gives its section "not measured" (or "not written yet"), a
 corrupt one "unreadable", and the card is still written.
@@ -48,6 +49,8 @@ CARD_MARK = runs.MODEL_CARD_MARK
 EXPORT_FOLDER = "export"
 EXPORT_JSON = "export.json"
 ROBUSTNESS_JSON = "robustness.json"
+# `nophd evaluate RUN --tta` (nophd.inference.evaluate; that module sits above this one).
+TTA_JSON = "evaluation-tta.json"
 
 # Recipe rows: (config.json field, label), shown when present.
 _RECIPE_FIELDS = (
@@ -158,6 +161,7 @@ def card_markdown(run_directory: str | os.PathLike) -> str:
         data=None if config.problem and metrics.problem else _data_rows(config_values, metric_values),
         recipe=_recipe_rows(config_values),
         headline=_headline(metric_values),
+        tta=_tta(report.read_json_object(directory / TTA_JSON)),
         per_class=_per_class(metric_values),
         robustness=robustness,
         robustness_over=len(over) if isinstance(over, list) else 0,
@@ -241,6 +245,16 @@ def _headline(values: Mapping[str, Any]) -> dict[str, Any]:
         "warnings": [warning for warning in (scoring.one_class_warning_of(values),
                                              scoring.few_examples_warning_of(values)) if warning],
     }
+
+
+def _tta(loaded: report.Loaded) -> dict[str, Any] | None:
+    """The test-time-augmentation figure of evaluation-tta.json: None when not measured, else accuracy or problem."""
+    if loaded.problem == "missing":
+        return None
+    values = loaded.value or {}
+    return {"accuracy": values.get("test_accuracy"), "examples": values.get("test_examples"),
+            "at": rendering.plain_text(values.get("evaluated_at")),
+            "unreadable": loaded if loaded.problem else None}
 
 
 def _per_class(values: Mapping[str, Any]) -> dict[str, Any] | None:
