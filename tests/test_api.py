@@ -42,3 +42,18 @@ def test_a_photo_run_refuses_a_worker_index_without_workers(tmp_path):
     # As an MNIST run does; before, a photo run ignored --worker-index.
     with pytest.raises(ConfigError, match="--worker-index: only with --workers"):
         nophd.train_photos("flowers", worker_index=1, out=tmp_path / "run", progress=False)
+
+
+def test_open_run_reads_a_run_folder_and_shows_its_report_inline(tmp_path):
+    import json
+
+    from nophd.errors import RunError
+
+    with pytest.raises(RunError, match="not a run folder"):
+        nophd.open_run(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model": "dense1", "dataset": "mnist"}))
+    (tmp_path / "metrics.json").write_text(json.dumps({"model": "dense1", "test_accuracy": 0.9, "status": "finished"}))
+    run = nophd.open_run(tmp_path)
+    assert run.test_accuracy == 0.9 and run.run_directory == tmp_path
+    inline = run._repr_html_()
+    assert inline.startswith('<div class="nophd-report">') and "<html" not in inline and "90.00%" in inline
