@@ -158,6 +158,23 @@ def test_export_command_prints_the_comparison(digit_run, capsys, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["phone"]
 
 
+def test_an_export_written_elsewhere_is_listed_in_the_model_card(digit_run, capsys, tmp_path):
+    import shutil
+
+    run, data = digit_run
+    copy = Path(shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("export", "exports.json")))
+    for _ in range(2):  # Exported twice to one folder: listed once.
+        assert run_cli(capsys, "export", copy, "--format", "tflite", "--out", tmp_path / "phone", "--data-dir", data)[0] == 0
+    listed = json.loads((copy / runs.EXPORTS).read_text())["exports"]
+    assert [entry["path"] for entry in listed] == [str((tmp_path / "phone").resolve())]
+    card = (copy / runs.MODEL_CARD).read_text(encoding="utf-8")
+    assert f"| `{(tmp_path / 'phone').resolve()}` | tflite |" in card
+    shutil.rmtree(tmp_path / "phone")
+    assert run_cli(capsys, "card", copy)[0] == 0
+    card = (copy / runs.MODEL_CARD).read_text(encoding="utf-8")
+    assert f"`{(tmp_path / 'phone').resolve()}`: no export there any more (moved or deleted)" in card
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["{missing}", "--format", "tflite"], "{missing}: no such run folder"),
     (["{run}", "--format", "coreml"],

@@ -299,13 +299,26 @@ def export_run(
         os.close(held)
     artifact_path = out_path if artifact_name == "." or format in FOLDER_FORMATS else out_path / artifact_name
     result = {**result, "path": str(out_path), "artifact_path": str(artifact_path)}
-    # The run's model card lists the exports under RUN/export/. The export itself is done: a card that cannot be
-    # written is reported, not raised.
+    # The run's model card lists the exports under RUN/export/, and those elsewhere through RUN/exports.json. The
+    # export itself is done: a list or card that cannot be written is reported, not raised.
     try:
+        _record_elsewhere(run_path, out_path, format)
         model_card.write_model_card(run_path)
     except OSError as error:
         result["model_card_not_written"] = errors.os_error_line(error) or text.one_line(error)
     return result
+
+
+def _record_elsewhere(run_path: Path, out_path: Path, format: str) -> None:
+    """Lists an export outside RUN/export/ in RUN/exports.json (one entry per folder, the latest export's)."""
+    folder = out_path.resolve()
+    if folder.is_relative_to((run_path / EXPORT_FOLDER).resolve()):
+        return
+    listed = runs.read_json(run_path / runs.EXPORTS) or {}
+    entries = [entry for entry in listed.get("exports", [])
+               if isinstance(entry, dict) and entry.get("path") != str(folder)]
+    entries.append({"path": str(folder), "format": format, "exported_at": runs.now()})
+    atomic.write_json(run_path / runs.EXPORTS, {"exports": entries})
 
 
 def _write_artifact(model, format: str, task, image_size: int, representative: np.ndarray,

@@ -4,7 +4,8 @@ Written from the run folder's own files, like report.html (nophd.reports.report)
 config.json (data, split and recipe), metrics.json (figures, per-class table,
 versions), robustness.json (`nophd evaluate RUN --robustness`),
 evaluation-tta.json (`nophd evaluate RUN --tta`) and the
-export.json of every export under RUN/export/ (`nophd export`). A file that
+export.json of every export under RUN/export/ (`nophd export`) or listed in
+RUN/exports.json (exported with `--out` elsewhere). A file that
 is missing gives its section "not measured" (or "not written yet"), a
 corrupt one "unreadable", and the card is still written.
 
@@ -271,20 +272,27 @@ def _per_class(values: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _exports(directory: pathlib.Path) -> tuple[list[list], list[tuple[str, str]]]:
-    """The table rows of the exports under RUN/export/, and (folder, problem) for each unreadable export.json."""
+    """The table rows of the exports under RUN/export/ and of those listed in RUN/exports.json (exported elsewhere),
+    and (folder, problem) for each unreadable export.json or listed export no longer there."""
     folder = directory / EXPORT_FOLDER
     try:
-        candidates = sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+        candidates = [(path, f"{EXPORT_FOLDER}/{path.name}") for path in sorted(folder.iterdir())
+                      if path.is_dir() and not path.name.startswith(".")]
     except OSError:
         candidates = []
+    listed = (runs.read_json(directory / runs.EXPORTS) or {}).get("exports")
+    elsewhere = [str(entry["path"]) for entry in listed if isinstance(entry, dict) and entry.get("path")] \
+        if isinstance(listed, list) else []
+    candidates += [(pathlib.Path(path), path) for path in elsewhere]
     rows, problems = [], []
-    for candidate in candidates:
+    for candidate, where in candidates:
         loaded = report.read_json_object(candidate / EXPORT_JSON)
         if loaded.problem == "missing":
+            if where in elsewhere:
+                problems.append((where, "no export there any more (moved or deleted)"))
             continue
-        where = f"{EXPORT_FOLDER}/{candidate.name}"
         if loaded.problem:
-            problems.append((where, loaded.problem))
+            problems.append((where, f"export.json unreadable ({loaded.problem})"))
             continue
         values = loaded.value
         exported = values.get("exported") if isinstance(values.get("exported"), dict) else {}
