@@ -485,3 +485,34 @@ def test_a_two_class_folder_trains_one_sigmoid_and_is_scored_as_two_probabilitie
                      "--out", str(tmp_path / "refused"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "has 3" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_fine_tuning_without_augmentation_trains_on_cached_frozen_layer_outputs_as_on_images(
+        tmp_path, monkeypatch, shapes, calibrated_weights):
+    settings = tiny_config(shapes, calibrated_weights, epochs=2, fine_tune_epochs=2)
+    cached = train_and_evaluate(settings, tmp_path / "cached", progress=False)
+    assert cached.metrics["fine_tuned_on"].startswith("cached outputs of the frozen layers up to ")
+    assert "frozen_layers" in cached.metrics["phase_seconds"]
+    monkeypatch.setattr(photo_training, "CACHE_FROZEN_LAYERS", False)
+    on_images = train_and_evaluate(settings, tmp_path / "images", progress=False)
+    assert on_images.metrics["fine_tuned_on"] is None
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [row[column] for row in runs.read_history(cached.run_directory)] == pytest.approx(
+            [row[column] for row in runs.read_history(on_images.run_directory)], rel=1e-4, abs=1e-6)
+    for a, b in zip(keras.models.load_model(cached.run_directory / runs.MODEL).weights,
+                    keras.models.load_model(on_images.run_directory / runs.MODEL).weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_the_frozen_bottom_split_equals_the_model_and_shares_its_weights():
+    model = transfer.build_transfer_model(BASE, 3, image_size=SIZE, head="gap", dropout=0.0, weights=None)
+    assert transfer.frozen_bottom_split(model) is None  # Nothing unfrozen: the frozen phase's cache applies.
+    transfer.set_fine_tuning(model, 6)
+    bottom, top = transfer.frozen_bottom_split(model)
+    images = np.random.default_rng(0).uniform(0, 255, size=(4, SIZE, SIZE, 3)).astype("float32")
+    np.testing.assert_allclose(top.predict(bottom.predict(images, verbose=0), verbose=0),
+                               model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    assert {id(weight) for weight in top.trainable_weights} == {id(weight) for weight in model.trainable_weights}
+    assert not bottom.trainable_weights
+    transfer.set_fine_tuning(model, 10_000)  # The whole backbone trains: nothing to cache.
+    assert transfer.frozen_bottom_split(model) is None

@@ -464,3 +464,86 @@ def set_fine_tuning(model: keras.Model, layers: int) -> list[str]:
         if trainable and layer.weights:
             unfrozen.append(layer.name)
     return unfrozen
+
+
+# The input of frozen_bottom_split's top: the frozen layers' output.
+FROZEN_TOP_INPUT = "frozen_layers_output"
+
+
+def frozen_bottom_split(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """Splits a model being fine-tuned where its frozen bottom ends: (bottom, top), sharing the model's layers.
+
+    `top(bottom(images))` equals `model(images)`, in training too: every layer
+    of the bottom is frozen (batch normalization frozen runs in inference
+    mode, and the backbones have no dropout below their top), so its output
+    for an image is the same in every epoch and can be computed once. The
+    cut is the last point below the first unfrozen layer where one tensor
+    carries everything upwards (a block's output: Keras refuses a cut that
+    a residual connection crosses, and the next candidate down is tried).
+
+    Args:
+        model: a model from `build_transfer_model` after `set_fine_tuning`.
+
+    Returns:
+        (bottom, top): raw pixels (None, S, S, 3) -> the cut tensor
+        (None, s, s, C); that tensor -> probabilities. None when the
+        whole backbone is frozen or trainable, or no cut exists below the
+        first unfrozen layer.
+
+    Example:
+        set_fine_tuning(model, 60)
+        bottom, top = frozen_bottom_split(model)
+        top.fit(bottom.predict(images), labels)  # trains the model's own top layers
+    """
+    backbone = backbone_of(model)
+    layers = backbone.layers
+    first = next((index for index, layer in enumerate(layers) if layer.trainable and layer.weights), None)
+    if first is None or first < 2:
+        return None
+    upper = None
+    for index in range(first - 1, 0, -1):
+        if isinstance(layers[index], keras.layers.InputLayer):
+            break
+        try:
+            upper = keras.Model(layers[index].output, backbone.output, name=f"{backbone.name}_upper")
+        except ValueError:  # Graph disconnected: a residual connection crosses this point.
+            continue
+        cut = layers[index].output
+        break
+    if upper is None:
+        return None
+
+    _, head = head_features_model(model)
+    # The layers before the backbone (preprocessing), called again on a new input, as head_features_model does.
+    image = keras.Input(shape=model.input.shape[1:], dtype=model.input.dtype, name="image")
+    tensor = image
+    for layer in model.layers[:model.layers.index(backbone)]:
+        if not isinstance(layer, keras.layers.InputLayer):
+            tensor = layer(tensor)
+    lower = keras.Model(backbone.input, cut, name=f"{backbone.name}_lower")
+    bottom = keras.Model(image, lower(tensor), name=f"{model.name}_bottom")
+    cut_input = keras.Input(shape=cut.shape[1:], name=FROZEN_TOP_INPUT)
+    top = keras.Model(cut_input, head(upper(cut_input)), name=f"{model.name}_top")
+    return bottom, top
+
+
+def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
+    """Each weighted layer of `source` (nested models walked) into `target`'s layer of the same name.
+
+    For a resumed fine-tuning on cached frozen-layer outputs: the checkpoint
+    is the top (frozen_bottom_split), the model a fresh build.
+
+    Raises:
+        ValueError: a layer of `source` has no namesake in `target`.
+    """
+    targets = {layer.name: layer for layer in target._flatten_layers(include_self=False, recursive=True)}
+    for layer in source._flatten_layers(include_self=False, recursive=True):
+        if layer.weights and not isinstance(layer, keras.Model):
+            if layer.name not in targets:
+                raise ValueError(f"{layer.name}: no layer of that name in {target.name}")
+            targets[layer.name].set_weights(layer.get_weights())
+
+
+def is_frozen_top(model: keras.Model) -> bool:
+    """Whether `model` is the top of a frozen_bottom_split (e.g. loaded back from a fine-tuning checkpoint)."""
+    return bool(model.inputs) and model.layers[0].name == FROZEN_TOP_INPUT

@@ -21,7 +21,13 @@ anyway.
 Phase 2 ("fine-tune", `fine_tune_epochs`): the top `fine_tune_layers`
 backbone layers are unfrozen (batch normalization stays frozen, so it keeps
 running on its ImageNet statistics) and the whole model trains on images at
-`fine_tune_learning_rate`.
+`fine_tune_learning_rate`. With augment "off", the same trick one level
+down: the layers below the unfrozen ones are frozen, so their output for an
+image never changes; it is computed once (`transfer.frozen_bottom_split`,
+cut at the last block boundary below the first unfrozen layer) and only the
+top trains on it, with the same result as training on images
+(tests/training/test_photos.py) at a fraction of the cost. The checkpoint
+is then the top, which a resumed run copies back into a fresh model.
 
 Resuming: phase 1 saves checkpoint.keras (the head on cached features, or
 the whole model), phase 2 checkpoint-fine-tune.keras; each holds its
@@ -234,6 +240,10 @@ FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune.keras"
 MIN_STEPS_PER_EPOCH = 10
 MIN_BATCH = 4
 PREDICT_BATCH = 64
+# Fine-tuning without augmentation trains the top on the frozen layers' cached outputs (train_photos), when
+# they fit in this many bytes (float32, training and validation images together); tests switch it off to compare.
+CACHE_FROZEN_LAYERS = True
+CACHED_OUTPUTS_LIMIT = 2 * 2**30
 
 
 def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]:
@@ -346,10 +356,15 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
     # Where the run stands: which phase, how many epochs done, the model(s).
     head = None
     in_fine_tuning = resumed and fine_checkpoint.exists()
+    top = None  # Fine-tuning on cached frozen-layer outputs: the top of the model that trains (see below).
     if in_fine_tuning:
-        model = keras.models.load_model(fine_checkpoint)
+        loaded = keras.models.load_model(fine_checkpoint)
+        if transfer.is_frozen_top(loaded):
+            model, top = fresh_model(), loaded
+        else:
+            model = loaded
         initial_epoch, history_rows, wall_before = loop.resume_point(
-            model, steps_per_epoch, run_directory, history_offset=config.epochs)
+            loaded, steps_per_epoch, run_directory, history_offset=config.epochs)
     elif resumed and frozen_checkpoint.exists():
         loaded = keras.models.load_model(frozen_checkpoint)
         if cached:
@@ -411,29 +426,58 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
 
     # Phase 2: fine-tuning.
     unfrozen: list[str] = []
+    fine_tuned_on = None
     if config.fine_tune_epochs:
         phase_start = time.monotonic()
-        if not in_fine_tuning:
+        if not in_fine_tuning or top is not None:
             unfrozen = transfer.set_fine_tuning(model, config.fine_tune_layers)
-            _compile(model, config, config.fine_tune_learning_rate)
         else:
             unfrozen = [layer.name for layer in transfer.backbone_of(model).layers if layer.trainable and layer.weights]
+        fitted, train_inputs, validation_inputs = model, train_images, validation_images
+        # Without augmentation, the frozen layers below the unfrozen ones give each image the same output in
+        # every epoch: computed once, only the top trains on them (the frozen phase's trick, one level down).
+        if top is not None:  # Resumed in such a phase: the checkpoint is the top, whatever the limit says now.
+            split = transfer.frozen_bottom_split(model)
+        elif config.augment == "off":
+            split = _frozen_split(model, train_count + len(validation_images), progress)
+        else:
+            split = None
+        if split is not None:
+            bottom, shared_top = split
+            fitted = top if top is not None else shared_top
+            train_inputs = _features(bottom, train_images, "training", progress, "the frozen layers' outputs for")
+            validation_inputs = _features(bottom, validation_images, "validation", progress, "the frozen layers' outputs for")
+            fine_tuned_on = f"cached outputs of the frozen layers up to {bottom.output.name.split('/')[0]} " \
+                            f"({' x '.join(str(size) for size in bottom.output.shape[1:])} per image)"
+            seconds["frozen_layers"] = round(time.monotonic() - phase_start, 3)
+        if not in_fine_tuning:
+            _compile(fitted, config, config.fine_tune_learning_rate)
         wall_before = loop.fit_epochs(
-            model, run_directory, config,
-            _training_stream(train_images, _labels_for(train_labels, config, classes), config, (initial_epoch - config.epochs) * steps_per_epoch,
+            fitted, run_directory, config,
+            _training_stream(train_inputs, _labels_for(train_labels, config, classes), config, (initial_epoch - config.epochs) * steps_per_epoch,
                              augment=config.augment != "off"),
-            _batches(validation_images, _labels_for(validation_labels, config, classes)),
+            _batches(validation_inputs, _labels_for(validation_labels, config, classes)),
             steps_per_epoch=steps_per_epoch, validation_steps=None, initial_epoch=initial_epoch,
             final_epoch=config.total_epochs, history_rows=history_rows, wall_before=wall_before, progress=progress,
             checkpoint=FINE_TUNE_CHECKPOINT, class_weight=class_weight, phase="fine-tune",
         )
+        if top is not None:  # A resumed run's top is the loaded checkpoint: its weights go into the fresh model.
+            transfer.copy_weights_by_name(top, model)
+            from nophd.training import callbacks
+
+            callbacks.restore_random_states(model, callbacks.random_states(top))
+        if fitted is not model:
+            # The saved model carries the run's optimizer, loss and metrics, as when the whole model trained
+            # (its optimizer's moments stay with the top in the checkpoint).
+            _compile(model, config, config.fine_tune_learning_rate)
+            model.optimizer.build(model.trainable_variables)  # So that loading model.keras finds what it saved.
         seconds["fine_tune"] = round(time.monotonic() - phase_start, 3)
 
     # A single sigmoid output is saved, scored and served as two probabilities [1 - p, p] (nophd.models.two_class).
     model = two_class.two_class_model(model)
     loop.save_final_model(run_directory, model)
     metrics = _finish(run_directory, config, data, model, validation_images, validation_labels, history_rows,
-                      wall_before, unfrozen, weights, seconds)
+                      wall_before, unfrozen, weights, seconds, fine_tuned_on)
     loop.end_run(run_directory, config.total_epochs, wall_before, (runs.CHECKPOINT, FINE_TUNE_CHECKPOINT))
     return loop.RunResult(run_directory, metrics)
 
@@ -459,13 +503,31 @@ def _compile(model, config, learning_rate: float) -> None:
     loop.compile_model(model, dataclasses.replace(config, learning_rate=learning_rate))
 
 
-def _features(feature_extractor, images: np.ndarray, what: str, progress: bool) -> np.ndarray:
-    """The frozen backbone's outputs for `images`, with progress lines."""
+def _features(feature_extractor, images: np.ndarray, what: str, progress: bool,
+              outputs: str = "backbone features of") -> np.ndarray:
+    """The frozen backbone's (or frozen layers') outputs for `images`, with progress lines."""
     from nophd.training import callbacks
 
     steps = -(-len(images) // PREDICT_BATCH)
-    watcher = [callbacks.PredictProgress(steps, f"backbone features of the {what} images")] if progress else []
+    watcher = [callbacks.PredictProgress(steps, f"{outputs} the {what} images")] if progress else []
     return np.asarray(feature_extractor.predict(images, batch_size=PREDICT_BATCH, verbose=0, callbacks=watcher))
+
+
+def _frozen_split(model, images: int, progress: bool):
+    """transfer.frozen_bottom_split(model) when its cached outputs for `images` images fit in
+    CACHED_OUTPUTS_LIMIT bytes; else None (the top then trains on images, as with augmentation)."""
+    from nophd.models import transfer
+
+    split = transfer.frozen_bottom_split(model) if CACHE_FROZEN_LAYERS else None
+    if split is None:
+        return None
+    size = images * int(np.prod(split[0].output.shape[1:])) * 4
+    if size > CACHED_OUTPUTS_LIMIT:
+        if progress:
+            print(f"nophd: fine-tuning on images: the frozen layers' outputs would take {size / 2**30:.1f} GiB",
+                  file=sys.stderr)
+        return None
+    return split
 
 
 def _copy_head(head, model) -> None:
@@ -518,7 +580,7 @@ def _batches(inputs: np.ndarray, labels: np.ndarray):
 
 
 def _finish(run_directory: Path, config, data, model, images, labels, history_rows, wall_seconds,
-            unfrozen, weights, seconds) -> dict:
+            unfrozen, weights, seconds, fine_tuned_on: str | None = None) -> dict:
     """Evaluates the final model on the validation split; writes metrics, pictures, report."""
     from nophd.reports import artifacts
     from nophd.training import loop
@@ -546,6 +608,8 @@ def _finish(run_directory: Path, config, data, model, images, labels, history_ro
         "epochs": config.epochs,
         "fine_tune_epochs": config.fine_tune_epochs,
         "fine_tuned_layers": unfrozen,
+        # None: on images; else what the top layers trained on (augment "off": the frozen layers' cached outputs).
+        "fine_tuned_on": fine_tuned_on if config.fine_tune_epochs else None,
         "base": config.base,
         "head": config.head,
         "image_size": config.image_size,
