@@ -69,6 +69,7 @@ def score(name: str, changes: dict, seed: int, arguments) -> dict:
             "frozen_accuracy": metrics.get("frozen_accuracy"), "tuning_accuracy": metrics["test_accuracy"],
             "tuning_examples": metrics["test_examples"], "train_examples": metrics["train_examples"],
             "parameters": metrics.get("parameters"), "macro_f1": metrics.get("macro_f1"),
+            "phase_seconds": metrics.get("phase_seconds"), "fine_tuned_on": metrics.get("fine_tuned_on"),
         }
         if arguments.tta:
             row["tta_accuracy"] = nophd.evaluate(result.run_directory, arguments.data_dir, tta=True)["test_accuracy"]

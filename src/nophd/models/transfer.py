@@ -520,7 +520,7 @@ def frozen_bottom_split(model: keras.Model) -> tuple[keras.Model, keras.Model] |
     for layer in model.layers[:model.layers.index(backbone)]:
         if not isinstance(layer, keras.layers.InputLayer):
             tensor = layer(tensor)
-    lower = keras.Model(backbone.input, cut, name=f"{backbone.name}_lower")
+    lower = keras.Model(backbone.input, cut, name=f"{backbone.name}_to_{layers[index].name}")
     bottom = keras.Model(image, lower(tensor), name=f"{model.name}_bottom")
     cut_input = keras.Input(shape=cut.shape[1:], name=FROZEN_TOP_INPUT)
     top = keras.Model(cut_input, head(upper(cut_input)), name=f"{model.name}_top")
@@ -547,3 +547,8 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
 def is_frozen_top(model: keras.Model) -> bool:
     """Whether `model` is the top of a frozen_bottom_split (e.g. loaded back from a fine-tuning checkpoint)."""
     return bool(model.inputs) and model.layers[0].name == FROZEN_TOP_INPUT
+
+
+def frozen_cut_name(bottom: keras.Model) -> str:
+    """The backbone layer where frozen_bottom_split's `bottom` ends (e.g. "block12_add")."""
+    return bottom.layers[-1].layers[-1].name

@@ -447,8 +447,8 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
             fitted = top if top is not None else shared_top
             train_inputs = _features(bottom, train_images, "training", progress, "the frozen layers' outputs for")
             validation_inputs = _features(bottom, validation_images, "validation", progress, "the frozen layers' outputs for")
-            fine_tuned_on = f"cached outputs of the frozen layers up to {bottom.output.name.split('/')[0]} " \
-                            f"({' x '.join(str(size) for size in bottom.output.shape[1:])} per image)"
+            fine_tuned_on = (f"cached outputs of the frozen layers up to {transfer.frozen_cut_name(bottom)} "
+                             f"({' x '.join(str(size) for size in bottom.output.shape[1:])} per image)")
             seconds["frozen_layers"] = round(time.monotonic() - phase_start, 3)
         if not in_fine_tuning:
             _compile(fitted, config, config.fine_tune_learning_rate)
