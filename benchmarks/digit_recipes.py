@@ -29,13 +29,13 @@ on 2 CPU cores. Example: the candidates conv-bn-fast was chosen from
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import candidates  # benchmarks/candidates.py, beside this script
 from nophd import quiet
 
 quiet.import_tensorflow()
@@ -58,13 +58,7 @@ def parse_candidate(text: str) -> tuple[str, str, dict]:
     preset, _, overrides = rest.partition(":")
     if not separator or not name or not preset:
         raise argparse.ArgumentTypeError(f"expected NAME=PRESET:{{json}}, got {text!r}")
-    try:
-        changes = json.loads(overrides) if overrides.strip() else {}
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"{name}: overrides are not JSON ({error})") from None
-    if not isinstance(changes, dict):
-        raise argparse.ArgumentTypeError(f"{name}: overrides must be a JSON object")
-    return name, preset, changes
+    return name, preset, candidates.overrides(name, overrides)
 
 
 def score(name: str, preset: str, changes: dict, arguments, held_images, held_labels) -> dict:

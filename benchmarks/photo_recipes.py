@@ -25,7 +25,6 @@ A smoke run: add `--dataset PATH_TO_SMALL_FOLDER` and '{"epochs": 1, "fine_tune_
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
@@ -33,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import candidates  # benchmarks/candidates.py, beside this script
 from nophd import quiet
 
 quiet.import_tensorflow()
@@ -47,13 +47,7 @@ def parse_candidate(text: str) -> tuple[str, dict]:
     name, separator, overrides = text.partition("=")
     if not separator or not name:
         raise argparse.ArgumentTypeError(f"expected NAME={{json}}, got {text!r}")
-    try:
-        changes = json.loads(overrides) if overrides.strip() else {}
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"{name}: overrides are not JSON ({error})") from None
-    if not isinstance(changes, dict):
-        raise argparse.ArgumentTypeError(f"{name}: overrides must be a JSON object")
-    return name, changes
+    return name, candidates.overrides(name, overrides)
 
 
 def score(name: str, changes: dict, seed: int, arguments) -> dict:
