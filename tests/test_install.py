@@ -68,13 +68,28 @@ def resolve(extras: str, report: Path) -> set[str]:
 
 
 # The README's installs: a CPU machine, the tests and CI (the Makefile), a CUDA machine.
-@pytest.mark.parametrize("extras, expected", [
-    ("cpu", "tensorflow-cpu"),
-    ("cpu,test", "tensorflow-cpu"),
-    ("gpu", "tensorflow"),
-])
-def test_documented_install_has_exactly_one_tensorflow(package_index, tmp_path, extras, expected):
-    names = resolve(extras, tmp_path / "report.json")
+DOCUMENTED_INSTALLS = {"cpu": "tensorflow-cpu", "cpu,test": "tensorflow-cpu", "gpu": "tensorflow"}
+
+
+@pytest.fixture(scope="module")
+def resolved(package_index, tmp_path_factory) -> dict:
+    """What each documented install resolves to, asked of pip for all of them at once.
+
+    Each resolution mostly waits on the index, so the three run side by side
+    (21 s together instead of 28 s one after the other, measured here with a benchmark running).
+    """
+    import concurrent.futures
+
+    folder = tmp_path_factory.mktemp("pip-reports")
+    with concurrent.futures.ThreadPoolExecutor(len(DOCUMENTED_INSTALLS)) as pool:
+        futures = {extras: pool.submit(resolve, extras, folder / f"{extras.replace(',', '-')}.json")
+                   for extras in DOCUMENTED_INSTALLS}
+        return {extras: future.result() for extras, future in futures.items()}
+
+
+@pytest.mark.parametrize("extras, expected", DOCUMENTED_INSTALLS.items())
+def test_documented_install_has_exactly_one_tensorflow(resolved, extras, expected):
+    names = resolved[extras]
     assert "nophd" in names
     assert names & TENSORFLOW_DISTRIBUTIONS == {expected}
     if extras == "gpu":
