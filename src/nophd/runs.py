@@ -59,6 +59,9 @@ SUMMARY = "summary.txt"
 PROGRESS = "progress.json"
 TENSORBOARD = "tensorboard"
 MODEL_CARD = "MODEL_CARD.md"
+# `nophd evaluate RUN` and `nophd evaluate RUN --tta`.
+EVALUATION = "evaluation.json"
+EVALUATION_TTA = "evaluation-tta.json"
 # Exports written outside RUN/export/ (`nophd export --out ELSEWHERE`), so the model card can list them too.
 EXPORTS = "exports.json"
 # The first line of every model card nophd writes: a MODEL_CARD.md without it is the user's own.
@@ -68,7 +71,7 @@ LOCK = ".nophd.lock"
 # files, left by a process killed while writing one, are swept on (re)start.
 RUN_FILES = (CONFIG, STATE, HISTORY, CHECKPOINT, PREVIOUS_CHECKPOINT, "checkpoint-fine-tune.keras", RANDOM_STATES,
              MODEL, METRICS, MISTAKES, SUMMARY, "curves.png", "lr.png", "predictions.png", "confusion.png",
-             "report.html", "evaluation.json", "progress.json", "robustness.json", "robustness.png",
+             "report.html", EVALUATION, EVALUATION_TTA, "progress.json", "robustness.json", "robustness.png",
              "robustness_samples.png", MODEL_CARD, EXPORTS)
 # What a run writes before its model is built: a retry may start over a
 # folder that holds only these (from a start-up that failed).

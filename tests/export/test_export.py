@@ -173,6 +173,11 @@ def test_an_export_written_elsewhere_is_listed_in_the_model_card(digit_run, caps
     assert run_cli(capsys, "card", copy)[0] == 0
     card = (copy / runs.MODEL_CARD).read_text(encoding="utf-8")
     assert f"`{(tmp_path / 'phone').resolve()}`: no export there any more (moved or deleted)" in card
+    # Inside the run folder (not under export/), relative to it: still found after the run folder moves.
+    assert run_cli(capsys, "export", copy, "--format", "tflite", "--out", copy / "mine", "--data-dir", data)[0] == 0
+    moved = copy.rename(tmp_path / "moved")
+    assert run_cli(capsys, "card", moved)[0] == 0
+    assert "| `mine` | tflite |" in (moved / runs.MODEL_CARD).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("arguments, message", [

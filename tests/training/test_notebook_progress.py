@@ -13,29 +13,35 @@ from nophd.training import notebook  # noqa: E402
 
 
 class FakeHandle:
-    def __init__(self, shown: list):
-        self.shown = shown
+    def __init__(self, display):
+        self.display = display
 
-    def update(self, value):
-        self.shown.append(value.data)
+    def update(self, bundle, raw=False):
+        assert raw is True
+        self.display.record(bundle)
 
 
 class FakeDisplay:
-    """Stands in for IPython.display.display(..., display_id=True): records what is shown."""
+    """Stands in for IPython.display.display(bundle, raw=True, display_id=True): records what is shown."""
 
     def __init__(self):
-        self.shown: list[str] = []
+        self.shown: list[str] = []  # The HTML of each display and update.
+        self.plain: list[str] = []  # What a front end without HTML shows.
         self.calls = 0
 
-    def __call__(self, value, display_id=False):
-        assert display_id is True
+    def __call__(self, bundle, raw=False, display_id=False):
+        assert raw is True and display_id is True
         self.calls += 1
-        self.shown.append(value.data)
-        return FakeHandle(self.shown)
+        self.record(bundle)
+        return FakeHandle(self)
+
+    def record(self, bundle):
+        self.shown.append(bundle["text/html"])
+        self.plain.append(bundle["text/plain"])
 
 
 def _run_epochs(progress, history_rows, epochs, steps):
-    progress.set_params({"epochs": epochs, "steps": steps, "initial_epoch": 0})
+    progress.set_params({"epochs": epochs, "steps": steps})  # What Keras' fit gives a callback.
     progress.on_train_begin()
     for epoch in range(epochs):
         progress.on_epoch_begin(epoch)
@@ -59,15 +65,20 @@ def test_one_display_updated_in_place_with_bar_eta_and_curves():
     assert 'value="1.0000"' in last and "epoch 2/2" in last and "val_accuracy 80.00%" in last
     png = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", last).group(1))
     assert png.startswith(b"\x89PNG")
+    assert display.plain[-1].startswith("100% epoch 2/2") and "<" not in display.plain[-1]
 
 
-def test_a_resumed_run_shows_its_earlier_epochs_from_the_start():
+def test_a_resumed_run_shows_its_earlier_epochs_and_counts_the_bar_from_where_it_resumed():
     display = FakeDisplay()
     rows = [{"epoch": 1, "loss": 0.4, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": 0.91}]
-    progress = notebook.NotebookProgress(3, 2, rows, display=display)
-    progress.set_params({"epochs": 3, "steps": 2, "initial_epoch": 1})
+    progress = notebook.NotebookProgress(3, 2, rows, initial_epoch=1, display=display)
+    progress.set_params({"epochs": 3, "steps": 2})
     progress.on_train_begin()
     assert "data:image/png;base64," in display.shown[0] and 'value="0.0000"' in display.shown[0]
+    progress.on_epoch_begin(1)
+    rows.append({"epoch": 2, "loss": 0.3, "accuracy": 0.92})
+    progress.on_epoch_end(1, rows[-1])
+    assert 'value="0.5000"' in display.shown[-1]  # One of the two epochs left is done.
 
 
 def test_text_from_the_run_is_escaped():

@@ -178,6 +178,23 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkey
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
 
 
+def test_a_fine_tuning_checkpoint_of_the_whole_model_resumes_as_it_was_written(tmp_path, monkeypatch, shapes,
+                                                                                  calibrated_weights, uninterrupted):
+    """A run interrupted in fine-tuning on images (an older nophd, or no room for the cache) goes on on images."""
+    settings = resume_settings(shapes, calibrated_weights)
+    with monkeypatch.context() as patch:
+        patch.setattr(photo_training, "CACHE_FROZEN_LAYERS", False)
+        interrupt_after(patch, 6)
+        with pytest.raises(KeyboardInterrupt):
+            train_and_evaluate(settings, tmp_path / "cut", progress=False)
+    assert not transfer.is_frozen_top(keras.models.load_model(tmp_path / "cut" / photo_training.FINE_TUNE_CHECKPOINT))
+    resumed = train_and_evaluate(settings, tmp_path / "cut", resume=True, progress=False)
+    assert resumed.metrics["fine_tuned_on"] is None
+    expected, got = runs.read_history(uninterrupted.run_directory), runs.read_history(resumed.run_directory)
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [row[column] for row in got] == pytest.approx([row[column] for row in expected], rel=1e-4, abs=1e-6)
+
+
 def test_resume_refuses_another_dataset(tmp_path, monkeypatch, shapes, calibrated_weights):
     interrupt_after(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):

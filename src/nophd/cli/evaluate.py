@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     for warning in (scoring.one_class_warning_of(result), scoring.few_examples_warning_of(result)):
         if warning:
             print(f"warning: {warning}")
+    if result.get("model_card_not_written"):
+        print(f"nophd: warning: model card not written ({result['model_card_not_written']})", file=sys.stderr)
     return 0
 
 

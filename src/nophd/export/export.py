@@ -311,13 +311,15 @@ def export_run(
 
 def _record_elsewhere(run_path: Path, out_path: Path, format: str) -> None:
     """Lists an export outside RUN/export/ in RUN/exports.json (one entry per folder, the latest export's)."""
-    folder = out_path.resolve()
-    if folder.is_relative_to((run_path / EXPORT_FOLDER).resolve()):
+    folder, run_folder = out_path.resolve(), run_path.resolve()
+    if folder.is_relative_to(run_folder / EXPORT_FOLDER):
         return
-    listed = runs.read_json(run_path / runs.EXPORTS) or {}
-    entries = [entry for entry in listed.get("exports", [])
-               if isinstance(entry, dict) and entry.get("path") != str(folder)]
-    entries.append({"path": str(folder), "format": format, "exported_at": runs.now()})
+    # Inside the run folder, relative to it: the listing stays right when the run folder moves.
+    where = str(folder.relative_to(run_folder)) if folder.is_relative_to(run_folder) else str(folder)
+    listed = (runs.read_json(run_path / runs.EXPORTS) or {}).get("exports")
+    entries = [entry for entry in (listed if isinstance(listed, list) else [])
+               if isinstance(entry, dict) and entry.get("path") != where]
+    entries.append({"path": where, "format": format, "exported_at": runs.now()})
     atomic.write_json(run_path / runs.EXPORTS, {"exports": entries})
 
 

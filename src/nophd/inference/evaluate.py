@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, runs, tasks
+from nophd import atomic, errors, runs, tasks, text
 from nophd.errors import NophdError
 from nophd.inference import loading, predictor
 
@@ -48,11 +48,16 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         "evaluated_at": runs.now(),
     }
     if Path(run).is_dir():
-        atomic.write_json(Path(run) / ("evaluation-tta.json" if tta else "evaluation.json"), result)
-        if tta:
+        atomic.write_json(Path(run) / (runs.EVALUATION_TTA if tta else runs.EVALUATION), result)
+        if tta and (Path(run) / runs.CONFIG).is_file():
             from nophd.reports import model_card
 
-            model_card.write_model_card(run)  # The card shows the TTA figure beside the run's own.
+            # The card shows the TTA figure beside the run's own. The evaluation is done: a card that cannot be
+            # written is reported, not raised (as after an export).
+            try:
+                model_card.write_model_card(run)
+            except OSError as error:
+                result["model_card_not_written"] = errors.os_error_line(error) or text.one_line(error)
     return result
 
 

@@ -72,7 +72,7 @@ from keras import layers
 
 from nophd import text
 from nophd.data import download
-from nophd.errors import ConfigError, DataError
+from nophd.errors import ConfigError, DataError, RunError
 from nophd.models import efficientnet_lite, lite_weights
 
 HEADS = ("flatten", "gap", "gmp")
@@ -399,25 +399,32 @@ def head_features_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
         head.fit(features, labels)
     """
     backbone = backbone_of(model)
-    index = model.layers.index(backbone)
-    before = [layer for layer in model.layers[:index] if not isinstance(layer, keras.layers.InputLayer)]
-    after = model.layers[index + 1:]
+    image, tensor = _replayed_preprocessing(model, backbone)
+    feature_extractor = keras.Model(image, backbone(tensor, training=False), name=f"{model.name}_features")
+    return feature_extractor, _head_model(model, backbone)
 
-    # The transfer model is a chain, so calling the same layer objects again,
-    # in order, builds two graphs over the same weights.
+
+# The transfer model is a chain, so calling the same layer objects again, in
+# order, builds another graph over the same weights: these two helpers do it
+# for the layers before the backbone and after it.
+
+def _replayed_preprocessing(model: keras.Model, backbone: keras.Model):
+    """(a new image input, it through the layers before the backbone: the model's preprocessing)."""
     image = keras.Input(shape=model.input.shape[1:], dtype=model.input.dtype, name="image")
     tensor = image
-    for layer in before:
-        tensor = layer(tensor)
-    features = backbone(tensor, training=False)
-    feature_extractor = keras.Model(image, features, name=f"{model.name}_features")
+    for layer in model.layers[:model.layers.index(backbone)]:
+        if not isinstance(layer, keras.layers.InputLayer):
+            tensor = layer(tensor)
+    return image, tensor
 
-    head_input = keras.Input(shape=features.shape[1:], name="features")
+
+def _head_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
+    """The layers after the backbone as a model of their own: backbone features -> probabilities."""
+    head_input = keras.Input(shape=backbone.output.shape[1:], name="features")
     tensor = head_input
-    for layer in after:
+    for layer in model.layers[model.layers.index(backbone) + 1:]:
         tensor = layer(tensor)
-    head = keras.Model(head_input, tensor, name=f"{model.name}_head")
-    return feature_extractor, head
+    return keras.Model(head_input, tensor, name=f"{model.name}_head")
 
 
 def set_fine_tuning(model: keras.Model, layers: int) -> list[str]:
@@ -513,35 +520,43 @@ def frozen_bottom_split(model: keras.Model) -> tuple[keras.Model, keras.Model] |
     if upper is None:
         return None
 
-    _, head = head_features_model(model)
-    # The layers before the backbone (preprocessing), called again on a new input, as head_features_model does.
-    image = keras.Input(shape=model.input.shape[1:], dtype=model.input.dtype, name="image")
-    tensor = image
-    for layer in model.layers[:model.layers.index(backbone)]:
-        if not isinstance(layer, keras.layers.InputLayer):
-            tensor = layer(tensor)
+    image, tensor = _replayed_preprocessing(model, backbone)
     lower = keras.Model(backbone.input, cut, name=f"{backbone.name}_to_{layers[index].name}")
     bottom = keras.Model(image, lower(tensor), name=f"{model.name}_bottom")
     cut_input = keras.Input(shape=cut.shape[1:], name=FROZEN_TOP_INPUT)
-    top = keras.Model(cut_input, head(upper(cut_input)), name=f"{model.name}_top")
+    top = keras.Model(cut_input, _head_model(model, backbone)(upper(cut_input)), name=f"{model.name}_top")
     return bottom, top
 
 
 def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
     """Each weighted layer of `source` (nested models walked) into `target`'s layer of the same name.
 
-    For a resumed fine-tuning on cached frozen-layer outputs: the checkpoint
-    is the top (frozen_bottom_split), the model a fresh build.
+    For a resume: the checkpoint is a part of the model (the head, or the top
+    of frozen_bottom_split), the model a fresh build.
 
     Raises:
-        ValueError: a layer of `source` has no namesake in `target`.
+        RunError: a layer of `source` has no namesake in `target`, or a name
+            stands for two layers there (the copy would be a guess).
     """
-    targets = {layer.name: layer for layer in target._flatten_layers(include_self=False, recursive=True)}
-    for layer in source._flatten_layers(include_self=False, recursive=True):
-        if layer.weights and not isinstance(layer, keras.Model):
+    targets: dict[str, keras.layers.Layer] = {}
+    for layer in (layer for layer in _leaf_layers(target) if layer.weights):
+        if layer.name in targets and targets[layer.name] is not layer:
+            raise RunError(f"{target.name}: two layers are named {layer.name!r}; cannot restore its checkpoint by name")
+        targets[layer.name] = layer
+    for layer in _leaf_layers(source):
+        if layer.weights:
             if layer.name not in targets:
-                raise ValueError(f"{layer.name}: no layer of that name in {target.name}")
+                raise RunError(f"{source.name}: its layer {layer.name!r} is not in {target.name}; the checkpoint is "
+                               "of another model: start the run again without --resume")
             targets[layer.name].set_weights(layer.get_weights())
+
+
+def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of `model`, nested models replaced by their own layers."""
+    found = []
+    for layer in model.layers:
+        found.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return found
 
 
 def is_frozen_top(model: keras.Model) -> bool:

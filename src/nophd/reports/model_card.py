@@ -50,8 +50,7 @@ CARD_MARK = runs.MODEL_CARD_MARK
 EXPORT_FOLDER = "export"
 EXPORT_JSON = "export.json"
 ROBUSTNESS_JSON = "robustness.json"
-# `nophd evaluate RUN --tta` (nophd.inference.evaluate; that module sits above this one).
-TTA_JSON = "evaluation-tta.json"
+TTA_JSON = runs.EVALUATION_TTA  # `nophd evaluate RUN --tta`
 
 # Recipe rows: (config.json field, label), shown when present.
 _RECIPE_FIELDS = (
@@ -283,7 +282,7 @@ def _exports(directory: pathlib.Path) -> tuple[list[list], list[tuple[str, str]]
     listed = (runs.read_json(directory / runs.EXPORTS) or {}).get("exports")
     elsewhere = [str(entry["path"]) for entry in listed if isinstance(entry, dict) and entry.get("path")] \
         if isinstance(listed, list) else []
-    candidates += [(pathlib.Path(path), path) for path in elsewhere]
+    candidates += [(directory / path, path) for path in elsewhere]  # A relative path is inside the run folder.
     rows, problems = [], []
     for candidate, where in candidates:
         loaded = report.read_json_object(candidate / EXPORT_JSON)

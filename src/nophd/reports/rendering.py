@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import datetime
+import functools
 import html
 import json
 import math
@@ -140,6 +141,7 @@ def _escape_markdown_value(value: Any) -> Any:
 _PAGE_SELECTORS = {":root", "body", "main"}
 
 
+@functools.cache
 def style(scope: str | None = None) -> markupsafe.Markup:
     """The reports' CSS (templates/style.css), every rule under `scope` (".nophd-report") when given."""
     css = environment.loader.get_source(environment, "style.css")[0]
@@ -170,11 +172,12 @@ environment = jinja2.Environment(
     keep_trailing_newline=True,
 )
 environment.filters.update(percent=format_percent, integer=format_integer, number=format_number, time=format_time,
-                           duration=text.format_duration, plain=plain_text, bar_width=bar_width, code=code_span,
-                           json_value=json_value)
+                           duration=text.format_duration, plain=plain_text, bar_width=bar_width, json_value=json_value)
 environment.globals.update(version=version.__version__, style=style)
-# The same templates, filters and globals, escaping for Markdown instead (MODEL_CARD.md).
+# The same templates, filters and globals, escaping for Markdown instead (MODEL_CARD.md). `code` makes a Markdown
+# code span, escaped for Markdown only, so only this environment has it: in an HTML page it would let HTML through.
 markdown = environment.overlay(finalize=_escape_markdown_value)
+markdown.filters = {**environment.filters, "code": code_span}
 
 
 def render(name: str, **values: Any) -> str:

@@ -353,14 +353,16 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
         for leftover in (fine_checkpoint, frozen_checkpoint):
             leftover.unlink(missing_ok=True)  # From a run restarted before its first epoch ended.
 
-    # Where the run stands: which phase, how many epochs done, the model(s).
+    # Where the run stands: which phase, how many epochs done, the model(s). The fresh model is built first, as
+    # in an uninterrupted run: loading a checkpoint draws initializer seeds, which would change random weights.
     head = None
     in_fine_tuning = resumed and fine_checkpoint.exists()
     top = None  # Fine-tuning on cached frozen-layer outputs: the top of the model that trains (see below).
+    model = fresh_model()
     if in_fine_tuning:
         loaded = keras.models.load_model(fine_checkpoint)
         if transfer.is_frozen_top(loaded):
-            model, top = fresh_model(), loaded
+            top = loaded
         else:
             model = loaded
         initial_epoch, history_rows, wall_before = loop.resume_point(
@@ -368,12 +370,11 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
     elif resumed and frozen_checkpoint.exists():
         loaded = keras.models.load_model(frozen_checkpoint)
         if cached:
-            model, head = fresh_model(), loaded
+            head = loaded
         else:
             model = loaded
         initial_epoch, history_rows, wall_before = loop.resume_point(loaded, steps_per_epoch, run_directory)
     else:
-        model = fresh_model()
         initial_epoch, history_rows, wall_before = 0, [], 0.0
     if not resumed:
         # Only once the model is built: a start-up that fails (unreadable
@@ -436,9 +437,13 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
         fitted, train_inputs, validation_inputs = model, train_images, validation_images
         # Without augmentation, the frozen layers below the unfrozen ones give each image the same output in
         # every epoch: computed once, only the top trains on them (the frozen phase's trick, one level down).
-        if top is not None:  # Resumed in such a phase: the checkpoint is the top, whatever the limit says now.
+        # A resumed phase keeps its checkpoint's form: the top (whatever the limit says now) or the whole model.
+        if top is not None:
             split = transfer.frozen_bottom_split(model)
-        elif config.augment == "off":
+            if split is None:
+                raise RunError(f"{run_directory / FINE_TUNE_CHECKPOINT}: holds the top of a model this nophd cannot "
+                               "split the same way; start the run again without --resume")
+        elif config.augment == "off" and not in_fine_tuning:
             split = _frozen_split(model, train_count + len(validation_images), progress)
         else:
             split = None
@@ -450,6 +455,7 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
             fine_tuned_on = (f"cached outputs of the frozen layers up to {transfer.frozen_cut_name(bottom)} "
                              f"({' x '.join(str(size) for size in bottom.output.shape[1:])} per image)")
             seconds["frozen_layers"] = round(time.monotonic() - phase_start, 3)
+            wall_before += time.monotonic() - phase_start  # Like the frozen phase's feature pass, it is the run's time.
         if not in_fine_tuning:
             _compile(fitted, config, config.fine_tune_learning_rate)
         wall_before = loop.fit_epochs(
@@ -462,10 +468,7 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
             checkpoint=FINE_TUNE_CHECKPOINT, class_weight=class_weight, phase="fine-tune",
         )
         if top is not None:  # A resumed run's top is the loaded checkpoint: its weights go into the fresh model.
-            transfer.copy_weights_by_name(top, model)
-            from nophd.training import callbacks
-
-            callbacks.restore_random_states(model, callbacks.random_states(top))
+            _copy_head(top, model)
         if fitted is not model:
             # The saved model carries the run's optimizer, loss and metrics, as when the whole model trained
             # (its optimizer's moments stay with the top in the checkpoint).
@@ -531,16 +534,16 @@ def _frozen_split(model, images: int, progress: bool):
 
 
 def _copy_head(head, model) -> None:
-    """The head's trained weights and dropout generator states into the full model.
+    """The trained weights and dropout generator states of a part of the model (the head, or the fine-tuned
+    top of transfer.frozen_bottom_split) into the full model.
 
-    A no-op when they share layers; after a resume the head is a loaded
+    A no-op when they share layers; after a resume the part is a loaded
     checkpoint and the model a fresh build.
     """
+    from nophd.models import transfer
     from nophd.training import callbacks
 
-    for layer in head.layers:
-        if layer.weights:
-            model.get_layer(layer.name).set_weights(layer.get_weights())
+    transfer.copy_weights_by_name(head, model)
     callbacks.restore_random_states(model, callbacks.random_states(head))
 
 

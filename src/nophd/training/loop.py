@@ -58,8 +58,10 @@ def open_run(run_directory: str | os.PathLike) -> RunResult:
         RunError: not a run folder (no config.json and no run.json).
     """
     directory = Path(run_directory).expanduser()
+    if not directory.is_dir():
+        raise RunError(f"{directory}: no such run folder")
     if not ((directory / runs.CONFIG).is_file() or (directory / runs.STATE).is_file()):
-        raise RunError(f"{directory}: not a run folder (no {runs.CONFIG}); give the folder `nophd train` wrote")
+        raise RunError(f"{directory}: not a run folder (no {runs.CONFIG} or {runs.STATE}); give a folder nophd wrote")
     return RunResult(directory, runs.read_json(directory / runs.METRICS) or {})
 
 
@@ -251,7 +253,8 @@ def fit_epochs(
         from nophd.training import notebook
 
         if notebook.in_notebook():
-            callback_list.append(notebook.NotebookProgress(final_epoch, steps_per_epoch, history_rows, prefix=prefix))
+            callback_list.append(notebook.NotebookProgress(final_epoch, steps_per_epoch, history_rows, prefix=prefix,
+                                                           initial_epoch=initial_epoch))
         else:
             callback_list.append(callbacks_module.Progress(final_epoch, steps_per_epoch, prefix=prefix))
     if custom_loop is None:

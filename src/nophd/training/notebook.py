@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from nophd import text
+from nophd import runs, text
 from nophd.reports import plots
 
 # Redraw the bar at most this often (seconds): each update is a message to the front end.
@@ -56,15 +56,19 @@ class NotebookProgress(keras.callbacks.Callback):
             appends one per epoch before this callback sees the epoch end), so a
             resumed run's curves start at epoch 1, not where it resumed.
         prefix: the phase ("frozen", "fine-tune") or worker, shown in the title.
+        initial_epoch: where this fit starts (a resumed run, the fine-tuning
+            phase); the bar counts the epochs from there to `epochs`.
         display: IPython.display's `display` (a stand-in in tests).
 
     Example:
         model.fit(data, epochs=5, callbacks=[NotebookProgress(5, 469, history_rows)])
     """
 
-    def __init__(self, epochs: int, steps_per_epoch: int, history_rows: list[dict], prefix: str = "", display=None):
+    def __init__(self, epochs: int, steps_per_epoch: int, history_rows: list[dict], prefix: str = "",
+                 initial_epoch: int = 0, display=None):
         super().__init__()
         self.epochs = epochs
+        self.initial_epoch = initial_epoch
         self.steps_per_epoch = steps_per_epoch
         self.history_rows = history_rows
         self.prefix = prefix
@@ -81,7 +85,8 @@ class NotebookProgress(keras.callbacks.Callback):
         if self.history_rows:
             self._curves_png = curves_png(self.history_rows)
         self.line = "starting"
-        self._handle = self._display(_html_object(self.render(self._done_fraction(0, 0))), display_id=True)
+        self._handle = self._display(self._bundle(self._done_fraction(self.initial_epoch, 0)), raw=True,
+                                     display_id=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -112,13 +117,16 @@ class NotebookProgress(keras.callbacks.Callback):
         self._update(self._done_fraction(epoch + 1, 0))
 
     def _done_fraction(self, epochs_done: int, step: int) -> float:
-        first = self.params.get("initial_epoch", 0) if self.params else 0
-        total = max(1, (self.epochs - first) * self.steps_per_epoch)
-        return min(1.0, max(0.0, ((epochs_done - first) * self.steps_per_epoch + step) / total))
+        total = max(1, (self.epochs - self.initial_epoch) * self.steps_per_epoch)
+        return min(1.0, max(0.0, ((epochs_done - self.initial_epoch) * self.steps_per_epoch + step) / total))
 
     def _update(self, fraction: float) -> None:
         if self._handle is not None:
-            self._handle.update(_html_object(self.render(fraction)))
+            self._handle.update(self._bundle(fraction), raw=True)
+
+    def _bundle(self, fraction: float) -> dict[str, str]:
+        """The display's MIME bundle: HTML for notebooks, the status line for front ends without HTML (a console)."""
+        return {"text/html": self.render(fraction), "text/plain": f"{100 * fraction:.0f}% {self.line}"}
 
     def render(self, fraction: float) -> str:
         """The display's HTML: title, bar, status line, curves picture (when an epoch has ended)."""
@@ -136,10 +144,8 @@ class NotebookProgress(keras.callbacks.Callback):
 
 def curves_png(history_rows: list[dict[str, Any]]) -> bytes:
     """The run's loss and accuracy curves (nophd.reports.plots.curves_figure) as PNG bytes."""
-    columns = {name: [row.get(name) for row in history_rows]
-               for name in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")}
     buffer = io.BytesIO()
-    plots.curves_figure(columns).savefig(buffer, format="png", dpi=72, facecolor="white")
+    plots.curves_figure(runs.history_columns(history_rows)).savefig(buffer, format="png", dpi=72, facecolor="white")
     return buffer.getvalue()
 
 
@@ -150,9 +156,3 @@ def _metrics(logs: dict, prefix: str = "") -> str:
     if f"{prefix}accuracy" in logs:
         parts.append(f"{prefix}accuracy {100 * float(logs[prefix + 'accuracy']):.2f}%")
     return "  ".join(parts)
-
-
-def _html_object(markup: str):
-    from IPython.display import HTML
-
-    return HTML(markup)
