@@ -510,6 +510,7 @@ def test_fine_tuning_without_augmentation_trains_on_cached_frozen_layer_outputs_
     cached = train_and_evaluate(settings, tmp_path / "cached", progress=False)
     assert cached.metrics["fine_tuned_on"].startswith("cached outputs of the frozen layers up to ")
     assert "frozen_layers" in cached.metrics["phase_seconds"]
+    assert ", trained on cached outputs of the frozen layers up to " in (cached.run_directory / "report.html").read_text()
     monkeypatch.setattr(photo_training, "CACHE_FROZEN_LAYERS", False)
     on_images = train_and_evaluate(settings, tmp_path / "images", progress=False)
     assert on_images.metrics["fine_tuned_on"] is None

@@ -365,7 +365,8 @@ def _transfer(values: Mapping[str, Any]) -> dict[str, Any] | None:
             ("image size", f"{plain(values.get('image_size'))} px"),
             ("frozen phase", f"{integer(values.get('epochs'))} epochs, validation accuracy "
                              f"{rendering.format_percent(values.get('frozen_accuracy'))}"),
-            ("fine-tuning", f"{integer(values.get('fine_tune_epochs'))} epochs, {len(layers)} layers with weights unfrozen"),
+            ("fine-tuning", f"{integer(values.get('fine_tune_epochs'))} epochs, {len(layers)} layers with weights unfrozen"
+                            + (f", trained on {plain(values['fine_tuned_on'])}" if values.get("fine_tuned_on") else "")),
             ("augmentation", photo_augmentation(values)),
             ("data", f"{plain(values.get('data'))} ({plain(values.get('data_format'))})"),
             ("evaluated on", plain(values.get("evaluated_on")) or "—"),
