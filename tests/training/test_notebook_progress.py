@@ -62,7 +62,7 @@ def test_one_display_updated_in_place_with_bar_eta_and_curves():
     during = [shown for shown in display.shown if "step 2/3" in shown]
     assert during and "ETA" in during[0] and "<progress" in during[0] and "training (fine-tune)" in during[0]
     last = display.shown[-1]
-    assert 'value="1.0000"' in last and "epoch 2/2" in last and "val_accuracy 80.00%" in last
+    assert 'value="1.0000"' in last and "epoch 2/2" in last and "val_acc 80.00%" in last
     png = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", last).group(1))
     assert png.startswith(b"\x89PNG")
     assert display.plain[-1].startswith("100% epoch 2/2") and "<" not in display.plain[-1]

@@ -13,7 +13,8 @@ import keras
 from nophd import atomic, runs, text
 
 
-def _metric_text(logs: dict, prefix: str = "") -> str:
+def metric_text(logs: dict, prefix: str = "") -> str:
+    """"loss 0.1234  acc 98.76%" from a Keras logs dict (prefix "val_": the validation figures)."""
     parts = []
     if f"{prefix}loss" in logs:
         parts.append(f"{prefix}loss {logs[prefix + 'loss']:.4f}")
@@ -76,7 +77,7 @@ class Progress(keras.callbacks.Callback):
         run_left = epoch_left + self._seconds_per_epoch(step_rate) * (self.epochs - self.epoch - 1)
         self._write(
             f"epoch {self.epoch + 1}/{self.epochs}  step {step}/{self.steps_per_epoch}  "
-            f"{_metric_text(logs or {})}  epoch ETA {text.format_duration(epoch_left)}  run ETA {text.format_duration(run_left)}",
+            f"{metric_text(logs or {})}  epoch ETA {text.format_duration(epoch_left)}  run ETA {text.format_duration(run_left)}",
             final=False,
         )
 
@@ -87,7 +88,7 @@ class Progress(keras.callbacks.Callback):
         run_left = self._seconds_per_epoch(None) * (self.epochs - epoch - 1)
         learning_rate = logs.get("learning_rate")
         self._write(
-            f"epoch {epoch + 1}/{self.epochs}  {_metric_text(logs)}  {_metric_text(logs, 'val_')}"
+            f"epoch {epoch + 1}/{self.epochs}  {metric_text(logs)}  {metric_text(logs, 'val_')}"
             + (f"  lr {float(learning_rate):.3g}" if learning_rate is not None else "")
             + f"  {elapsed:.1f} s  ETA {text.format_duration(run_left)}",
             final=True,

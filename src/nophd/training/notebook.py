@@ -25,6 +25,7 @@ import keras
 
 from nophd import runs, text
 from nophd.reports import plots
+from nophd.training import callbacks
 
 # Redraw the bar at most this often (seconds): each update is a message to the front end.
 UPDATE_INTERVAL = 0.5
@@ -104,14 +105,14 @@ class NotebookProgress(keras.callbacks.Callback):
         per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds else step_seconds * self.steps_per_epoch
         run_left = epoch_left + per_epoch * (self.epochs - self.epoch - 1)
         self.line = (f"epoch {self.epoch + 1}/{self.epochs} · step {step}/{self.steps_per_epoch} · "
-                     f"{_metrics(logs or {})} · ETA {text.format_duration(run_left)}")
+                     f"{callbacks.metric_text(logs or {})} · ETA {text.format_duration(run_left)}")
         self._update(self._done_fraction(self.epoch, step))
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_seconds.append(time.monotonic() - self.epoch_start)
         run_left = sum(self.epoch_seconds) / len(self.epoch_seconds) * (self.epochs - epoch - 1)
-        self.line = (f"epoch {epoch + 1}/{self.epochs} · {_metrics(logs or {})}"
-                     + (f" · {_metrics(logs or {}, 'val_')}" if "val_accuracy" in (logs or {}) else "")
+        self.line = (f"epoch {epoch + 1}/{self.epochs} · {callbacks.metric_text(logs or {})}"
+                     + (f" · {callbacks.metric_text(logs or {}, 'val_')}" if "val_accuracy" in (logs or {}) else "")
                      + f" · {self.epoch_seconds[-1]:.1f} s" + (f" · ETA {text.format_duration(run_left)}" if run_left else ""))
         self._curves_png = curves_png(self.history_rows or [{"epoch": epoch + 1, **(logs or {})}])
         self._update(self._done_fraction(epoch + 1, 0))
@@ -147,12 +148,3 @@ def curves_png(history_rows: list[dict[str, Any]]) -> bytes:
     buffer = io.BytesIO()
     plots.curves_figure(runs.history_columns(history_rows)).savefig(buffer, format="png", dpi=72, facecolor="white")
     return buffer.getvalue()
-
-
-def _metrics(logs: dict, prefix: str = "") -> str:
-    parts = []
-    if f"{prefix}loss" in logs:
-        parts.append(f"{prefix}loss {float(logs[prefix + 'loss']):.4f}")
-    if f"{prefix}accuracy" in logs:
-        parts.append(f"{prefix}accuracy {100 * float(logs[prefix + 'accuracy']):.2f}%")
-    return "  ".join(parts)
