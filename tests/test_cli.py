@@ -400,6 +400,8 @@ def test_tta_is_for_photo_runs_only(trained_run, capsys):
     run_directory, data = trained_run
     code, _, err = run_cli(capsys, "evaluate", run_directory, "--data-dir", data, "--tta")
     one_line_error(code, err, "--tta", "photo runs")
+    code, _, err = run_cli(capsys, "evaluate", run_directory, "--data-dir", data, "--tta-views", "flip")
+    one_line_error(code, err, "--tta", "photo runs")
 
 
 def test_photo_augment_flag_takes_a_phase_and_transforms(capsys):

@@ -189,11 +189,12 @@ def _refuse(options: dict, names, reason: str) -> None:
             raise ConfigError(f"--{name.replace('_', '-')}: {reason}")
 
 
-def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, tta: bool = False) -> dict:
+def evaluate(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, tta: bool | str = False) -> dict:
     """Evaluates a run's model on its evaluation split: the MNIST test set, a photo run's validation (or tuning) split.
 
     With `tta` (photo runs only), test-time augmentation: softmax averaged
-    over flipped and cropped views (see nophd.inference.evaluate and .tta).
+    over the photo and its views, True for the default ones or names such
+    as "flip" (see nophd.inference.evaluate and .tta).
     """
     from nophd.inference.evaluate import evaluate_run
 

@@ -252,6 +252,11 @@ def test_a_tta_evaluation_is_shown_beside_the_runs_own_figure(tmp_path):
     figures = section(model_card.write_model_card(run).read_text(encoding="utf-8"), "Metrics")
     assert "With test-time augmentation (`nophd evaluate RUN --tta`" in figures
     assert "**55.56%** validation accuracy on 9 examples" in figures
+    assert "the photo and its central crop and the mirror images" in figures  # An older file's true.
+    atomic.write_json(run / model_card.TTA_JSON, {"test_accuracy": 0.5556, "test_examples": 9, "tta": ["flip"],
+                                                  "evaluated_at": "2026-12-02T20:00:00+00:00"})
+    figures = section(model_card.write_model_card(run).read_text(encoding="utf-8"), "Metrics")
+    assert "averaged over the photo and the mirror images)" in figures
     (run / model_card.TTA_JSON).write_text("{oops", encoding="utf-8")
     figures = section(model_card.write_model_card(run).read_text(encoding="utf-8"), "Metrics")
     assert "`evaluation-tta.json`: unreadable (not valid JSON" in figures

@@ -465,16 +465,44 @@ def test_tta_views_are_the_photo_its_central_crop_and_their_mirror_images():
     # The crop scales up the middle 14 of 16 pixels: its centre matches the photo's centre, its edges do not.
     assert np.abs(views[1][:, 7:9, 7:9] - images[:, 7:9, 7:9]).mean() < np.abs(views[1] - images).mean()
     assert len(tta.views(images, flip=False)) == 2
+    flipped = tta.views(images, flip=True, crop=False)
+    assert len(flipped) == 2
+    np.testing.assert_array_equal(flipped[1], images[:, :, ::-1])
+
+
+def test_tta_views_are_read_from_names():
+    from nophd.inference import tta
+
+    assert tta.chosen_views(False) == () and tta.chosen_views(True) == tta.DEFAULT_VIEWS
+    assert tta.chosen_views("flip") == ("flip",) and tta.chosen_views(" flip, crop") == ("crop", "flip")
+    for bad in ("mirror", "", "flip,zoom"):
+        with pytest.raises(ConfigError, match="--tta-views"):
+            tta.chosen_views(bad)
 
 
 def test_evaluating_with_tta_averages_views_and_keeps_the_plain_figures(uninterrupted):
     run = uninterrupted.run_directory
     plain = evaluate.evaluate_run(run)
     averaged = evaluate.evaluate_run(run, tta=True)
-    assert averaged["tta"] is True and plain["tta"] is False
+    assert averaged["tta"] == ["crop", "flip"] and plain["tta"] is False
     assert averaged["test_examples"] == plain["test_examples"] and 0 <= averaged["test_accuracy"] <= 1
     assert json.loads((run / "evaluation-tta.json").read_text())["test_accuracy"] == averaged["test_accuracy"]
     assert json.loads((run / "evaluation.json").read_text())["tta"] is False
+    mirrored = evaluate.evaluate_run(run, tta="flip")
+    assert mirrored["tta"] == ["flip"]
+    assert json.loads((run / "evaluation-tta.json").read_text())["tta"] == ["flip"]
+
+
+def test_a_run_without_flips_gets_no_mirrored_views(uninterrupted, tmp_path):
+    import shutil
+
+    run = tmp_path / "no-flips"
+    shutil.copytree(uninterrupted.run_directory, run)
+    values = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**values, "augmentations": ["rotate", "zoom"]}))
+    assert evaluate.evaluate_run(run, tta=True)["tta"] == ["crop"]  # The default views, less the mirror.
+    with pytest.raises(ConfigError, match="--tta-views flip: .* trained without flips"):
+        evaluate.evaluate_run(run, tta="flip")
 
 
 def test_a_two_class_folder_trains_one_sigmoid_and_is_scored_as_two_probabilities(tmp_path, calibrated_weights, capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nophd import quiet, scoring
 from nophd.cli import arguments
+from nophd.inference import tta
 from nophd.errors import ConfigError
 
 
@@ -17,9 +18,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("run", type=Path)
     arguments.add_data_dir(parser)
     parser.add_argument("--tta", action="store_true",
-                        help="photo runs: test-time augmentation, the softmax averaged over the photo, its central "
-                             "crop and (when the run trained with flips) their mirror images; writes "
-                             "RUN/evaluation-tta.json")
+                        help="photo runs: test-time augmentation, the softmax averaged over the photo and its views "
+                             f"(by default {' and '.join(tta.DEFAULT_VIEWS)}; mirrored views only when the run trained "
+                             "with flips); writes RUN/evaluation-tta.json")
+    parser.add_argument("--tta-views", metavar="VIEWS",
+                        help=f"with --tta (implied): which views besides the photo, comma-separated from "
+                             f"{', '.join(tta.VIEWS)} (crop: its central {tta.CROP:.1%}; flip: the mirror image of "
+                             "each)")
     parser.add_argument("--robustness", action="store_true",
                         help="score the model on the robustness suite instead (digit runs: MNIST-C corruptions, "
                              "font digits, stroke-drawn digits); writes RUN/robustness.json")
@@ -31,12 +36,15 @@ def run(args: argparse.Namespace) -> int:
     import nophd
 
     if args.robustness:
-        if args.tta:
+        if args.tta or args.tta_views:
             raise ConfigError("--tta: the robustness suite scores digits as they are; drop --tta or --robustness")
         return _robustness(args)
-    result = nophd.evaluate(args.run, args.data_dir, tta=args.tta)
+    chosen = args.tta_views if args.tta_views is not None else args.tta
+    result = nophd.evaluate(args.run, args.data_dir, tta=chosen)
+    views = result["tta"]
     print(f"{args.run}: test accuracy {100 * result['test_accuracy']:.2f}%  loss {result['test_loss']:.4f}  "
-          f"on {result['test_examples']:,} images" + (" (test-time augmentation)" if args.tta else ""))
+          f"on {result['test_examples']:,} images"
+          + (f" (test-time augmentation: the photo{''.join(', ' + view for view in views)})" if views is not False else ""))
     print(scoring.class_table(result))
     for warning in (scoring.one_class_warning_of(result), scoring.few_examples_warning_of(result)):
         if warning:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,16 @@ from nophd.errors import NophdError
 from nophd.inference import loading, predictor
 
 
-def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None, tta: bool = False) -> dict:
+def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                 tta: bool | str | Sequence[str] = False) -> dict:
     """Evaluates a finished run's model again; writes evaluation.json into the run.
 
     A digit run is scored on the MNIST test set; a photo run on its own
     held-out validation split, read again from its dataset (same split, seed
     and image size as in training). With `tta` (photo runs), test-time
-    augmentation: probabilities averaged over flipped and cropped views
-    (nophd.inference.tta), written to evaluation-tta.json.
+    augmentation: probabilities averaged over the photo and its views (True:
+    the default views; or names such as "flip" or "crop,flip", see
+    nophd.inference.tta), written to evaluation-tta.json with the views used.
 
     Example:
         result = evaluate_run("runs/20261122-180000-conv-bn")
@@ -29,8 +32,9 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
     run_config = runs.read_json(Path(run) / runs.CONFIG) or {} if Path(run).is_dir() else {}
     task = tasks.of_run(run_config)
     task.check_takes_inputs(f"{run}: evaluate")
+    views = task.tta_views(run, run_config, tta) if tta is not False and tta is not None else ()
     model = loading.load_run_model(run)
-    evaluation, where = task.evaluate_run(run, model, run_config, data_dir, tta=tta)
+    evaluation, where = task.evaluate_run(run, model, run_config, data_dir, tta=views)
     # Photo runs keep their classes in config.json, digit runs in metrics.json ("even", "odd" for even-odd runs).
     names = run_config.get("class_names") or (
         (runs.read_json(Path(run) / runs.METRICS) or {}).get("class_names") if Path(run).is_dir() else None)
@@ -44,7 +48,8 @@ def evaluate_run(run: str | os.PathLike, data_dir: str | os.PathLike | None = No
         **evaluation.class_figures(),
         "class_names": [str(name) for name in names],
         "data": where,
-        "tta": tta,
+        # False, or the views averaged besides the photo itself (older files hold true: crop and flip).
+        "tta": list(views) if tta else False,
         "evaluated_at": runs.now(),
     }
     if Path(run).is_dir():

@@ -160,7 +160,7 @@ def card_markdown(run_directory: str | os.PathLike) -> str:
         metrics=metrics,
         data=None if config.problem and metrics.problem else _data_rows(config_values, metric_values),
         recipe=_recipe_rows(config_values),
-        headline=_headline(metric_values),
+        headline=report.result(metric_values),
         tta=_tta(report.read_json_object(directory / TTA_JSON)),
         per_class=_per_class(metric_values),
         robustness=robustness,
@@ -232,19 +232,8 @@ def _augmentation_text(values: Mapping[str, Any]) -> str:
     return ", ".join(strengths) or "none"
 
 
-def _headline(values: Mapping[str, Any]) -> dict[str, Any]:
-    codelab = rendering.finite_number(values.get("codelab_accuracy"))
-    measured = rendering.finite_number(values.get("test_accuracy"))
-    return {
-        "accuracy": values.get("test_accuracy"),
-        "examples": values.get("test_examples"),
-        "split": report.evaluated_split(values),
-        "loss": rendering.finite_number(values.get("test_loss")),
-        "codelab": codelab,
-        "points": f"{(measured - codelab) * 100:+.2f}" if codelab is not None and measured is not None else None,
-        "warnings": [warning for warning in (scoring.one_class_warning_of(values),
-                                             scoring.few_examples_warning_of(values)) if warning],
-    }
+# How the card names each test-time augmentation view (nophd.inference.tta.VIEWS).
+_VIEW_TEXT = {"crop": "its central crop", "flip": "the mirror images"}
 
 
 def _tta(loaded: report.Loaded) -> dict[str, Any] | None:
@@ -252,7 +241,11 @@ def _tta(loaded: report.Loaded) -> dict[str, Any] | None:
     if loaded.problem == "missing":
         return None
     values = loaded.value or {}
+    views = values.get("tta")
+    # Files written before views could be chosen hold true: the central crop and the mirror images.
+    views = ["crop", "flip"] if views is True else [view for view in views if view in _VIEW_TEXT] if isinstance(views, list) else []
     return {"accuracy": values.get("test_accuracy"), "examples": values.get("test_examples"),
+            "views": " and ".join(_VIEW_TEXT[view] for view in views) or "nothing else",
             "at": rendering.plain_text(values.get("evaluated_at")),
             "unreadable": loaded if loaded.problem else None}
 

@@ -314,32 +314,40 @@ def _read_history(path: pathlib.Path) -> Loaded:
 # What the sections of the run report show (templates/run.html lays them out).
 
 
-def _headline(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The result: accuracy, the codelab's figure beside it, scoring's warnings and the run's facts."""
+def result(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's result as the report and the model card state it: accuracy on which split and how many
+    examples, loss, the codelab's figure beside it and scoring's warnings, as (id, text) pairs."""
     codelab = rendering.finite_number(values.get("codelab_accuracy"))
     measured = rendering.finite_number(values.get("test_accuracy"))
-    # Which split test_accuracy was measured on: the run's config class says ("test", or "validation" for photos).
-    split = evaluated_split(values)
     # The one-class and few-examples rules are scoring's, as on the dashboard and in the CLI.
     warnings = [(id, warning) for id, warning in (("one-class", scoring.one_class_warning_of(values)),
                                                   ("few-examples", scoring.few_examples_warning_of(values))) if warning]
     return {
         "accuracy": values.get("test_accuracy"),
-        "split": split,
+        "examples": values.get("test_examples"),
+        # Which split test_accuracy was measured on: the run's config class says ("test", or "validation" for photos).
+        "split": evaluated_split(values),
+        "loss": rendering.finite_number(values.get("test_loss")),
         "codelab": codelab,
         "points": f"{(measured - codelab) * 100:+.2f}" if codelab is not None and measured is not None else None,
         "warnings": warnings,
-        "facts": [
-            ("model", rendering.plain_text(values.get("model")) or "—"),
-            ("dataset", rendering.plain_text(values.get("dataset")) or "—"),
-            ("epochs", rendering.format_integer(values.get("epochs"))),
-            ("wall time", text.format_duration(values.get("wall_seconds"))),
-            ("parameters", rendering.format_integer(values.get("parameters"))),
-            (f"{split} loss", rendering.format_number(values.get("test_loss"), "{:.4f}")),
-            ("seed", rendering.plain_text(values.get("seed")) or "—"),
-            ("finished at", rendering.format_time(values.get("finished_at"))),
-        ],
     }
+
+
+def _headline(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The result (see `result`) and the run's facts."""
+    headline = result(values)
+    headline["facts"] = [
+        ("model", rendering.plain_text(values.get("model")) or "—"),
+        ("dataset", rendering.plain_text(values.get("dataset")) or "—"),
+        ("epochs", rendering.format_integer(values.get("epochs"))),
+        ("wall time", text.format_duration(values.get("wall_seconds"))),
+        ("parameters", rendering.format_integer(values.get("parameters"))),
+        (f"{headline['split']} loss", rendering.format_number(values.get("test_loss"), "{:.4f}")),
+        ("seed", rendering.plain_text(values.get("seed")) or "—"),
+        ("finished at", rendering.format_time(values.get("finished_at"))),
+    ]
+    return headline
 
 
 def evaluated_split(values: Mapping[str, Any]) -> str:

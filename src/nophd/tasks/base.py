@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nophd import values as values_module
+from nophd.errors import ConfigError
 
 # Config fields every kind of run sets with a `nophd train` flag (--batch-size: batch_size).
 COMMON_TRAIN_FLAG_FIELDS = ("epochs", "batch_size", "learning_rate", "seed", "lr_schedule", "warmup_epochs",
@@ -161,13 +162,17 @@ class Task:
         """
         raise NotImplementedError
 
-    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: bool = False) -> tuple[Any, str]:
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: tuple[str, ...] = ()) -> tuple[Any, str]:
         """Scores a saved run's model on its evaluation split: (scoring.Evaluation, where the data is).
 
-        With `tta`, test-time augmentation (nophd.inference.tta); a kind of
-        run without it raises ConfigError.
+        With `tta` views (from `tta_views`), test-time augmentation (nophd.inference.tta).
         """
         raise NotImplementedError
+
+    def tta_views(self, run, run_config: dict[str, Any], tta) -> tuple[str, ...]:
+        """The test-time augmentation views `tta` (True or names, see nophd.inference.tta.chosen_views) gives
+        this run. The default: none suit this kind of run (ConfigError)."""
+        raise ConfigError("--tta: test-time augmentation is for photo runs (flips and crops do not suit digits)")
 
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int):
         """The evaluation images and labels and the calibration images an export is checked with."""

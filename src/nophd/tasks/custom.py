@@ -108,7 +108,7 @@ class Custom(Task):
               explicit: frozenset[str] | None = None):
         raise ConfigError("a run of your own model is trained by your code: add nophd.RunFolder to its model.fit callbacks")
 
-    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: bool = False) -> tuple[Any, str]:
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: tuple[str, ...] = ()) -> tuple[Any, str]:
         raise refused(f"{run}: evaluate")
 
     def export_data(self, run_config: dict[str, Any], data_dir, representative_count: int, seed: int = 0):

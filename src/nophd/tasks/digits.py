@@ -141,11 +141,9 @@ class Digits(Task):
         with distribute.peer_failures(distribution):
             return train_digits(config, run_directory, resumed, data_dir, progress, distribution)
 
-    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: bool = False) -> tuple[Any, str]:
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: tuple[str, ...] = ()) -> tuple[Any, str]:
         from nophd.data import mnist
 
-        if tta:
-            raise ConfigError("--tta: test-time augmentation is for photo runs (flips and crops do not suit digits)")
         data = mnist.load(data_dir)
         labels = relabel(data.test_labels, classes_of(run_config))
         return evaluate_digits(model, data.test_images, labels), str(data.directory)

@@ -145,12 +145,23 @@ class Photos(Task):
                                 adapt_batch=explicit is not None and "batch_size" not in explicit
                                 and distribution.replicas == 1)
 
-    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: bool = False) -> tuple[Any, str]:
+    def tta_views(self, run, run_config: dict[str, Any], tta) -> tuple[str, ...]:
+        from nophd.inference import tta as tta_module
+
+        chosen = tta_module.chosen_views(tta)
+        augmentations = run_config.get("augmentations")
+        if "flip" in chosen and "flip" not in (augmentations if isinstance(augmentations, list) else photo_augment.DEFAULT):
+            # A run that trained without flips has classes where left and right matter: no mirrored views.
+            if tta is not True:
+                raise ConfigError(f"--tta-views flip: {run} trained without flips (left and right matter for its "
+                                  "classes); leave flip out")
+            chosen = tuple(view for view in chosen if view != "flip")
+        return chosen
+
+    def evaluate_run(self, run, model, run_config: dict[str, Any], data_dir, tta: tuple[str, ...] = ()) -> tuple[Any, str]:
         data = _reopen(run_config, data_dir)
         images, labels = collect(data.validation_dataset(), len(data.validation), "validation", progress=False)
-        augmentations = run_config.get("augmentations")
-        flips = "flip" in (augmentations if isinstance(augmentations, list) else photo_augment.DEFAULT)
-        evaluation = evaluate_images(model, images, labels, tta=tta, flip=flips)
+        evaluation = evaluate_images(model, images, labels, tta=tta)
         where = str(data.source)
         if Path(run).is_dir() and not tta:  # mistakes.json keeps the model's own mistakes, as training wrote them.
             from nophd.reports import artifacts
@@ -485,16 +496,16 @@ def train_photos(config, run_directory: Path, resumed: bool, data_dir, progress:
     return loop.RunResult(run_directory, metrics)
 
 
-def evaluate_images(model, images: np.ndarray, labels: np.ndarray, tta: bool = False, flip: bool = True):
+def evaluate_images(model, images: np.ndarray, labels: np.ndarray, tta: tuple[str, ...] = ()):
     """A photo model's scoring.Evaluation on uint8 images (fed as raw pixel values).
 
-    With `tta`, its probabilities averaged over cropped (and, with `flip`,
-    mirrored) views (nophd.inference.tta).
+    With `tta` views (nophd.inference.tta.VIEWS), its probabilities averaged
+    over the photos and those views of them.
     """
     if tta:
         from nophd.inference import tta as tta_module
 
-        return scoring.score(tta_module.predict(model, images, flip=flip, batch_size=PREDICT_BATCH), labels)
+        return scoring.score(tta_module.predict(model, images, tta, batch_size=PREDICT_BATCH), labels)
     probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=PREDICT_BATCH, verbose=0))
     return scoring.score(probabilities, labels)
 
