@@ -11,7 +11,7 @@ be trained on the whole training split and scored on the validation split
 once, at the end (`nophd train flowers ...`, or benchmarks/flowers_transfer.py).
 
 Figures, not pass/fail: tuning accuracy after the frozen phase and after
-fine-tuning (and with test-time augmentation when --tta is given), wall
+fine-tuning (and with test-time augmentation over the views each --tta VIEWS names), wall
 seconds, parameters. One run per candidate and seed; with --seeds 0,1 each
 candidate is trained once per seed (a different training/tuning split and
 initialisation) and the mean is shown too.
@@ -65,31 +65,35 @@ def score(name: str, changes: dict, seed: int, arguments) -> dict:
             "parameters": metrics.get("parameters"), "macro_f1": metrics.get("macro_f1"),
             "phase_seconds": metrics.get("phase_seconds"), "fine_tuned_on": metrics.get("fine_tuned_on"),
         }
-        if arguments.tta:
-            row["tta_accuracy"] = nophd.evaluate(result.run_directory, arguments.data_dir, tta=True)["test_accuracy"]
-    tta = f", with TTA {100 * row['tta_accuracy']:.2f}%" if arguments.tta else ""
+        # Accuracy with each set of test-time views asked for ("crop,flip", "flip", ...), on the same model.
+        row["tta"] = {views: nophd.evaluate(result.run_directory, arguments.data_dir, tta=views)["test_accuracy"]
+                      for views in arguments.tta}
+    tta = "".join(f", with TTA {views} {100 * accuracy:.2f}%" for views, accuracy in row["tta"].items())
     print(f"  {name} (seed {seed}): tuning {100 * row['tuning_accuracy']:.2f}%{tta}, frozen "
           f"{100 * (row['frozen_accuracy'] or 0):.2f}%, {seconds:.0f} s", file=sys.stderr, flush=True)
     return row
 
 
-def format_table(rows: list[dict], command: str, tta: bool) -> str:
+def format_table(rows: list[dict], command: str, tta: list[str]) -> str:
     lines = [f"command: {command}", "",
              "| candidate | seed | frozen (tuning split) | fine-tuned (tuning split) |"
-             + (" with TTA |" if tta else "") + " seconds |",
-             "|---|---:|---:|---:|" + ("---:|" if tta else "") + "---:|"]
+             + "".join(f" TTA {views} |" for views in tta) + " seconds |",
+             "|---|---:|---:|---:|" + "---:|" * len(tta) + "---:|"]
     for row in rows:
         lines.append(f"| {row['name']} | {row['seed']} | {100 * (row['frozen_accuracy'] or 0):.2f}% | "
                      f"{100 * row['tuning_accuracy']:.2f}% |"
-                     + (f" {100 * row['tta_accuracy']:.2f}% |" if tta else "") + f" {row['seconds']:.0f} |")
+                     + "".join(f" {100 * row['tta'][views]:.2f}% |" for views in tta) + f" {row['seconds']:.0f} |")
     names = list(dict.fromkeys(row["name"] for row in rows))
     if len({row["seed"] for row in rows}) > 1:
-        lines += ["", "| candidate | mean fine-tuned (tuning split) |" + (" mean with TTA |" if tta else ""),
-                  "|---|---:|" + ("---:|" if tta else "")]
+        lines += ["", "| candidate | mean frozen | mean fine-tuned (tuning split) |"
+                  + "".join(f" mean TTA {views} |" for views in tta),
+                  "|---|---:|---:|" + "---:|" * len(tta)]
         for name in names:
             own = [row for row in rows if row["name"] == name]
-            lines.append(f"| {name} | {100 * statistics.mean(row['tuning_accuracy'] for row in own):.2f}% |"
-                         + (f" {100 * statistics.mean(row['tta_accuracy'] for row in own):.2f}% |" if tta else ""))
+            lines.append(f"| {name} | {100 * statistics.mean(row['frozen_accuracy'] or 0 for row in own):.2f}% | "
+                         f"{100 * statistics.mean(row['tuning_accuracy'] for row in own):.2f}% |"
+                         + "".join(f" {100 * statistics.mean(row['tta'][views] for row in own):.2f}% |"
+                                   for views in tta))
     return "\n".join(lines)
 
 
@@ -101,7 +105,9 @@ def main(argv=None) -> int:
                         help="share of each class's training photos held out for scoring (default 0.2)")
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     parser.add_argument("--data-dir", type=Path, help="where tf_flowers is (default: $NOPHD_DATA, then the cache)")
-    parser.add_argument("--tta", action="store_true", help="also score each candidate with test-time augmentation")
+    parser.add_argument("--tta", action="append", default=[], metavar="VIEWS",
+                        help="also score each candidate with test-time augmentation over these views (as "
+                             "`nophd evaluate --tta-views`: flip, crop or crop,flip); repeat for several")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
     arguments = parser.parse_args(argv)
     command = shlex.join([Path(sys.executable).name, *sys.argv])
