@@ -373,22 +373,24 @@ class PhotoConfig(RunConfig):
         config = photo_config("flowers", fine_tune_epochs=6)
     """
 
-    # The defaults: EfficientNet-Lite0 at its native 224 px with the recipe
-    # first measured for MobileNetV2 (README, "Photos"). Lite0 was chosen
-    # over MobileNetV2 on a tuning split of the training photos (93.4% and
-    # 91.0% fine-tuned, benchmarks/photo_recipes.py), never on the
-    # validation split; MobileNetV2 keeps its 192 px (PHOTO_RECIPES).
+    # The defaults: EfficientNet-Lite1 at its native 240 px, 20 frozen epochs
+    # (cheap: the head trains on cached features), then its top 100 layers
+    # fine-tuned at 1e-4. Chosen on a tuning split of the training photos
+    # over seeds 0, 1 and 2 (94.15% mean fine-tuned, against 92.85% for
+    # Lite0 with 20 frozen epochs and the lab recipe; benchmarks/photo_recipes.py,
+    # README "Choosing photo recipes"), never on the validation split.
+    # The other backbones keep the lab recipe (PHOTO_RECIPES).
     task: str = "photos"
     dataset: str = "flowers"
-    base: str = "efficientnet_lite0"
+    base: str = "efficientnet_lite1"
     head: str = "gap"
     dropout: float = 0.2
-    image_size: int = 224
+    image_size: int = 240
     weights: str = "auto"
-    epochs: int = 10
+    epochs: int = 20
     fine_tune_epochs: int = 8
-    fine_tune_layers: int = 60
-    fine_tune_learning_rate: float = 5e-5
+    fine_tune_layers: int = 100
+    fine_tune_learning_rate: float = 1e-4
     validation_split: float = 0.2
     tuning_split: float = 0.0
     augment: str = "fine-tune"
@@ -522,15 +524,20 @@ AnyConfig = RunConfig
 DEFAULT_CLASS = TrainConfig
 
 
-# Each backbone's own defaults, over PhotoConfig's (which are EfficientNet-Lite0's):
+# The recipe first measured for MobileNetV2 (README, "Photos"): 10 frozen
+# epochs, then the top 60 layers fine-tuned at 5e-5.
+LAB_RECIPE: dict[str, typing.Any] = {"epochs": 10, "fine_tune_layers": 60, "fine_tune_learning_rate": 5e-5}
+
+# Each backbone's own defaults, over PhotoConfig's (which are EfficientNet-Lite1's):
 # EfficientNet-Lite at the size its ImageNet weights were trained at, the
-# MobileNets at the lab's 192 px.
+# MobileNets at the lab's 192 px; all but Lite1 with the lab recipe, the
+# one they were measured with.
 PHOTO_RECIPES: dict[str, dict[str, typing.Any]] = {
-    "mobilenet_v2": {"image_size": 192},
-    "mobilenet_v1_025": {"image_size": 192},
-    "efficientnet_lite0": {"image_size": 224},
-    "efficientnet_lite1": {"image_size": 240},
-    "efficientnet_lite2": {"image_size": 260},
+    "mobilenet_v2": {**LAB_RECIPE, "image_size": 192},
+    "mobilenet_v1_025": {**LAB_RECIPE, "image_size": 192},
+    "efficientnet_lite0": {**LAB_RECIPE, "image_size": 224},
+    "efficientnet_lite1": {"image_size": 240, "epochs": 20, "fine_tune_layers": 100, "fine_tune_learning_rate": 1e-4},
+    "efficientnet_lite2": {**LAB_RECIPE, "image_size": 260},
 }
 
 
