@@ -1,6 +1,7 @@
 """Tests of MODEL_CARD.md: written from a run folder's own files, tolerant of missing and corrupt ones, escaped,
 never replacing a user's own card; and `nophd card RUN`."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -127,6 +128,20 @@ def test_the_command_in_the_card_is_one_the_cli_accepts(tmp_path):
         assert parsed.clipnorm == 1.0
         # No flag sets shuffle_buffer: the card names it instead of inventing one.
         assert ("shuffle_buffer", 100) in unflagged
+
+
+@pytest.mark.parametrize("base", ["efficientnet_lite0", "efficientnet_lite1", "mobilenet_v2"])
+def test_a_photo_runs_command_names_its_backbone_and_only_what_differs_from_that_backbones_recipe(base):
+    from nophd import config, tasks
+
+    values = json.loads(json.dumps(dataclasses.asdict(config.photo_config("flowers", base=base, seed=3))))
+    arguments, unflagged = model_card.train_command(tasks.of_run(values), values)
+    expected = {"--seed": "3", **({"--base": base} if base != config.PhotoConfig.base else {})}
+    assert arguments[:2] == ["train", "flowers"] and len(arguments) == 2 + 2 * len(expected)
+    assert dict(zip(arguments[2::2], arguments[3::2])) == expected and unflagged == []
+    # The command trains what the run trained: every field of the config, from the flags alone.
+    parsed = cli.build_parser().parse_args(arguments)
+    assert config.photo_config("flowers", base=parsed.base, seed=parsed.seed) == config.from_dict(values)
 
 
 def test_robustness_and_exports_are_shown_when_present(tmp_path):

@@ -175,7 +175,14 @@ class Photos(Task):
     def default_config(self, values: dict[str, Any]) -> dict[str, Any] | None:
         from nophd import config
 
-        return dataclasses.asdict(config.photo_config(str(values.get("dataset") or "flowers")))
+        # The defaults of the run's own backbone (PHOTO_RECIPES), which `--base B` alone brings back;
+        # "base" itself stays the default backbone, so a run on another one names it.
+        dataset, base = str(values.get("dataset") or "flowers"), values.get("base")
+        try:
+            defaults = dataclasses.asdict(config.photo_config(dataset, base=base if isinstance(base, str) else None))
+        except config.ConfigError:  # A backbone this version does not know: the plain defaults.
+            defaults = dataclasses.asdict(config.photo_config(dataset))
+        return {**defaults, "base": config.PhotoConfig.base}
 
     def intended_use(self, config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         names = config.get("class_names") or metrics.get("class_names")
