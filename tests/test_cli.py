@@ -127,7 +127,7 @@ def test_models_lists_every_rung_with_parameters(capsys):
     assert "1,503,338" in best and "adam 0.01 cosine" in best
     # Then the photo backbones, with their default image sizes.
     lite = next(line for line in out.splitlines() if line.startswith("efficientnet_lite1 "))
-    assert lite.split()[1:3] == ["4,189,344", "240"]
+    assert lite.split()[1:3] == ["4,189,344", "280"]
     assert next(line for line in out.splitlines() if line.startswith("mobilenet_v2 ")).split()[1:3] == ["2,257,984", "192"]
 
 
