@@ -5,7 +5,9 @@ Each candidate is a preset plus overrides (JSON). It trains through
 60,000 training images are held out, never trained on), and is scored on
 those held-out digits twice:
 
-- accuracy on them, with the final model (after precise batch norm);
+- accuracy on them, with the final model (after precise batch norm), and
+  beside it the last epoch's validation accuracy on the same digits with
+  Keras' moving batch-norm averages (what precise batch norm changed);
 - the robustness suite (nophd.robustness.suite) built from them instead of
   from the MNIST test set, with suite seed 1 (`nophd evaluate --robustness`
   uses the test set and seed 0): their fifteen MNIST-C corruptions, the font
@@ -90,11 +92,14 @@ def score(name: str, preset: str, changes: dict, arguments, held_images, held_la
 
 def format_table(rows: list[dict], command: str) -> str:
     lines = [f"command: {command}", "",
-             "| candidate | held-out accuracy | suite mean | strokes | fonts | lowest sets | seconds |",
-             "|---|---:|---:|---:|---:|---|---:|"]
+             "| candidate | held-out accuracy | last epoch (moving averages) | suite mean | strokes | fonts "
+             "| lowest sets | seconds |",
+             "|---|---:|---:|---:|---:|---:|---|---:|"]
     for row in rows:
         lowest = sorted((value, name) for name, value in row["sets"].items() if name != "clean")[:3]
-        lines.append(f"| {row['name']} | {100 * row['held_out_accuracy']:.2f}% | {100 * row['suite_mean']:.2f}% | "
+        epochs = row["epoch_validation_accuracy"]
+        last = f"{100 * epochs[-1]:.2f}%" if epochs else "—"
+        lines.append(f"| {row['name']} | {100 * row['held_out_accuracy']:.2f}% | {last} | {100 * row['suite_mean']:.2f}% | "
                      f"{100 * row['sets'].get('strokes', float('nan')):.1f}% | "
                      f"{100 * row['sets'].get('fonts', float('nan')):.1f}% | "
                      + ", ".join(f"{name} {100 * value:.1f}%" for value, name in lowest)
