@@ -86,19 +86,19 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     # MNIST. Chosen on a validation split held out of the training images,
     # with the robustness suite built from those held-out digits (README,
     # "Beyond the codelab"): batch 128, a linear warm-up over a fifth of an
-    # epoch then a cosine decay to 0, label smoothing 0.1, ±2 px shifts and
+    # epoch then a cosine decay to 0, label smoothing 0.1, ±2 px shifts,
     # light augmentation (small rotations, scales and shears, thicker or
-    # thinner strokes, contrast, noise). The clutter transforms (outlines,
-    # stray lines, inverted margins) lift its robustness-suite mean from about
-    # 91% to 97.7% on held-out digits but cost it the 99.5% test accuracy its
-    # 3 or 4 epochs must reach (README, "Beyond the codelab"); conv-bn-best
-    # has them.
+    # thinner strokes, contrast, noise) and 5% each of the clutter transforms
+    # (outlines, stray lines, inverted margins). Over seeds 0, 1, 2 of the
+    # held-out split the clutter left accuracy where it was (99.50% mean
+    # either way) and lifted the suite's mean from 90.9% to 97.6%.
     Preset("conv-bn-fast", "conv-bn-norm",
            Recipe(optimizer="adam", learning_rate=0.02, batch_size=128, epochs=3, lr_schedule="cosine",
                   warmup_epochs=0.2, label_smoothing=0.1, shift_pixels=2, rotate_degrees=8, scale_range=0.1,
-                  shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2),
-           "Standardised conv-bn, no dropout, 3 epochs: batch 128, warm-up + cosine, label smoothing, light "
-           "augmentation", family="beyond"),
+                  shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
+                  clutter_share=0.05, band_share=0.05),
+           "Standardised conv-bn, no dropout, 3 epochs: batch 128, warm-up + cosine, label smoothing, light and "
+           "clutter augmentation", family="beyond"),
     # The best single model: conv-bn-norm widened (32-64-96 filters, dense
     # 256, dropout 0.3), conv-bn-fast's schedule over 20 epochs at half its
     # peak learning rate, slightly stronger rotations and shears, and the
