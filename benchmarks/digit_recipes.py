@@ -19,11 +19,13 @@ can be reported on the test set once, at the end. (The font set is the same
 fonts as in the reported suite; only its corruptions and strokes differ.)
 
 Figures, not pass/fail; about 2-3 minutes per 3-epoch conv-bn-fast candidate
-on 2 CPU cores. Example: the candidates conv-bn-fast was chosen from
-(README, "Beyond the codelab"):
+on 2 CPU cores. Example: some of the candidates conv-bn-fast was chosen from
+(README, "Beyond the codelab"; run it with --seed 0, 1 and 2, as the last
+round was):
 
     NOPHD_DATA=/work/shared/data .venv/bin/python benchmarks/digit_recipes.py \\
-        'shifts only=conv-bn-fast:{"rotate_degrees": 0, "scale_range": 0, "shear_degrees": 0, "thickness_pixels": 0, "contrast_range": 0, "noise_std": 0}' \\
+        'shifts only=conv-bn-fast:{"rotate_degrees": 0, "scale_range": 0, "shear_degrees": 0, "thickness_pixels": 0, "contrast_range": 0, "noise_std": 0, "outline_share": 0, "clutter_share": 0, "band_share": 0}' \\
+        'no clutter=conv-bn-fast:{"outline_share": 0, "clutter_share": 0, "band_share": 0}' \\
         'chosen=conv-bn-fast:{}' \\
         'with elastic=conv-bn-fast:{"elastic_alpha": 34, "elastic_sigma": 4}' --json local/recipes.json
 """
