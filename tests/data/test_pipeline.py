@@ -54,24 +54,3 @@ def test_shuffle_is_seeded_reshuffles_each_epoch_and_skip_resumes_the_same_strea
     np.testing.assert_array_equal(resumed, stream[50:])
     other_seed = take_labels(pipeline.training_dataset(dataset, 10, True, seed=4), 5)
     assert not np.array_equal(other_seed, stream[:50])
-
-
-def test_training_stream_runs_without_the_autotune_thread_and_keeps_its_order(records):
-    # An autotuned stream's iterator can keep `fit` waiting up to 60 s at its
-    # end (pipeline.without_autotune_thread); switching autotuning off must
-    # not change which examples come in which order.
-    dataset, _, _ = records
-    stream = pipeline.training_dataset(dataset, 10, True, seed=3)
-    assert stream.options().autotune.enabled is False
-    # A stream of its own (one dataset object reshuffles on its second pass).
-    tuned = pipeline.training_dataset(dataset, 10, True, seed=3).with_options(_autotune_on())
-    assert tuned.options().autotune.enabled is True
-    np.testing.assert_array_equal(take_labels(stream, 15), take_labels(tuned, 15))
-
-
-def _autotune_on():
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = True
-    return options

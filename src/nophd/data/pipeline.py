@@ -110,24 +110,7 @@ def training_dataset(
         )
     elif skip_batches:
         dataset = dataset.skip(skip_batches)
-    return without_autotune_thread(dataset.prefetch(tf.data.AUTOTUNE))
-
-
-def without_autotune_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """The dataset with tf.data's autotuning model switched off, for a stream that one fit reads throughout.
-
-    With autotuning on, tf.data's optimisation thread sleeps for periods that
-    double up to 60 s, and destroying the iterator at the end of `fit` waits
-    for it to wake: a 3-epoch conv-bn-fast run measured 25-35 s idle after its
-    last epoch in about half its runs, a 10-epoch conv-bn up to 22 s (stacks
-    taken during the wait end in UnboundedThreadPool's LogicalThreadWrapper,
-    under RootDataset::Iterator's destructor). Without it, AUTOTUNE in the
-    maps means one call per core and prefetching keeps its own buffer tuner;
-    the order of the examples and their augmentation do not depend on either.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_dataset(records: tf.data.Dataset, batch_size: int, one_hot: bool,

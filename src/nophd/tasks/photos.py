@@ -588,10 +588,7 @@ def _training_stream(inputs: np.ndarray, labels: np.ndarray, config, skip_batche
     if augment:
         augmenter = photo_augment.augmenter(config.augmentations, config.seed)
         dataset = dataset.map(lambda x, y: (augmenter(x, training=True), y))
-    from nophd.data import pipeline
-
-    # fit reads it for a whole phase: see without_autotune_thread.
-    return pipeline.without_autotune_thread(dataset.prefetch(tf.data.AUTOTUNE))
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _batches(inputs: np.ndarray, labels: np.ndarray):
