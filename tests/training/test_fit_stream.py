@@ -12,20 +12,23 @@ def _records():
     return pipeline.mnist_arrays(images, (np.arange(50) % 10).astype(np.uint8))
 
 
-def _labels(dataset, count):
-    return np.concatenate([labels.argmax(axis=1) for _, labels in dataset.take(count).as_numpy_iterator()])
+def _batches(dataset, count):
+    batches = list(dataset.take(count).as_numpy_iterator())
+    return np.concatenate([images for images, _ in batches]), np.concatenate([labels for _, labels in batches])
 
 
 def test_the_stream_without_the_autotune_thread_keeps_its_order():
     # An autotuned stream's iterator can keep `fit` waiting up to 60 s at its
     # end (loop.without_autotune_thread); switching autotuning off must not
-    # change which examples come in which order. Two streams of their own:
+    # change which examples come in which order, nor how they are shifted. Two streams of their own:
     # one dataset object reshuffles on its second pass.
     tuned = pipeline.training_dataset(_records(), 10, True, seed=3, shift_pixels=2)
     untuned = loop.without_autotune_thread(pipeline.training_dataset(_records(), 10, True, seed=3, shift_pixels=2))
     assert tuned.options().autotune.enabled is not False
     assert untuned.options().autotune.enabled is False
-    np.testing.assert_array_equal(_labels(untuned, 15), _labels(tuned, 15))
+    (untuned_images, untuned_labels), (tuned_images, tuned_labels) = _batches(untuned, 15), _batches(tuned, 15)
+    np.testing.assert_array_equal(untuned_labels, tuned_labels)
+    np.testing.assert_array_equal(untuned_images, tuned_images)  # The same shifts too.
 
 
 def test_fit_epochs_hands_fit_the_stream_without_the_autotune_thread(tmp_path):
