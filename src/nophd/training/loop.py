@@ -104,33 +104,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int | None = None):
     return keras.optimizers.Adam(**options)
 
 
-# The most training steps one call of the compiled step runs (Keras'
-# steps_per_execution): fewer trips from Python into TensorFlow per epoch.
-MAX_STEPS_PER_EXECUTION = 8
-
-
-def steps_per_execution(steps_per_epoch: int | None) -> int:
-    """How many training steps each call of the compiled step runs: the largest divisor of steps_per_epoch up to 8.
-
-    Several steps per call save fit's per-step trip from Python into
-    TensorFlow (conv-bn-norm at batch 128 on 2 CPU cores: about 10% of an
-    epoch's time; README, "Beyond the codelab"). The weights and metrics are
-    bit for bit those of one step per call, provided the epoch is a whole
-    number of calls: Keras 3 rounds an epoch up to whole calls (11 steps at 4
-    a call run 12), so the count must divide steps_per_epoch. Batch-level
-    callbacks (the progress line) then hear of every n-th step only.
-    """
-    if not steps_per_epoch:
-        return 1
-    return max(n for n in range(1, MAX_STEPS_PER_EXECUTION + 1) if steps_per_epoch % n == 0)
-
-
 def compile_model(model, config: TrainConfig, steps_per_epoch: int | None = None) -> None:
-    """Compiles with the run's optimizer (see make_optimizer), loss (with its label smoothing) and accuracy.
-
-    With steps_per_epoch, each call of the training step runs several steps
-    (see steps_per_execution); the same weights, in less time.
-    """
+    """Compiles with the run's optimizer (see make_optimizer), loss (with its label smoothing) and accuracy."""
     import keras
 
     loss = config.loss
@@ -145,7 +120,7 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int | None = None
     # Keras' "auto" jit_compile leaves XLA off while op determinism is on
     # (seed_everything), so only --jit turns it on.
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=loss, metrics=[metric],
-                  jit_compile=True if config.jit else "auto", steps_per_execution=steps_per_execution(steps_per_epoch))
+                  jit_compile=True if config.jit else "auto")
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
