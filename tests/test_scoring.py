@@ -129,3 +129,22 @@ def test_one_sigmoid_column_is_scored_as_two_class_probabilities():
     assert evaluation.loss == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4])))
     softmax = np.array([[0.2, 0.8]])
     assert np.array_equal(scoring.as_class_probabilities(softmax), softmax)
+
+
+def test_misread_pairs_counts_mistakes_by_true_and_predicted_class_most_first():
+    labels = [1, 1, 1, 0, 0, 2, 2, 4, 5]
+    predictions = [7, 7, 1, 1, 1, 3, 2, 9, 6]
+    assert scoring.misread_pairs(labels, predictions) == [
+        {"label": 0, "predicted": 1, "count": 2}, {"label": 1, "predicted": 7, "count": 2},  # A tie: true 0 first.
+        {"label": 2, "predicted": 3, "count": 1}]
+    assert scoring.misread_pairs(labels, predictions, limit=1) == [{"label": 0, "predicted": 1, "count": 2}]
+    assert scoring.misread_pairs([3, 4], [3, 4]) == []
+    assert scoring.misread_pairs([], []) == []
+
+
+def test_misread_text_words_the_pairs_and_skips_what_is_not_one():
+    pairs = [{"label": 1, "predicted": 7, "count": 1038}, {"label": 0, "predicted": 1, "count": 5}]
+    assert scoring.misread_text(pairs) == "1 as 7 (1,038), 0 as 1 (5)"
+    assert scoring.misread_text(pairs + ["odd", {"label": True, "predicted": 1, "count": 2}, {"label": 2}]) == \
+        "1 as 7 (1,038), 0 as 1 (5)"
+    assert scoring.misread_text(None) == "" and scoring.misread_text([]) == ""

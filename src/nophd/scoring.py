@@ -176,6 +176,44 @@ def worst_mistakes(evaluation: Evaluation, class_names: list[str], limit: int) -
     return mistakes
 
 
+def misread_pairs(labels, predictions, limit: int = 3) -> list[dict[str, int]]:
+    """The commonest mistakes as (true class, predicted class) pairs, the most frequent first.
+
+    Where a model goes wrong, in a form a table can show: on stroke-drawn
+    digits, for example, "1 read as 7" can be most of the errors. Ties go to
+    the smaller true class, then the smaller predicted one.
+
+    Args:
+        labels, predictions: class indices, one per example.
+        limit: at most this many pairs.
+
+    Returns:
+        [{"label", "predicted", "count"}], class indices and how many examples; [] when nothing is wrong.
+
+    Example:
+        misread_pairs([1, 1, 0], [7, 7, 0])  # [{"label": 1, "predicted": 7, "count": 2}]
+    """
+    labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
+    wrong = labels != predictions
+    pairs, counts = np.unique(np.stack([labels[wrong], predictions[wrong]], axis=1), axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:limit]  # np.unique sorts the pairs, so ties keep that order.
+    return [{"label": int(pairs[index, 0]), "predicted": int(pairs[index, 1]), "count": int(counts[index])}
+            for index in order]
+
+
+def misread_text(pairs) -> str:
+    """misread_pairs' pairs in words: "1 as 7 (38), 0 as 1 (5)"; "" for none (or rows written before them).
+
+    Example:
+        misread_text([{"label": 1, "predicted": 7, "count": 38}])  # "1 as 7 (38)"
+    """
+    if not isinstance(pairs, list):
+        return ""
+    words = [f"{pair['label']} as {pair['predicted']} ({pair['count']:,})" for pair in pairs
+             if isinstance(pair, dict) and all(type(pair.get(key)) is int for key in ("label", "predicted", "count"))]
+    return ", ".join(words)
+
+
 # A model that calls more than this share of the evaluated examples one class
 # has not learned to tell the classes apart (a short conv-bn run whose batch
 # norm statistics lag called 98% of the MNIST test set "1").

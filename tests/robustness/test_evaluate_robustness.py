@@ -52,6 +52,11 @@ def test_the_cli_prints_every_set_and_the_mean_and_writes_robustness_json(tiny_r
     for row in result["sets"]:
         assert f"{100 * row['accuracy']:.2f}%" in table[row["name"]]
         assert 0.0 <= row["accuracy"] <= 1.0
+        # The commonest mistakes, also in words on the set's line.
+        assert sum(pair["count"] for pair in row["misread"]) <= round((1 - row["accuracy"]) * row["examples"])
+        for pair in row["misread"]:
+            assert f"{pair['label']} as {pair['predicted']} ({pair['count']:,})" in table[row["name"]]
+    assert "most often misread" in lines[1]
     assert result["mean_accuracy"] == pytest.approx(np.mean([row["accuracy"] for row in result["sets"][1:]]))
     assert f"{100 * result['mean_accuracy']:.2f}%" in table["mean"]
     # The tiny test set has 300 digits: every corruption uses all of them.

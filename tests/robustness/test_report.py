@@ -13,7 +13,8 @@ def _result(**changes):
     result = {
         "sets": [
             {"name": "clean", "kind": "clean", "examples": 1000, "accuracy": 0.99},
-            {"name": "fog", "kind": "corruption", "examples": 1000, "accuracy": 0.25},
+            {"name": "fog", "kind": "corruption", "examples": 1000, "accuracy": 0.25,
+             "misread": [{"label": 1, "predicted": 7, "count": 38}, {"label": 0, "predicted": 1, "count": 5}]},
             {"name": "<fonts>", "kind": "fonts", "examples": 4320, "accuracy": 0.9},
         ],
         "mean_accuracy": 0.575,
@@ -36,6 +37,7 @@ def test_the_report_shows_robustness_json_its_mean_highlighted_and_both_pictures
     assert "25.00%" in section and "90.00%" in section and "4,320" in section
     assert '<tr class="mean"><td>mean</td><td>2 sets</td>' in section and "57.50%" in section
     assert "&lt;fonts&gt;" in section and "<fonts>" not in section  # Escaped.
+    assert "<th>most often misread</th>" in section and "<td>1 as 7 (38), 0 as 1 (5)</td>" in section
     assert 'src="robustness.png"' in section and 'src="robustness_samples.png"' in section
 
 

@@ -74,6 +74,12 @@ def test_evaluate_scores_each_set_and_means_every_set_but_clean(small_suite):
         assert rows[digit_set.name]["per_class_accuracy"][3] in (1.0, None)
     assert result["mean_over"] == [digit_set.name for digit_set in small_suite[1:]]
     assert result["mean_accuracy"] == pytest.approx(np.mean([rows[name]["accuracy"] for name in result["mean_over"]]))
+    # Every mistake is "read as 3": the commonest pairs, most first, at most three.
+    for digit_set in small_suite:
+        wrong = [(int(label), int((digit_set.labels == label).sum())) for label in np.unique(digit_set.labels) if label != 3]
+        expected = sorted(wrong, key=lambda pair: -pair[1])[:suite.MISREAD_PAIRS]
+        assert rows[digit_set.name]["misread"] == [{"label": label, "predicted": 3, "count": count}
+                                                   for label, count in expected]
     # Class indices work as well as scores.
     indices = suite.evaluate(lambda digits: np.full(len(digits), 3), small_suite)
     assert indices["mean_accuracy"] == pytest.approx(result["mean_accuracy"])

@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
                              "each)")
     parser.add_argument("--robustness", action="store_true",
                         help="score the model on the robustness suite instead (digit runs: MNIST-C corruptions, "
-                             "font digits, stroke-drawn digits); writes RUN/robustness.json")
+                             "font digits, stroke-drawn digits), with each set's commonest misreadings; writes "
+                             "RUN/robustness.json")
     parser.set_defaults(handler=run)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nophd import atomic, errors, runs, tasks
+from nophd import atomic, errors, runs, scoring, tasks
 from nophd.inference import loading
 from nophd.robustness import suite as suite_module
 
@@ -117,12 +117,14 @@ def table(result: dict) -> str:
     """
     rows = result.get("sets") or []
     width = max([len(str(row.get("name", ""))) for row in rows] + [4])
-    lines = [f"{'set':<{width}}  {'kind':<10}  {'digits':>7}  {'accuracy':>8}"]
+    lines = [f"{'set':<{width}}  {'kind':<10}  {'digits':>7}  {'accuracy':>8}  most often misread"]
     for row in rows:
-        lines.append(f"{row['name']:<{width}}  {row['kind']:<10}  {row['examples']:>7,}  {100 * row['accuracy']:>7.2f}%")
+        lines.append(f"{row['name']:<{width}}  {row['kind']:<10}  {row['examples']:>7,}  {100 * row['accuracy']:>7.2f}%  "
+                     f"{scoring.misread_text(row.get('misread'))}".rstrip())
     mean = result.get("mean_accuracy")
     if mean is not None:
         counted = len(result.get("mean_over") or [])
         lines.append(f"{'mean':<{width}}  {f'{counted} sets':<10}  {'':>7}  {100 * mean:>7.2f}%  "
                      "(every set but clean counts once)")
     return "\n".join(lines)
+

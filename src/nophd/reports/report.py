@@ -441,8 +441,10 @@ ROBUSTNESS_IMAGES = (
 
 
 def robustness_sets(values: Mapping[str, Any]) -> list[dict]:
-    """robustness.json's rows, one per set ({"name", "kind", "examples", "accuracy"}), skipping what is not a row."""
-    return [row for row in _list(values.get("sets")) if isinstance(row, dict)]
+    """robustness.json's rows, one per set ({"name", "kind", "examples", "accuracy", ...}), skipping what is not a
+    row; each with "misread_text", its commonest mistakes in words ("" for none, or rows written before them)."""
+    return [{**row, "misread_text": scoring.misread_text(row.get("misread"))}
+            for row in _list(values.get("sets")) if isinstance(row, dict)]
 
 
 def _list(value: Any) -> list:

@@ -24,11 +24,14 @@ from typing import Callable
 
 import numpy as np
 
+from nophd import scoring
 from nophd.robustness import corruptions, fonts, strokes
 
 # MNIST test digits per corruption (a seeded sample, the same for every corruption) and stroke digits.
 PER_SET = 1000
 STROKES = 2000
+# The commonest mistakes kept per set (true class read as another).
+MISREAD_PAIRS = 3
 KINDS = ("clean", "corruption", "fonts", "strokes")
 
 
@@ -114,7 +117,9 @@ def evaluate(model_predict_fn: Callable[[np.ndarray], np.ndarray], suite: list[D
 
     Returns:
         {"sets": [{"name", "kind", "examples", "accuracy",
-        "per_class_accuracy"}...], "mean_accuracy": float, "mean_over": names}.
+        "per_class_accuracy", "misread": the commonest mistakes,
+        [{"label", "predicted", "count"}] (scoring.misread_pairs)}...],
+        "mean_accuracy": float, "mean_over": names}.
 
     Example:
         result = evaluate(lambda digits: model.predict(digits / 255.0), sets)
@@ -133,7 +138,8 @@ def evaluate(model_predict_fn: Callable[[np.ndarray], np.ndarray], suite: list[D
         correct = predicted == labels
         per_class = [float(correct[labels == digit].mean()) if (labels == digit).any() else None for digit in range(10)]
         rows.append({"name": digit_set.name, "kind": digit_set.kind, "examples": int(len(labels)),
-                     "accuracy": float(correct.mean()) if len(labels) else 0.0, "per_class_accuracy": per_class})
+                     "accuracy": float(correct.mean()) if len(labels) else 0.0, "per_class_accuracy": per_class,
+                     "misread": scoring.misread_pairs(labels, predicted, MISREAD_PAIRS)})
     counted = [row for row in rows if row["kind"] != "clean"]
     mean = float(np.mean([row["accuracy"] for row in counted])) if counted else None
     return {"sets": rows, "mean_accuracy": mean, "mean_over": [row["name"] for row in counted]}
