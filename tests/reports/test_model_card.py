@@ -148,7 +148,8 @@ def test_robustness_and_exports_are_shown_when_present(tmp_path):
     run = copy_old_run("digits-finished", tmp_path)
     atomic.write_json(run / "robustness.json", {
         "sets": [{"name": "clean", "kind": "test", "examples": 100, "accuracy": 0.6},
-                 {"name": "fog", "kind": "mnist-c", "examples": 100, "accuracy": 0.31}],
+                 {"name": "fog", "kind": "mnist-c", "examples": 100, "accuracy": 0.31,
+                  "misread": [{"label": 1, "predicted": 7, "count": 38}, {"label": 0, "predicted": 1, "count": 5}]}],
         "mean_accuracy": 0.31, "mean_over": ["fog"], "seed": 0, "data": "generated",
         "evaluated_at": "2026-12-02T08:00:00+00:00"})
     for format, size, accuracy in (("tflite-int8", 9000, 0.59), ("savedmodel", 120000, 0.6)):
@@ -161,7 +162,8 @@ def test_robustness_and_exports_are_shown_when_present(tmp_path):
     card = model_card.write_model_card(run).read_text(encoding="utf-8")
     robustness = section(card, "Robustness")
     assert "Mean accuracy **31.00%** over 1 sets" in robustness
-    assert "| fog | mnist-c | 100 | 31.00% |" in robustness
+    assert "| fog | mnist-c | 100 | 31.00% | 1 as 7 (38), 0 as 1 (5) |" in robustness
+    assert "| clean | test | 100 | 60.00% | — |" in robustness  # Rows from before the misreadings.
     exports = section(card, "Exports")
     assert "| `export/tflite-int8` | tflite-int8 | 9.0 KB | 59.00% | 60.00% | -1.00 | 0.012 ms |" in exports
     assert "| `export/savedmodel` | savedmodel | 120.0 KB | 60.00% |" in exports
