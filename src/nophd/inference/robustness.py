@@ -127,4 +127,3 @@ def table(result: dict) -> str:
         lines.append(f"{'mean':<{width}}  {f'{counted} sets':<10}  {'':>7}  {100 * mean:>7.2f}%  "
                      "(every set but clean counts once)")
     return "\n".join(lines)
-
