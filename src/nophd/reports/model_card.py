@@ -167,7 +167,7 @@ def card_markdown(run_directory: str | os.PathLike) -> str:
         robustness_over=len(over) if isinstance(over, list) else 0,
         robustness_sets=[[rendering.plain_text(row.get("name")), rendering.plain_text(row.get("kind")),
                           rendering.format_integer(row.get("examples")), rendering.format_percent(row.get("accuracy")),
-                          rendering.plain_text(row["misread_text"]) or "—"]
+                          row["misread_text"] or "—"]
                          for row in report.robustness_sets(robustness.value or {})],
         exports=exports,
         export_problems=export_problems,
