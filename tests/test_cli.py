@@ -122,7 +122,7 @@ def test_models_lists_every_rung_with_parameters(capsys):
         assert parameters in line
     assert "99.5%" in out
     fast = next(line for line in out.splitlines() if line.startswith("conv-bn-fast "))
-    assert "354,538" in fast and "adam 0.02 cosine" in fast
+    assert "426,602" in fast and "adam 0.02 cosine" in fast
     best = next(line for line in out.splitlines() if line.startswith("conv-bn-best "))
     assert "1,503,338" in best and "adam 0.01 cosine" in best
     # Then the photo backbones, with their default image sizes.

@@ -81,24 +81,28 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
            Recipe(optimizer="adam", learning_rate=0.01, lr_decay=0.666, batch_size=64, epochs=10, shift_pixels=2),
            "The convnet + batch norm (no bias, scale=False) + dropout 0.3, ±2 px shifts", codelab_accuracy=0.995,
            codelab_text="99.5%"),
-    # Beyond the codelab: the batch-norm convnet, standardising each picture
-    # and without dropout, trained for speed and for digits from outside
-    # MNIST. Chosen on a validation split held out of the training images,
-    # with the robustness suite built from those held-out digits (README,
-    # "Beyond the codelab"): batch 128, a linear warm-up over a fifth of an
-    # epoch then a cosine decay to 0, label smoothing 0.1, ±2 px shifts,
-    # light augmentation (small rotations, scales and shears, thicker or
-    # thinner strokes, contrast, noise) and 5% each of the clutter transforms
-    # (outlines, stray lines, inverted margins). Over seeds 0, 1, 2 of the
-    # held-out split the clutter left accuracy where it was (99.50% mean
-    # either way) and lifted the suite's mean from 90.9% to 97.6%.
-    Preset("conv-bn-fast", "conv-bn-norm",
+    # Beyond the codelab: a small batch-norm convnet, standardising each
+    # picture and without dropout, trained for speed and for digits from
+    # outside MNIST. Chosen on a validation split held out of the training
+    # images, with the robustness suite built from those held-out digits
+    # (README, "Beyond the codelab"): batch 128, a linear warm-up over a
+    # fifth of an epoch then a cosine decay to 0, label smoothing 0.1, ±2 px
+    # shifts, light augmentation (small rotations, scales and shears, thicker
+    # or thinner strokes, contrast, noise) and 5% each of the clutter
+    # transforms (outlines, stray lines, inverted margins). Over seeds 0, 1, 2
+    # of the held-out split the clutter left accuracy where it was (99.50%
+    # mean either way) and lifted the suite's mean from 90.9% to 97.6%. The
+    # net was then changed from conv-bn-norm (the codelab's layers) to
+    # conv-bn-pool, 3x3 convolutions with max pooling: 99.55 / 99.55 / 99.57%
+    # held out against 99.50 / 99.58 / 99.42%, for a fifth less compute an
+    # image (suite means 97.3-97.4%).
+    Preset("conv-bn-fast", "conv-bn-pool",
            Recipe(optimizer="adam", learning_rate=0.02, batch_size=128, epochs=3, lr_schedule="cosine",
                   warmup_epochs=0.2, label_smoothing=0.1, shift_pixels=2, rotate_degrees=8, scale_range=0.1,
                   shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
                   clutter_share=0.05, band_share=0.05),
-           "Standardised conv-bn, no dropout, 3 epochs: batch 128, warm-up + cosine, label smoothing, light and "
-           "clutter augmentation", family="beyond"),
+           "Standardised 3x3 convnet with max pooling, 3 epochs: batch 128, warm-up + cosine, label smoothing, "
+           "light and clutter augmentation", family="beyond"),
     # The best single model: conv-bn-norm widened (32-64-96 filters, dense
     # 256, dropout 0.3), conv-bn-fast's schedule over 20 epochs at half its
     # peak learning rate, slightly stronger rotations and shears, and the

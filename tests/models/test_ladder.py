@@ -48,8 +48,9 @@ def test_ladder_order_and_codelab_figures():
         "dense1", "dense-sigmoid", "dense", "dense-lrdecay", "dense-dropout", "conv", "conv-dropout", "conv-bn"]
     assert presets.get("conv-bn").codelab_accuracy == 0.995
     assert presets.get("dense1").codelab_accuracy == 0.90
-    # Every preset names a registered builder; two share one (the recipe is what differs).
-    assert {preset.model for preset in presets.PRESETS.values()} == set(models.names())
+    # Every preset names a registered builder; two share one (the recipe is what differs). One builder has no
+    # preset: conv-bn-norm, the fast rung's net before conv-bn-pool, kept so its comparisons can be built again.
+    assert {preset.model for preset in presets.PRESETS.values()} == set(models.names()) - {"conv-bn-norm"}
     assert presets.get("dense-lrdecay").model == "dense"
 
 
@@ -184,6 +185,20 @@ def test_conv_bn_norm_sees_a_picture_the_same_whatever_its_brightness_and_contra
     np.testing.assert_allclose(washed_out, plain, atol=2e-3)
     assert conv_layers(model) == [(12, (3, 3), (1, 1), False), (24, (6, 6), (2, 2), False),
                                   (32, (6, 6), (2, 2), False)]
+
+
+def test_conv_bn_pool_is_three_3x3_convolutions_with_max_pooling_after_the_standardisation():
+    model = models.build("conv-bn-pool")
+    assert isinstance(model.layers[1], keras.layers.LayerNormalization) and not model.layers[1].weights
+    assert conv_layers(model) == [(16, (3, 3), (1, 1), False), (32, (3, 3), (1, 1), False),
+                                  (64, (3, 3), (1, 1), False)]
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert [pool.output.shape[1:3] for pool in pools] == [(14, 14), (7, 7)]
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [128, 10]
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+    assert model.count_params() == 426_602  # As printed by `nophd models`.
+    # The fast rung trains it.
+    assert presets.get("conv-bn-fast").model == "conv-bn-pool"
 
 
 def test_conv_bn_wide_is_conv_bn_norm_widened_with_dropout():

@@ -154,6 +154,10 @@ def build_conv_bn_norm(input_shape, num_classes, tiny=False):
     86.4%, where the same net without the standardisation had 99.50% and
     70.2% (brightness 14.7% -> 99.5%, fog 14.2% -> 97.8%, glass blur
     41.6% -> 96.5%).
+
+    It was conv-bn-fast's net until conv-bn-pool replaced it; no preset
+    trains it now, and it stays registered so those comparisons can be
+    built again (`nophd.models.build("conv-bn-norm")`).
     """
     return _build_conv(input_shape, num_classes, 0.0, True, "conv_bn_norm", tiny, standardise=True)
 
@@ -169,6 +173,36 @@ def build_conv_bn_wide(input_shape, num_classes, tiny=False):
     """
     return _build_conv(input_shape, num_classes, 0.3, True, "conv_bn_wide", tiny, standardise=True,
                        sizes=((32, 64, 96), 256))
+
+
+def build_conv_bn_pool(input_shape, num_classes, tiny=False):
+    """The fast rung's net: per-picture standardisation, three 3x3 convolutions with max pooling, dense 128.
+
+    The standardising first layer of conv-bn-norm, then 16, 32 and 64 3x3
+    filters (batch norm after each, no bias, scale=False), the first two
+    each followed by a 2x2 max pooling (28x28 -> 14x14 -> 7x7), and a dense
+    128 with batch norm; no dropout. Cheaper per image than the codelab's
+    6x6 strided layers (123 against 156 microseconds a training image on 2
+    CPU cores, batch 128) and more accurate in conv-bn-fast's 3 epochs: on
+    the split held out of the training images (the last 6,000), training
+    seeds 0, 1, 2, 99.55 / 99.55 / 99.57% against conv-bn-norm's 99.50 /
+    99.58 / 99.42% (README, "Beyond the codelab").
+    """
+    filters, dense = TINY_CONV if tiny else ((16, 32, 64), 128)
+    inputs = _inputs(input_shape)
+    features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
+    for index, width in enumerate(filters):
+        if index:
+            features = layers.MaxPooling2D()(features)
+        features = layers.Conv2D(width, 3, padding="same", use_bias=False)(features)
+        features = layers.BatchNormalization(scale=False)(features)
+        features = layers.Activation("relu")(features)
+    features = layers.Flatten()(features)
+    features = layers.Dense(dense, use_bias=False)(features)
+    features = layers.BatchNormalization(scale=False)(features)
+    features = layers.Activation("relu")(features)
+    outputs = _classifier(features, num_classes)
+    return keras.Model(inputs, outputs, name="conv_bn_pool")
 
 
 def _build_conv_pooled(input_shape, num_classes, pooling, name, tiny):
@@ -255,6 +289,8 @@ register(ModelSpec("conv-dropout", build_conv_dropout, "The convnet + dropout 0.
 register(ModelSpec("conv-bn", build_conv_bn, "The convnet + batch norm (no bias, scale=False) + dropout 0.3"))
 register(ModelSpec("conv-bn-norm", build_conv_bn_norm,
                    "Per-picture standardisation, then the batch-norm convnet without dropout"))
+register(ModelSpec("conv-bn-pool", build_conv_bn_pool,
+                   "Per-picture standardisation, conv 16-32-64 3x3 with batch norm and 2x2 max pooling, dense 128"))
 register(ModelSpec("conv-bn-wide", build_conv_bn_wide,
                    "Per-picture standardisation, conv 32-64-96 with batch norm, dense 256, dropout 0.3"))
 register(ModelSpec("conv-gap", build_conv_gap, "Batch-norm convnet, weight-free GlobalAveragePooling2D head"))
