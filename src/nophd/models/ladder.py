@@ -88,15 +88,28 @@ def build_dense_dropout(input_shape, num_classes, tiny=False):
     return _build_dense(input_shape, num_classes, "relu", 0.25, "dense_dropout", tiny)
 
 
+def _batch_norm_relu(layer, features):
+    """`layer` without its bias, then batch norm and relu, as the codelab puts them.
+
+    No bias before batch norm (its offset does that job) and no scale before
+    a relu (the next layer can scale).
+    """
+    features = layer(features)
+    features = layers.BatchNormalization(scale=False)(features)
+    return layers.Activation("relu")(features)
+
+
+def _standardise(inputs):
+    """A weight-free LayerNormalization over the whole picture: each picture gets mean 0 and variance 1."""
+    return layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
+
+
 def _convolutions(features, batch_norm: bool, filters_per_layer=(12, 24, 32)):
     # 28x28x1 -> 28x28x12 (3x3) -> 14x14x24 (6x6, stride 2) -> 7x7x32 (6x6, stride 2).
     for filters, kernel, stride in zip(filters_per_layer, (3, 6, 6), (1, 2, 2)):
         if batch_norm:
-            # No bias before batch norm (its offset does that job) and no scale
-            # before a relu (the next layer can scale), as in the codelab.
-            features = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)(features)
-            features = layers.BatchNormalization(scale=False)(features)
-            features = layers.Activation("relu")(features)
+            features = _batch_norm_relu(
+                layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False), features)
         else:
             features = layers.Conv2D(filters, kernel, strides=stride, padding="same", activation="relu")(features)
     return features
@@ -110,13 +123,11 @@ def _build_conv(input_shape, num_classes, dropout, batch_norm, name, tiny, stand
     inputs = _inputs(input_shape)
     features = inputs
     if standardise:
-        features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
+        features = _standardise(inputs)
     features = _convolutions(features, batch_norm, filters)
     features = layers.Flatten()(features)
     if batch_norm:
-        features = layers.Dense(dense, use_bias=False)(features)
-        features = layers.BatchNormalization(scale=False)(features)
-        features = layers.Activation("relu")(features)
+        features = _batch_norm_relu(layers.Dense(dense, use_bias=False), features)
     else:
         features = layers.Dense(dense, activation="relu")(features)
     if dropout:
@@ -190,17 +201,13 @@ def build_conv_bn_pool(input_shape, num_classes, tiny=False):
     """
     filters, dense = TINY_CONV if tiny else ((16, 32, 64), 128)
     inputs = _inputs(input_shape)
-    features = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardise")(inputs)
+    features = _standardise(inputs)
     for index, width in enumerate(filters):
         if index:
             features = layers.MaxPooling2D()(features)
-        features = layers.Conv2D(width, 3, padding="same", use_bias=False)(features)
-        features = layers.BatchNormalization(scale=False)(features)
-        features = layers.Activation("relu")(features)
+        features = _batch_norm_relu(layers.Conv2D(width, 3, padding="same", use_bias=False), features)
     features = layers.Flatten()(features)
-    features = layers.Dense(dense, use_bias=False)(features)
-    features = layers.BatchNormalization(scale=False)(features)
-    features = layers.Activation("relu")(features)
+    features = _batch_norm_relu(layers.Dense(dense, use_bias=False), features)
     outputs = _classifier(features, num_classes)
     return keras.Model(inputs, outputs, name="conv_bn_pool")
 
