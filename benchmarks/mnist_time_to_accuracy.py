@@ -23,7 +23,7 @@ The table gives, per run kind and target, the median, min and max over the
 seeds, how many seeds reached it, and the ratio of medians to the reference.
 
 Figures, not pass/fail. The full run (3 seeds x (10 + 10 + 3) epochs) takes
-about 30-40 minutes on 2 CPU cores:
+about 20 minutes on 2 CPU cores with nothing else running (longer on a loaded machine):
 
     NOPHD_DATA=/work/shared/data .venv/bin/python benchmarks/mnist_time_to_accuracy.py --json local/tta.json
 
