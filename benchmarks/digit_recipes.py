@@ -18,6 +18,10 @@ Neither number looks at the 10,000 test images, so a recipe picked by them
 can be reported on the test set once, at the end. (The font set is the same
 fonts as in the reported suite; only its corruptions and strokes differ.)
 
+A candidate may train another registered net with the preset's recipe
+(`"net"`, as `nophd train --net` does), e.g.
+`'codelab layers=conv-bn-fast:{"net": "conv-bn-norm"}'`.
+
 Figures, not pass/fail; about 2-3 minutes per 3-epoch conv-bn-fast candidate
 on 2 CPU cores. Example: some of the candidates conv-bn-fast was chosen from
 (README, "Beyond the codelab"; run it with --seed 0, 1 and 2, as the last

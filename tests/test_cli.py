@@ -125,6 +125,9 @@ def test_models_lists_every_rung_with_parameters(capsys):
     assert "426,602" in fast and "adam 0.02 cosine" in fast
     best = next(line for line in out.splitlines() if line.startswith("conv-bn-best "))
     assert "1,503,338" in best and "adam 0.01 cosine" in best
+    # Then the nets no rung trains, for --net.
+    spare = out.split("nets no model trains by default")[1].split("photo backbones")[0]
+    assert "conv-bn-norm " in spare and "--net NAME" in spare and "conv-bn-pool" not in spare
     # Then the photo backbones, with their default image sizes.
     lite = next(line for line in out.splitlines() if line.startswith("efficientnet_lite1 "))
     assert lite.split()[1:3] == ["4,189,344", "280"]
@@ -363,6 +366,52 @@ def test_digit_augmentation_flags_train_resume_exactly_and_are_saved_in_config_j
     assert code == 0, err
     np.testing.assert_allclose(comparable(runs.read_history(interrupted)), comparable(runs.read_history(augmented)),
                                rtol=1e-6, atol=1e-7)
+
+
+def test_net_trains_another_registered_net_with_the_rungs_recipe_and_resumes_with_it(tiny_mnist, tmp_path, capsys):
+    def train(out, *flags, epochs=2):
+        code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense1", "--epochs", epochs, "--data-dir", tiny_mnist,
+                               "--train-limit", "256", "--test-limit", "100", "--seed", "3", "--out", tmp_path / out,
+                               "--quiet", *flags)
+        assert code == 0, err
+        return tmp_path / out
+
+    whole = train("whole", "--net", "dense")
+    saved = json.loads((whole / "config.json").read_text())
+    metrics = json.loads((whole / "metrics.json").read_text())
+    # The rung's name and recipe (dense1's SGD at 0.01), dense's 200-60 layers.
+    assert (saved["model"], saved["net"], saved["optimizer"], saved["learning_rate"]) == ("dense1", "dense", "sgd", 0.01)
+    assert (metrics["model"], metrics["net"], metrics["parameters"]) == ("dense1", "dense", 169_670)
+    assert json.loads((train("own") / "metrics.json").read_text())["net"] == "dense1"
+    # The model card's command trains the same net again; the report's config table names it.
+    card = (whole / "MODEL_CARD.md").read_text()
+    assert "--model dense1 " in card and " --net dense " in card
+    assert "<th>net</th><td><code>dense</code>" in (whole / "report.html").read_text()
+
+    # Killed after its first epoch, resumed without --net: config.json's net goes on training, as if uninterrupted.
+    interrupted = train("interrupted", "--net", "dense", epochs=1)
+    (interrupted / "config.json").write_text(json.dumps({**saved, "epochs": 2}))
+    runs.write_state(interrupted, status="running", pid=2**22 + 12345)
+    import keras
+
+    keras.models.load_model(interrupted / "model.keras").save(interrupted / runs.CHECKPOINT)
+    # Resuming with another net is refused, as any other changed recipe field is.
+    code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense1", "--data-dir", tiny_mnist, "--out", interrupted,
+                           "--resume", "--quiet", "--net", "dense1")
+    one_line_error(code, err, "net dense1 differs from the interrupted run's dense")
+    code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense1", "--data-dir", tiny_mnist, "--out", interrupted,
+                           "--resume", "--quiet")
+    assert code == 0, err
+    assert json.loads((interrupted / "metrics.json").read_text())["parameters"] == 169_670
+    np.testing.assert_allclose(comparable(runs.read_history(interrupted)), comparable(runs.read_history(whole)),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_unknown_net_and_net_for_photos_are_one_line_errors(capsys, tiny_mnist, tmp_path):
+    code, _, err = run_cli(capsys, "train", "mnist", "--model", "conv-bn-fast", "--net", "lenet", "--data-dir", tiny_mnist)
+    one_line_error(code, err, "net", "lenet", "conv-bn-norm")
+    code, _, err = run_cli(capsys, "train", str(tmp_path), "--net", "conv-bn")
+    one_line_error(code, err, "--net", "only for mnist")
 
 
 @pytest.mark.parametrize("flags, fragments", [

@@ -59,7 +59,8 @@ def train(
             size and learning rate are per replica and scaled with the
             replica count (lr_scaling="linear", "sqrt" or "none").
         overrides: any other TrainConfig field, e.g. learning_rate=0.005,
-            mixed_precision=True, jit=True, or digit augmentation such as
+            mixed_precision=True, jit=True, net="conv-bn-norm" (another
+            registered net trained with this rung's recipe), or digit augmentation such as
             rotate_degrees=10, elastic_alpha=34, elastic_sigma=4 (see
             nophd.data.augment).
     """
@@ -179,7 +180,7 @@ def train_dataset(dataset: str | os.PathLike, *, model: str | None = None, **opt
 # (the first one set is the one named in the error).
 PHOTO_ONLY = ("base", "head", "dropout", "image_size", "weights", "fine_tune_epochs", "fine_tune_layers",
               "fine_tune_learning_rate", "lr_decay", "augment", "augmentations", "class_weight", "tuning_split")
-MNIST_ONLY = ("model", "classes", "shift_pixels", *augment.FIELDS, "train_limit", "test_limit")
+MNIST_ONLY = ("model", "net", "classes", "shift_pixels", *augment.FIELDS, "train_limit", "test_limit")
 
 
 def _refuse(options: dict, names, reason: str) -> None:

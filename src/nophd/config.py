@@ -59,6 +59,10 @@ class Recipe(augment.AugmentationFields):
         clipnorm: optional gradient-norm clipping for the optimizer.
         clipvalue: optional clipping of each gradient element to
             [-clipvalue, clipvalue].
+        net: the model builder to train (a name from nophd.models.registry,
+            e.g. "conv-bn-norm"); "" (the default) trains the rung's own.
+            The run keeps the rung's name and recipe, so a recipe can be
+            tried on another net (benchmarks/digit_recipes.py does).
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
@@ -262,6 +266,10 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
     """A digit run: a ladder rung trained on MNIST with its recipe.
 
     Args (beyond RunConfig's):
+        net: the model builder to train (a name from nophd.models.registry,
+            e.g. "conv-bn-norm"); "" (the default) trains the rung's own.
+            The run keeps the rung's name and recipe, so a recipe can be
+            tried on another net (benchmarks/digit_recipes.py does).
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
         the digit-augmentation strengths (rotate_degrees, ..., band_share):
@@ -292,6 +300,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
     epochs: int = dataclasses.field()
     loss: str = "categorical_crossentropy"
     classes: str = "digits"
+    net: str = ""
     shift_pixels: int = 0
     train_limit: int | None = None
     test_limit: int | None = None

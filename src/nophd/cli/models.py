@@ -28,8 +28,25 @@ def run(args: argparse.Namespace) -> int:
         # A two-class rung (dense-binary) builds its model with one sigmoid output.
         parameters = registry.build(spec.model, num_classes=presets.preset(name).output_units).count_params()
         print(f"{name:14s} {parameters:>10,d}  {recipe.epochs:>6d}  {recipe.batch_size:>5d}  {optimizer:18s} {codelab:>8s}  {spec.description}")
+    _spare_nets()
     _backbones()
     return 0
+
+
+def _spare_nets() -> None:
+    """The registered nets no rung trains: they train with another rung's recipe (--net)."""
+    from nophd import presets
+    from nophd.models import registry
+
+    trained = {presets.get(name).model for name in presets.names()}
+    spare = [name for name in registry.names() if name not in trained]
+    if not spare:
+        return
+    print("\nnets no model trains by default (nophd train mnist --model MODEL --net NAME trains one with MODEL's recipe):")
+    print(f"{'net':14s} {'parameters':>10s}  description")
+    for name in spare:
+        spec = registry.get(name)
+        print(f"{name:14s} {spec.build((28, 28, 1), 10).count_params():>10,d}  {spec.description}")
 
 
 def _backbones() -> None:

@@ -18,6 +18,9 @@ def add_parser(subparsers) -> None:
                     "an image folder ROOT/<class>/*.jpg, or TFRecord shards from `nophd data tfrecords`.")
     train.add_argument("dataset", help="mnist, flowers, or the path of an image folder or a TFRecord shard folder")
     train.add_argument("--model", help="mnist: a name from `nophd models` (required)")
+    train.add_argument("--net", metavar="NAME",
+                       help="mnist: train this net from `nophd models` with --model's recipe (default: the model's own "
+                            "net), e.g. --model conv-bn-fast --net conv-bn-norm")
     train.add_argument("--epochs", type=arguments.positive_int)
     train.add_argument("--batch-size", type=arguments.positive_int)
     train.add_argument("--learning-rate", type=arguments.positive_float, help="initial learning rate")
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         out=args.out, resume=args.resume, data_dir=args.data_dir, runs_root=args.runs_root, progress=not args.quiet,
         learning_rate=args.learning_rate, validation_split=args.validation_split, shift_pixels=args.shift_pixels,
-        classes=args.classes, loss=args.loss,
+        classes=args.classes, net=args.net, loss=args.loss,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
         weight_average=args.weight_average, clipnorm=args.clipnorm, clipvalue=args.clipvalue,
         train_limit=args.train_limit, test_limit=args.test_limit, **arguments.digit_augmentation(args),

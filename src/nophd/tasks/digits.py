@@ -64,7 +64,7 @@ class Digits(Task):
     shows_model_input = True
     mistakes_saved = False
     supports_robustness = True
-    train_flag_fields = (*base.COMMON_TRAIN_FLAG_FIELDS, "classes", "shift_pixels", "train_limit", "test_limit",
+    train_flag_fields = (*base.COMMON_TRAIN_FLAG_FIELDS, "classes", "net", "shift_pixels", "train_limit", "test_limit",
                          *augment.FIELDS)
 
     def config_class(self) -> type:
@@ -296,6 +296,10 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
     from nophd.training import distribute, loop
 
     spec = presets.get(config.model)
+    # Checked before any data is read: an unknown --net fails at once, naming the valid ones.
+    net = config.net or spec.model
+    if net not in registry.names():
+        raise ConfigError(f"net: unknown net {net!r}; valid nets: {', '.join(registry.names())} (`nophd models`)")
     splits = load_mnist_splits(config, data_dir)
     identity = {f"{key}_sha256": digest for key, digest in splits.sha256.items()}
     if resumed:
@@ -325,7 +329,7 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
             if progress:
                 print(f"nophd: resuming {run_directory} after epoch {initial_epoch}/{config.epochs}", file=sys.stderr)
         else:
-            model = registry.build(spec.model, num_classes=config.output_units)
+            model = registry.build(net, num_classes=config.output_units)
             loop.compile_model(model, config, steps_per_epoch)
             loop.write_config(run_directory, config, identity)
             initial_epoch, history_rows, wall_before = 0, [], 0.0
@@ -386,6 +390,7 @@ def _finish(run_directory: Path, config, spec, model, splits: MnistSplits, histo
     evaluation = evaluate_digits(model, splits.test_images, splits.test_labels)
     metrics = {
         "model": config.model,
+        "net": config.net or spec.model,
         "task": config.task,
         "dataset": config.dataset,
         "status": "finished",
