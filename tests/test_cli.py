@@ -370,10 +370,11 @@ def test_digit_augmentation_flags_train_resume_exactly_and_are_saved_in_config_j
 
 def test_net_trains_another_registered_net_with_the_rungs_recipe_and_resumes_with_it(tiny_mnist, tmp_path, capsys):
     def train(out, *flags, epochs=2):
-        code, _, err = run_cli(capsys, "train", "mnist", "--model", "dense1", "--epochs", epochs, "--data-dir", tiny_mnist,
-                               "--train-limit", "256", "--test-limit", "100", "--seed", "3", "--out", tmp_path / out,
-                               "--quiet", *flags)
+        code, printed, err = run_cli(capsys, "train", "mnist", "--model", "dense1", "--epochs", epochs, "--data-dir",
+                                     tiny_mnist, "--train-limit", "256", "--test-limit", "100", "--seed", "3",
+                                     "--out", tmp_path / out, "--quiet", *flags)
         assert code == 0, err
+        assert printed.startswith("dense1 on dense: test accuracy" if flags else "dense1: test accuracy"), printed
         return tmp_path / out
 
     whole = train("whole", "--net", "dense")

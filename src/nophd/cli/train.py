@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         mixed_precision=True if args.mixed_precision else None, jit=True if args.jit else None,
     )
     metrics = result.metrics
-    print(f"{metrics['model']}: {result.scored_on} accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
+    name = f"{metrics['model']} on {metrics['net']}" if args.net and metrics.get("net") else metrics["model"]
+    print(f"{name}: {result.scored_on} accuracy {100 * metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
           f"{metrics['epochs'] + metrics.get('fine_tune_epochs', 0)} epochs  {metrics['wall_seconds']:.0f} s")
     print(f"report: {result.run_directory / 'report.html'}")
     for warning in (scoring.one_class_warning_of(metrics), scoring.few_examples_warning_of(metrics)):
