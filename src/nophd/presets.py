@@ -95,10 +95,14 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     # net was then changed from conv-bn-norm (the codelab's layers) to
     # conv-bn-pool, 3x3 convolutions with max pooling: 99.53% held out
     # against 99.50% (means over training seeds 0 to 5), for a fifth less
-    # compute an image (suite means 97.1-97.4% against 97.2-97.6%).
+    # compute an image (suite means 97.1-97.4% against 97.2-97.6%). On that
+    # net, label smoothing 0.15 rather than 0.1 kept the held-out accuracy
+    # (99.52% against 99.53%, means over seeds 0, 1, 2) and lifted the
+    # suite's mean on every seed (97.42% against 97.33%); 0.05, 0.2 and 0.25
+    # and peak learning rates 0.01 and 0.03 scored lower (seed 0).
     Preset("conv-bn-fast", "conv-bn-pool",
            Recipe(optimizer="adam", learning_rate=0.02, batch_size=128, epochs=3, lr_schedule="cosine",
-                  warmup_epochs=0.2, label_smoothing=0.1, shift_pixels=2, rotate_degrees=8, scale_range=0.1,
+                  warmup_epochs=0.2, label_smoothing=0.15, shift_pixels=2, rotate_degrees=8, scale_range=0.1,
                   shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
                   clutter_share=0.05, band_share=0.05),
            "Standardised 3x3 convnet with max pooling, 3 epochs: batch 128, warm-up + cosine, label smoothing, "
