@@ -59,10 +59,6 @@ class Recipe(augment.AugmentationFields):
         clipnorm: optional gradient-norm clipping for the optimizer.
         clipvalue: optional clipping of each gradient element to
             [-clipvalue, clipvalue].
-        net: the model builder to train (a name from nophd.models.registry,
-            e.g. "conv-bn-norm"); "" (the default) trains the rung's own.
-            The run keeps the rung's name and recipe, so a recipe can be
-            tried on another net (benchmarks/digit_recipes.py does).
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
         lr_schedule, warmup_epochs: see RunConfig.
