@@ -168,7 +168,8 @@ def build_conv_bn_norm(input_shape, num_classes, tiny=False):
 
     It was conv-bn-fast's net until conv-bn-pool replaced it; no preset
     trains it now, and it stays registered so those comparisons can be
-    built again (`nophd.models.build("conv-bn-norm")`).
+    built again (`nophd.models.build("conv-bn-norm")`; `nophd train mnist
+    --model conv-bn-fast --net conv-bn-norm` trains it with that recipe).
     """
     return _build_conv(input_shape, num_classes, 0.0, True, "conv_bn_norm", tiny, standardise=True)
 
