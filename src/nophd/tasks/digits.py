@@ -352,7 +352,7 @@ def train_digits(config, run_directory: Path, resumed: bool, data_dir, progress:
     # A single sigmoid output is saved, scored and served as two probabilities [1 - p, p] (nophd.models.two_class).
     model = two_class.two_class_model(model)
     loop.save_final_model(run_directory, model)
-    metrics = _finish(run_directory, config, spec, model, splits, history_rows, wall_seconds, precise)
+    metrics = _finish(run_directory, config, spec, net, model, splits, history_rows, wall_seconds, precise)
     loop.end_run(run_directory, config.epochs, wall_seconds)
     return loop.RunResult(run_directory, metrics)
 
@@ -381,7 +381,7 @@ def _precise_batch_norm(model, splits: MnistSplits, one_hot: bool, class_count: 
     return {"images": images}
 
 
-def _finish(run_directory: Path, config, spec, model, splits: MnistSplits, history_rows, wall_seconds,
+def _finish(run_directory: Path, config, spec, net: str, model, splits: MnistSplits, history_rows, wall_seconds,
             precise: dict[str, int] | None = None):
     """Evaluates on the test set and writes metrics, pictures and the report."""
     from nophd.reports import artifacts
@@ -390,7 +390,7 @@ def _finish(run_directory: Path, config, spec, model, splits: MnistSplits, histo
     evaluation = evaluate_digits(model, splits.test_images, splits.test_labels)
     metrics = {
         "model": config.model,
-        "net": config.net or spec.model,
+        "net": net,
         "task": config.task,
         "dataset": config.dataset,
         "status": "finished",
