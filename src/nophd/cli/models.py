@@ -45,8 +45,7 @@ def _spare_nets() -> None:
     print("\nnets no model trains by default (nophd train mnist --model MODEL --net NAME trains one with MODEL's recipe):")
     print(f"{'net':14s} {'parameters':>10s}  description")
     for name in spare:
-        spec = registry.get(name)
-        print(f"{name:14s} {spec.build((28, 28, 1), 10).count_params():>10,d}  {spec.description}")
+        print(f"{name:14s} {registry.build(name).count_params():>10,d}  {registry.get(name).description}")
 
 
 def _backbones() -> None:
