@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds: expected a whole number >= 1, got {args.rounds}")
 
     plan = configurations(args)
     runs: dict[str, list[dict]] = {label: [] for label, *_ in plan}
