@@ -78,8 +78,9 @@ class EpochPictures:
     """Redraws curves.png, lr.png and report.html after each epoch, off the training thread.
 
     Drawing and saving the figures takes about a second; training does not
-    need to wait for it. One worker thread keeps the pictures in epoch order;
-    close() waits for it and re-raises any error it met.
+    need to wait for it. One worker thread keeps the pictures in epoch order
+    (a drawing still waiting when the next epoch's arrives is skipped); close()
+    waits for it and re-raises any error it met.
 
     Args:
         run_directory: the run folder.
@@ -97,8 +98,14 @@ class EpochPictures:
 
     def submit(self, history_rows: list[dict]) -> None:
         for future in [future for future in self._futures if future.done()]:
-            future.result()
+            if not future.cancelled():
+                future.result()
             self._futures.remove(future)
+        # A drawing still waiting for its turn would be overwritten by this
+        # one (every drawing holds the whole history): skip it. Short epochs
+        # then cost one drawing, not one each.
+        for future in self._futures:
+            future.cancel()
         rows = [dict(row) for row in history_rows]
         if self.draw is not None:
             self._futures.append(self._executor.submit(self.draw, self.run_directory, rows))
@@ -108,7 +115,8 @@ class EpochPictures:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         for future in self._futures:
-            future.result()
+            if not future.cancelled():
+                future.result()
 
 
 def grid_indices(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
