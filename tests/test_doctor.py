@@ -125,3 +125,29 @@ def test_gpu_lines_name_each_gpu_with_its_memory(cpu_build):
     assert any(line.endswith("GPU build (CUDA 12.5.1, cuDNN 9), from tensorflow-cpu " + cpu_build) for line in lines)
     assert ("gpu         /physical_device:GPU:0: NVIDIA H200, compute capability 9.0, 130.0 GiB for TensorFlow, "
             "0.5 GiB in use") in lines
+
+
+@pytest.mark.parametrize("enabled, setting, machine, hinted", [
+    (False, None, "x86_64", True),  # TensorFlow left them off by itself on an x86 CPU.
+    (False, None, "AMD64", True),
+    (True, None, "x86_64", False),  # On already.
+    (False, "0", "x86_64", False),  # The user chose off.
+    (False, None, "aarch64", False),  # Not measured on ARM.
+    (None, None, "x86_64", False),  # Unknown.
+])
+def test_onednn_hint_only_where_tensorflow_left_the_kernels_off_on_x86(enabled, setting, machine, hinted):
+    hint = doctor.onednn_hint(enabled, setting, machine)
+    assert (hint is not None) == hinted
+    if hinted:
+        assert "TF_ENABLE_ONEDNN_OPTS=1" in hint and "benchmarks/scaling.py --onednn" in hint
+
+
+def test_the_onednn_hint_is_printed_under_its_line(tiny_mnist):
+    report = doctor.collect(data_dir=tiny_mnist)
+    report["onednn"] = {"on": False, "detail": "TF_ENABLE_ONEDNN_OPTS unset: TensorFlow's default for this CPU",
+                        "hint": doctor.onednn_hint(False, None, "x86_64")}
+    lines = doctor.format_report(report).splitlines()
+    at = lines.index("onednn      off (TF_ENABLE_ONEDNN_OPTS unset: TensorFlow's default for this CPU)")
+    assert lines[at + 1].strip() == report["onednn"]["hint"]
+    report["onednn"]["hint"] = None
+    assert not any("TF_ENABLE_ONEDNN_OPTS=1" in line for line in doctor.format_report(report).splitlines())
