@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/nophd train mnist --model conv-bn-fast --resume
 
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 ladder: $(VENV)/.installed
 	$(VENV)/bin/nophd ladder mnist --out runs/ladder
