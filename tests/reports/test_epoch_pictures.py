@@ -27,7 +27,7 @@ def test_a_drawing_overtaken_by_a_newer_epoch_is_skipped_and_the_last_is_always_
     assert drawn == [1, 5]
 
 
-def test_drawings_keep_epoch_order_and_an_error_reaches_close(tmp_path):
+def test_an_error_in_a_drawing_reaches_close(tmp_path):
     drawn = []
 
     def draw(run_directory, rows):
