@@ -39,8 +39,7 @@ LONGEST_FIRST = (
 
 
 def _file_rank(item) -> int:
-    path = Path(str(item.fspath)).resolve()
-    tests = REPOSITORY / "tests"
+    path, tests = item.path.resolve(), REPOSITORY / "tests"
     relative = path.relative_to(tests).as_posix() if path.is_relative_to(tests) else ""
     return LONGEST_FIRST.index(relative) if relative in LONGEST_FIRST else len(LONGEST_FIRST)
 
