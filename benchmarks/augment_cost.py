@@ -43,6 +43,7 @@ TRANSFORMS = {
     "stray lines (10%)": ("clutter_share",),
     "haze (up to 2)": ("haze_strength",),
     "inverted margins (10%)": ("band_share",),
+    "flags (30% of the 1s)": ("flag_share",),
 }
 
 
@@ -69,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = {name: augment.DigitAugmentation(**{field: getattr(augment.EXAMPLE, field) for field in fields})
                 for name, fields in TRANSFORMS.items()}
     settings["all of them (augment.EXAMPLE)"] = augment.EXAMPLE
-    functions = {name: tf.function(lambda batch, index, params=params: augment.augment_batch(batch, 0, index, params))
-                 for name, params in settings.items()}
+    functions = {name: tf.function(lambda batch, index, params=params: augment.augment_batch(
+                     batch, 0, index, params, labels=labels)) for name, params in settings.items()}
 
     model = registry.build(presets.get(args.model).model)
     model.compile(optimizer=keras.optimizers.Adam(0.001), loss="categorical_crossentropy")

@@ -64,7 +64,7 @@ class Recipe(augment.AugmentationFields):
         lr_schedule, warmup_epochs: see RunConfig.
         label_smoothing: see RunConfig.
         weight_average: see RunConfig.
-        the digit-augmentation strengths (rotate_degrees, ..., band_share):
+        the digit-augmentation strengths (rotate_degrees, ..., flag_share):
             inherited from nophd.data.augment.AugmentationFields, keyword
             only; all 0, the default, is none.
     """
@@ -268,7 +268,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
             tried on another net (benchmarks/digit_recipes.py does).
         shift_pixels: augment training images with random shifts of up to
             this many pixels (0: no augmentation, the codelab's way).
-        the digit-augmentation strengths (rotate_degrees, ..., band_share):
+        the digit-augmentation strengths (rotate_degrees, ..., flag_share):
             inherited from nophd.data.augment.AugmentationFields, keyword
             only; all 0, the default, is none.
         classes: "digits" (ten classes, the codelab's) or "even-odd" (two

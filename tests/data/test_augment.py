@@ -41,6 +41,7 @@ EACH = {
     "clutter_share": dict(clutter_share=0.5),
     "haze_strength": dict(haze_strength=3),
     "band_share": dict(band_share=0.5),
+    "flag_share": dict(flag_share=0.5),
 }
 EVERYTHING = augment.DigitAugmentation(
     rotate_degrees=15, scale_range=0.1, shear_degrees=10, translate_pixels=2, elastic_alpha=34, elastic_sigma=4,
@@ -60,7 +61,8 @@ def test_each_transform_changes_digits_and_keeps_them_28x28_in_the_unit_range(na
     images = digit_batch()
     params = augment.DigitAugmentation(**EACH[name])
     params.validate()
-    result = augment.augment_batch(images, 0, 3, params).numpy()
+    labels = np.ones(len(images), np.int64)  # Flags go on 1s only.
+    result = augment.augment_batch(images, 0, 3, params, labels=labels).numpy()
     assert result.shape == images.shape and result.dtype == np.float32
     assert 0.0 <= result.min() and result.max() <= 1.0
     changed = np.abs(result - images).reshape(len(images), -1).max(axis=1) > 0.05
@@ -264,6 +266,7 @@ def test_an_all_zero_augmentation_leaves_the_training_stream_as_it_was(records):
     (dict(clutter_share=-0.1), "clutter_share"),
     (dict(haze_strength=6), "haze_strength"),
     (dict(band_share=float("nan")), "band_share"),
+    (dict(flag_share=1.5), "flag_share"),
 ])
 def test_validation_names_the_field_and_its_range(changes, field):
     with pytest.raises(ConfigError, match=rf"^{field}: expected .*(from|number)") as raised:
@@ -337,3 +340,60 @@ def test_new_transforms_keep_the_older_transforms_draws():
     keys = tf.random.experimental.stateless_split(key, num=7)
     expected = tf.clip_by_value(augment._random_noise(augment._random_affine(images, keys[1], old), keys[6], 0.1), 0, 1)
     np.testing.assert_allclose(augment.augment_batch(images, 0, 3, old).numpy(), expected.numpy(), atol=1e-6)
+
+
+def stems(count=1):
+    """`count` upright 1s: a bar 2 pixels wide, columns 13 and 14, rows 4 to 23 (20 rows of ink)."""
+    images = np.zeros((count, SIDE, SIDE, 1), np.float32)
+    images[:, 4:24, 13:15] = 1.0
+    return images
+
+
+def test_a_flag_leaves_the_top_of_the_stem_down_to_the_left_as_long_as_asked():
+    images = stems()
+    flagged = augment.flags(images, [np.pi / 4], [0.3], [1.0]).numpy()[0, ..., 0]
+    assert (flagged >= images[0, ..., 0]).all()  # The digit's own ink stays.
+    added = (flagged - images[0, ..., 0]) > 0.5
+    rows, columns = np.nonzero(added)
+    assert added.sum() >= 6
+    # From the top of the stem (row 4, x 13.5), 6 pixels (30% of 20 rows) at 45 degrees: down and to the left.
+    assert rows.min() >= 4 and rows.max() <= 4 + 6 * np.sin(np.pi / 4) + 1.5
+    assert columns.max() <= 13 and columns.min() >= 13.5 - 6 * np.cos(np.pi / 4) - 1.5
+    assert flagged[7, 10] == pytest.approx(1.0)  # 3 pixels along the flag: (13.5 - 2.1, 4 + 2.1), within its width.
+    assert flagged[:3].max() == 0  # Nothing above the digit.
+
+
+def test_a_picture_without_ink_gets_no_flag():
+    empty = np.zeros((1, SIDE, SIDE, 1), np.float32)
+    np.testing.assert_array_equal(augment.flags(empty, [0.5], [0.3], [1.0]).numpy(), empty)
+
+
+def test_flags_go_on_the_ones_only_with_digit_or_one_hot_labels():
+    images = stems(8)
+    labels = np.array([1, 7, 1, 4, 1, 7, 0, 1])
+    params = augment.DigitAugmentation(flag_share=1.0)
+    flagged = augment.augment_batch(images, 0, 2, params, labels=labels).numpy()
+    changed = np.abs(flagged - images).reshape(8, -1).max(axis=1) > 0.5
+    np.testing.assert_array_equal(changed, labels == 1)
+    one_hot = np.eye(10, dtype=np.float32)[labels]
+    np.testing.assert_array_equal(augment.augment_batch(images, 0, 2, params, labels=one_hot).numpy(), flagged)
+    some = augment.augment_batch(stems(400), 0, 2, augment.DigitAugmentation(flag_share=0.3),
+                                 labels=np.ones(400, np.int64)).numpy()
+    share = (np.abs(some - stems(400)).reshape(400, -1).max(axis=1) > 0.5).mean()
+    assert share == pytest.approx(0.3, abs=0.08)
+
+
+def test_flags_need_the_labels():
+    with pytest.raises(ValueError, match="labels"):
+        augment.augment_batch(stems(), 0, 0, augment.DigitAugmentation(flag_share=0.5))
+
+
+def test_the_training_stream_flags_its_ones_and_nothing_else(records):
+    params = augment.DigitAugmentation(flag_share=1.0)
+    plain = batches(pipeline.training_dataset(records, 8, False, seed=3), 5)
+    flagged = batches(pipeline.training_dataset(records, 8, False, seed=3, augmentation=params), 5)
+    for (images, labels), (images_flagged, labels_flagged) in zip(plain, flagged):
+        np.testing.assert_array_equal(labels, labels_flagged)
+        changed = np.abs(images_flagged - images).reshape(len(images), -1).max(axis=1) > 0.5
+        inked = images.reshape(len(images), -1).max(axis=1) > 0.5
+        np.testing.assert_array_equal(changed, (labels == 1) & inked)

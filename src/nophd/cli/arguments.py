@@ -93,6 +93,8 @@ _AUGMENTATION_HELP = {
     "haze_strength": ("WEIGHT", f"lay a smooth haze of up to this weight over {100 * augment.HAZE_SHARE:.0f}%% "
                                 "of the digits (0 to 5)"),
     "band_share": ("FRACTION", "invert the margins of this share of the digits (0 to 0.5)"),
+    "flag_share": ("FRACTION", "give this share of the 1s a continental flag, a short stroke from the top "
+                               "down to the left (0 to 1)"),
 }
 
 

@@ -105,7 +105,7 @@ def training_dataset(
         if skip_batches:
             dataset = dataset.skip(skip_batches)
         dataset = dataset.map(
-            lambda index, batch: (augment.augment_batch(batch[0], seed, index, augmentation), batch[1]),
+            lambda index, batch: (augment.augment_batch(batch[0], seed, index, augmentation, labels=batch[1]), batch[1]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     elif skip_batches:

@@ -76,7 +76,8 @@ def write_preview(out: str | os.PathLike, params: augment.DigitAugmentation, dat
     data = mnist.load(data_dir)
     chosen = first_of_each_digit(data.train_labels, count)
     batch = data.train_images[chosen][..., None].astype(np.float32) / 255.0
-    rows = [np.asarray(augment.augment_batch(batch, seed, row, params)) for row in range(draws)]
+    labels = data.train_labels[chosen]
+    rows = [np.asarray(augment.augment_batch(batch, seed, row, params, labels=labels)) for row in range(draws)]
     figure = plots.augmentation_figure(batch, rows, title=f"augmentation (seed {seed}): {augment.describe(params)}")
     plots.save_figure(figure, out)
     return Preview(Path(out), len(chosen), draws, params, data.directory)
