@@ -99,14 +99,19 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     # net, label smoothing 0.15 rather than 0.1 kept the held-out accuracy
     # (99.52% against 99.53%, means over seeds 0, 1, 2) and lifted the
     # suite's mean on every seed (97.42% against 97.33%); 0.05, 0.2 and 0.25
-    # and peak learning rates 0.01 and 0.03 scored lower (seed 0).
+    # and peak learning rates 0.01 and 0.03 scored lower (seed 0). Then a
+    # continental flag on 15% of the 1s (flag_share): stroke-drawn digits
+    # 99.1-99.3% against 97.7-98.0% (a flagged 1 read as a 7 was most of
+    # their errors), held-out accuracy 99.54% against 99.52%, suite means
+    # 97.47-97.50% against 97.31-97.51% (seeds 0, 1, 2); 25% and 10% of the
+    # 1s held out 99.53% and 99.52%.
     Preset("conv-bn-fast", "conv-bn-pool",
            Recipe(optimizer="adam", learning_rate=0.02, batch_size=128, epochs=3, lr_schedule="cosine",
                   warmup_epochs=0.2, label_smoothing=0.15, shift_pixels=2, rotate_degrees=8, scale_range=0.1,
                   shear_degrees=8, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
-                  clutter_share=0.05, band_share=0.05),
+                  clutter_share=0.05, band_share=0.05, flag_share=0.15),
            "Standardised 3x3 convnet with max pooling, 3 epochs: batch 128, warm-up + cosine, label smoothing, "
-           "light and clutter augmentation", family="beyond"),
+           "light and clutter augmentation, flagged 1s", family="beyond"),
     # The best single model: conv-bn-norm widened (32-64-96 filters, dense
     # 256, dropout 0.3), conv-bn-fast's schedule over 20 epochs at half its
     # peak learning rate, slightly stronger rotations and shears, and the
