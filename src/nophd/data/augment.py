@@ -25,9 +25,11 @@ Order and share of the batch each transform touches (why, in brief):
    the robustness suite's stroke-drawn digits). The flag starts at the
    middle of the topmost row of ink, leaves at 20 to 60 degrees below the
    horizontal, is 15% to 40% of the digit's height long and 1.6 to 2.8
-   pixels wide, at full intensity. First, so the digit's other transforms
-   (thickness, slant, rotation, ...) apply to its flag too. It needs the
-   batch's labels (`augment_batch(..., labels=...)`).
+   pixels wide, at full intensity. The angle is the picture's, not the
+   stem's: on a 1 leaning right, a steep flag runs along the stem and adds
+   little. First, so the digit's other transforms (thickness, slant,
+   rotation, ...) apply to its flag too. It needs the batch's labels
+   (`augment_batch(..., labels=...)`).
 1. thickness (`thickness_pixels` N): half the examples get thicker or
    thinner strokes, with equal chance: thicker by 1 to N pixels of stroke
    width, thinner by 1 pixel only. One pixel of width is one step of grey
