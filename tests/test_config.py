@@ -158,6 +158,21 @@ def test_two_class_digit_runs_and_the_binary_loss_are_checked():
     with pytest.raises(ConfigError, match="needs exactly two classes, not 3"):
         config.photo_config("flowers", loss="binary_crossentropy", class_names=("a", "b", "c"))
     assert config.from_dict(binary.to_dict()) == binary
+
+
+def test_flags_go_on_the_1s_of_ten_digit_runs_only():
+    fast = presets.preset("conv-bn-fast")
+    assert fast.flag_share > 0
+    # Two classes drop the rung's flags, as the cosine schedule drops a decay; the rest of the recipe stays.
+    two = config.override(fast, classes="even-odd")
+    assert two.flag_share == 0 and two.band_share == fast.band_share
+    # Asked for by name, they are refused in one line naming the field.
+    with pytest.raises(ConfigError, match=r"^flag_share: flags go on the 1s, which classes even-odd does not tell "
+                                          r"apart; set it to 0 \(--flag-share 0\)$"):
+        config.override(fast, classes="even-odd", flag_share=0.2)
+    with pytest.raises(ConfigError, match="^flag_share: "):
+        config.override(two, flag_share=0.2)
+    assert config.override(two, classes="digits", flag_share=0.15).flag_share == 0.15
     # A config.json from before two-class runs reads as the ten digits.
     values = presets.preset("dense").to_dict()
     del values["classes"]

@@ -314,6 +314,9 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
             raise ConfigError(f"classes: expected one of {', '.join(DIGIT_CLASSES)}, got {self.classes!r}")
         if self.loss == "binary_crossentropy" and self.classes != "even-odd":
             raise ConfigError("loss: binary_crossentropy needs two classes; add classes even-odd (--classes even-odd)")
+        if self.flag_share and self.classes != "digits":
+            raise ConfigError(f"flag_share: flags go on the 1s, which classes {self.classes} does not tell apart; "
+                              "set it to 0 (--flag-share 0)")
 
         if not 0 <= self.validation_split < 1:
             raise ConfigError(f"validation_split: expected a fraction in [0, 1), got {self.validation_split}")
@@ -576,7 +579,9 @@ def override(config: RunConfig, **changes: typing.Any) -> RunConfig:
     """Returns `config` with `changes` applied; None values are ignored, UNSET sets a field to None.
 
     Switching to the cosine schedule drops the per-epoch decay (lr_decay) of
-    the recipe it replaces, unless `changes` name one.
+    the recipe it replaces, unless `changes` name one. Switching a digit run
+    to two classes drops the recipe's flags (flag_share: they go on the 1s,
+    which two classes do not tell apart), unless `changes` name them.
 
     Raises:
         ConfigError: an unknown field, or a value of the wrong type or range.
@@ -585,6 +590,8 @@ def override(config: RunConfig, **changes: typing.Any) -> RunConfig:
     fields = {field.name: field for field in dataclasses.fields(type(config))}
     if changes.get("lr_schedule") == "cosine" and "lr_decay" in fields:
         changes.setdefault("lr_decay", UNSET)
+    if changes.get("classes", "digits") != "digits" and "flag_share" in fields:
+        changes.setdefault("flag_share", 0.0)
     for key, value in changes.items():
         if key not in fields:
             raise ConfigError(f"unknown config field {key!r}; valid fields: {', '.join(fields)}")
