@@ -314,7 +314,7 @@ class TrainConfig(augment.AugmentationFields, RunConfig):
             raise ConfigError(f"classes: expected one of {', '.join(DIGIT_CLASSES)}, got {self.classes!r}")
         if self.loss == "binary_crossentropy" and self.classes != "even-odd":
             raise ConfigError("loss: binary_crossentropy needs two classes; add classes even-odd (--classes even-odd)")
-        if self.flag_share and self.classes != "digits":
+        if self.flag_share and self.classes == "even-odd":
             raise ConfigError(f"flag_share: flags go on the 1s, which classes {self.classes} does not tell apart; "
                               "set it to 0 (--flag-share 0)")
 
@@ -590,7 +590,7 @@ def override(config: RunConfig, **changes: typing.Any) -> RunConfig:
     fields = {field.name: field for field in dataclasses.fields(type(config))}
     if changes.get("lr_schedule") == "cosine" and "lr_decay" in fields:
         changes.setdefault("lr_decay", UNSET)
-    if changes.get("classes", "digits") != "digits" and "flag_share" in fields:
+    if changes.get("classes") == "even-odd" and "flag_share" in fields:
         changes.setdefault("flag_share", 0.0)
     for key, value in changes.items():
         if key not in fields:
