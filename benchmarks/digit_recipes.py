@@ -7,7 +7,9 @@ those held-out digits twice:
 
 - accuracy on them, with the final model (after precise batch norm), and
   beside it the last epoch's validation accuracy on the same digits with
-  Keras' moving batch-norm averages (what precise batch norm changed);
+  Keras' moving batch-norm averages (what precise batch norm changed), and
+  its commonest errors (the JSON keeps the whole confusion matrix: what a
+  transform like the flagged 1s costs, e.g. 7s read as 1s);
 - the robustness suite (nophd.robustness.suite) built from them instead of
   from the MNIST test set, with suite seed 1 (`nophd evaluate --robustness`
   uses the test set and seed 0): their fifteen MNIST-C corruptions, the font
@@ -82,13 +84,16 @@ def score(name: str, preset: str, changes: dict, arguments, held_images, held_la
     def predict(digits):
         return model.predict(images.as_model_input(digits), batch_size=1000, verbose=0)
 
-    accuracy = float((np.argmax(predict(held_images), axis=1) == held_labels).mean())
+    predicted = np.argmax(predict(held_images), axis=1)
+    accuracy = float((predicted == held_labels).mean())
+    confusion = np.zeros((10, 10), dtype=int)  # rows: true digit, columns: predicted
+    np.add.at(confusion, (held_labels.astype(int), predicted), 1)
     sets = suite.build_suite(held_images, held_labels, seed=SUITE_SEED, per_set=arguments.per_set)
     robustness = suite.evaluate(predict, sets)
     row = {
         "name": name, "preset": preset, "overrides": changes, "seconds": round(seconds, 1),
         "epoch_validation_accuracy": [row["val_accuracy"] for row in history],
-        "held_out_accuracy": accuracy, "suite_mean": robustness["mean_accuracy"],
+        "held_out_accuracy": accuracy, "confusion": confusion.tolist(), "suite_mean": robustness["mean_accuracy"],
         "sets": {entry["name"]: entry["accuracy"] for entry in robustness["sets"]},
     }
     print(f"  {name}: held-out {100 * accuracy:.2f}%, suite mean {100 * row['suite_mean']:.2f}%, {seconds:.0f} s",
@@ -96,11 +101,20 @@ def score(name: str, preset: str, changes: dict, arguments, held_images, held_la
     return row
 
 
+def most_confused(confusion, count: int = 3) -> str:
+    """'7 as 1: 4, 9 as 4: 3, ...': the commonest held-out errors, from a confusion matrix (rows: true digit)."""
+    if not confusion:
+        return "—"
+    errors = sorted(((-confusion[true][predicted], true, predicted) for true in range(len(confusion))
+                     for predicted in range(len(confusion)) if true != predicted and confusion[true][predicted]))
+    return ", ".join(f"{true} as {predicted}: {-negative}" for negative, true, predicted in errors[:count]) or "none"
+
+
 def format_table(rows: list[dict], command: str) -> str:
     lines = [f"command: {command}", "",
              "| candidate | held-out accuracy | last epoch (moving averages) | suite mean | strokes | fonts "
-             "| lowest sets | seconds |",
-             "|---|---:|---:|---:|---:|---:|---|---:|"]
+             "| lowest sets | most held-out errors | seconds |",
+             "|---|---:|---:|---:|---:|---:|---|---|---:|"]
     for row in rows:
         lowest = sorted((value, name) for name, value in row["sets"].items() if name != "clean")[:3]
         epochs = row["epoch_validation_accuracy"]
@@ -109,7 +123,7 @@ def format_table(rows: list[dict], command: str) -> str:
                      f"{100 * row['sets'].get('strokes', float('nan')):.1f}% | "
                      f"{100 * row['sets'].get('fonts', float('nan')):.1f}% | "
                      + ", ".join(f"{name} {100 * value:.1f}%" for value, name in lowest)
-                     + f" | {row['seconds']:.0f} |")
+                     + f" | {most_confused(row.get('confusion'))} | {row['seconds']:.0f} |")
     return "\n".join(lines)
 
 
