@@ -117,14 +117,18 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     # peak learning rate, slightly stronger rotations and shears, and the
     # clutter transforms. Chosen on the held-out split like conv-bn-fast: 20
     # epochs over 15 (99.70% and 99.67% held-out accuracy, suite means 98.5%
-    # and 98.4%).
+    # and 98.4%). Then conv-bn-fast's flags on 15% of the 1s: held-out
+    # accuracy 99.67% and 99.65% against 99.70% and 99.67% without (seeds 0
+    # and 1: two and one digits of 6,000), stroke-drawn digits 99.5% and
+    # 99.3% against 98.2% and 98.2%, suite means 98.62% and 98.56% against
+    # 98.38% and 98.57%.
     Preset("conv-bn-best", "conv-bn-wide",
            Recipe(optimizer="adam", learning_rate=0.01, batch_size=128, epochs=20, lr_schedule="cosine",
                   warmup_epochs=0.5, label_smoothing=0.1, shift_pixels=2, rotate_degrees=10, scale_range=0.1,
                   shear_degrees=10, thickness_pixels=1, contrast_range=0.3, noise_std=0.2, outline_share=0.05,
-                  clutter_share=0.1, band_share=0.05),
+                  clutter_share=0.1, band_share=0.05, flag_share=0.15),
            "Wide standardised conv-bn, 20 epochs: warm-up + cosine, label smoothing, light and clutter "
-           "augmentation", family="beyond"),
+           "augmentation, flagged 1s", family="beyond"),
     Preset("conv-gap", "conv-gap",
            Recipe(optimizer="adam", learning_rate=0.01, lr_decay=0.666, batch_size=64, epochs=10,
                   loss="sparse_categorical_crossentropy"),
